@@ -1,0 +1,42 @@
+// Surface files: FreeSurfer binary (with volume-geometry footer), FreeSurfer ASCII (.asc),
+// GIFTI (ASCII, Base64Binary, GZipBase64Binary; .gii.gz too) and FreeSurfer "curv" scalars.
+// In memory, vertices are always scanner RAS.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "ddcsr/mesh.h"
+
+namespace ddcsr {
+
+enum class SurfaceFormat { FreeSurferBinary, FreeSurferAscii, Gifti };
+
+// By extension, like mris_convert: .gii / .surf.gii / .gii.gz -> GIFTI, .asc -> ASCII,
+// anything else FreeSurfer binary.
+SurfaceFormat surface_format_from_path(const std::string& path);
+
+// Reads any supported surface (format by content, not just extension). FreeSurfer files with
+// a valid footer are shifted by c_ras into scanner RAS and keep the footer in `mesh.geometry`.
+// Hemisphere and surface type are taken from GIFTI metadata or the file name (lh.white).
+Mesh read_surface(const std::string& path);
+
+enum class GiftiEncoding { Ascii, Base64Binary, GZipBase64Binary };
+
+struct SurfaceWriteOptions {
+  GiftiEncoding gifti_encoding = GiftiEncoding::GZipBase64Binary;
+  std::string created_by = "ddcsr";
+};
+
+// Writes by extension, atomically. FreeSurfer files hold surface RAS = scanner RAS - c_ras of
+// `mesh.geometry` (when valid; scanner RAS with no footer otherwise).
+void write_surface(const Mesh& mesh, const std::string& path, const SurfaceWriteOptions& opts = {});
+
+// FreeSurfer per-vertex scalar ("curv") files, e.g. lh.thickness.
+std::vector<float> read_curv(const std::string& path);
+void write_curv(const std::vector<float>& values, int64_t num_faces, const std::string& path);
+
+// Hemisphere ("lh"/"rh") and surface ("white", "pial", ...) guessed from a file name
+// (lh.white, white_left.gii.gz, sub-01_hemi-L_pial.surf.gii); empty when unknown.
+void guess_hemi_surface(const std::string& path, std::string& hemi, std::string& surface);
+
+}  // namespace ddcsr
