@@ -423,15 +423,35 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   }
   out.flow_folded_faces = stats.folded_faces;
 
-  // Local repair of white self-intersections left by the discretisation: smooth the involved
+  // Local repair of white self-intersections left by the discretisation, and of spikes
+  // (vertices whose normal points behind one of their own faces: the pial surface, which
+  // starts a small step out along the normals, would cross that face). Smooth the involved
   // vertices and a growing neighbourhood, re-projecting gently in the first rounds.
+  auto spikes = [&]() {
+    std::vector<double> min_cosine;
+    fm.offset_directions(&min_cosine);
+    Pairs bad;
+    for (int32_t f = 0; f < static_cast<int32_t>(fm.tri.size()); ++f)
+      for (int32_t v : fm.tri[f])
+        if (min_cosine[v] <= 0.02) {
+          bad.emplace_back(f, f);
+          break;
+        }
+    return bad;
+  };
   IntersectionTracker white_si(fm.to_mesh());
   {
     std::vector<char> touched(fm.vertex_slots(), 0);
     int round = 0;
-    while (!white_si.pairs().empty() && round < options.repair_rounds) {
+    // Spikes alone get a few rounds; the pial repair copes with any that remain.
+    int spike_rounds = 0;
+    for (Pairs bad = spikes(); (!white_si.pairs().empty() || (!bad.empty() && spike_rounds < 20)) &&
+                               round < options.repair_rounds;
+         bad = spikes()) {
       ++round;
-      const std::vector<char> mask = vertices_near_faces(fm, white_si.pairs(), 1 + round / 4);
+      if (white_si.pairs().empty()) ++spike_rounds;
+      bad.insert(bad.end(), white_si.pairs().begin(), white_si.pairs().end());
+      const std::vector<char> mask = vertices_near_faces(fm, bad, 1 + round / 4);
       for (size_t v = 0; v < mask.size(); ++v) touched[v] |= mask[v];
       // Escalating: first Taubin's lambda|mu smoothing, which removes folds without shrinking
       // thin blades of white matter, with a gentle re-projection; then plain Laplacian
@@ -467,8 +487,9 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   // contains it instead of coinciding with it. The repair may shrink the step and, where white
   // touches itself so that there is no room at all, drop it: the pial vertex is then the white
   // vertex (cortex of zero thickness, as FreeSurfer's medial wall).
-  const std::vector<Vec3> normals = fm.vertex_normals();
-  constexpr double kMinOffset = 0.005;
+  const std::vector<Vec3> normals = fm.offset_directions();
+  constexpr double kMinOffset = 1e-4, kYield = 0.02;
+  constexpr int kMaxYields = 10;
   std::vector<double> offset(nv, kPialOffset);
   std::vector<Vec3> start(nv);
   auto white_at = [&](int64_t i) {
@@ -531,25 +552,54 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   {
     std::vector<char> touched(nv, 0);
     int round = 0;
-    for (Pairs involved = pial_pairs_of(both_si.pairs());
-         !involved.empty() && round < options.repair_rounds;
-         involved = pial_pairs_of(both_si.pairs())) {
+    // White vertices that gave way, and those that may not (giving way made white cross
+    // itself: a blade of white matter thinner than the step).
+    std::vector<int> yielded(nv, 0);
+    std::vector<char> no_yield(nv, 0);
+    const std::vector<std::array<float, 3>> white_before = white.vertices;
+    for (;;) {
+      const Pairs involved = pial_pairs_of(both_si.pairs());
+      std::vector<char> restore(nv, 0);
+      bool any_restore = false;
+      for (const auto& [f, g] : both_si.pairs())
+        if (g < nf)
+          for (int face : {f, g})
+            for (int32_t v : white.faces[face])
+              if (yielded[v]) restore[v] = any_restore = true;
+      if ((involved.empty() && !any_restore) || round >= options.repair_rounds) break;
       ++round;
-      const std::vector<char> mask = vertices_near_faces(fm, involved, 1 + round / 4);
+      std::vector<char> mask = involved.empty() ? std::vector<char>(nv, 0)
+                                                : vertices_near_faces(fm, involved, 1 + round / 4);
+      for (int64_t i = 0; i < nv; ++i) mask[i] |= restore[i];
       std::vector<char> moved(2 * nv, 0);
       parallel_for(nv, [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) {
           if (!mask[i]) continue;
           touched[i] = 1;
           moved[nv + i] = 1;
-          if (length[i] <= 0) {
-            offset[i] = offset[i] > kMinOffset ? std::max(kMinOffset, 0.5 * offset[i]) : 0.0;
-            start[i] = white_at(i) + offset[i] * normals[i];
-            if (offset[i] == 0) {
+          if (restore[i]) {
+            white.vertices[i] = white_before[i];
+            yielded[i] = 0;
+            no_yield[i] = 1;
+            moved[i] = 1;
+          } else if (length[i] <= 0) {
+            if (offset[i] > kMinOffset) {
+              offset[i] = std::max(kMinOffset, 0.5 * offset[i]);
+            } else if (!no_yield[i] && yielded[i] < kMaxYields) {
+              // No room between white and pial: white nearly touches itself here (a sulcus
+              // closed below voxel size). White gives way, a little inward.
+              const Vec3 w = white_at(i) - kYield * normals[i];
+              white.vertices[i] = {float(w[0]), float(w[1]), float(w[2])};
+              ++yielded[i];
+              moved[i] = 1;
+            } else {
               copy[i] = 1;
               moved[i] = 1;
             }
           }
+          if (moved[i]) both.vertices[i] = white.vertices[i];
+          if (copy[i]) offset[i] = 0;
+          start[i] = white_at(i) + offset[i] * normals[i];
           place(i, 0.5 * length[i] - 0.1);
         }
       }, 1024);
@@ -557,6 +607,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
       set_combined_faces(white, pial, copy, both);
       both_si.update(both, moved);
     }
+    out.white_yielded_vertices = std::count_if(yielded.begin(), yielded.end(), [](int y) { return y > 0; });
     out.pial_check.repair_rounds = round;
     out.pial_check.repaired_vertices = std::count(touched.begin(), touched.end(), 1);
   }
@@ -599,6 +650,10 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   if (out.white_vertices_outside_pial > 0)
     out.problems.push_back(std::to_string(out.white_vertices_outside_pial) +
                            " white vertices lie outside the pial surface");
+  if (out.pial_zero_thickness_vertices > 0)
+    out.problems.push_back(std::to_string(out.pial_zero_thickness_vertices) +
+                           " white vertices lie on the pial surface (zero thickness where white "
+                           "touches itself)");
 
   const VolumeGeometry geometry = volume_geometry_of(white_sdf, "");
   for (Mesh* m : {&white, &pial}) {

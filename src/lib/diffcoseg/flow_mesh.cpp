@@ -181,6 +181,44 @@ std::vector<Vec3> FlowMesh::vertex_normals() const {
   return normals;
 }
 
+std::vector<Vec3> FlowMesh::offset_directions(std::vector<double>* min_cosine) const {
+  std::vector<Vec3> dirs = vertex_normals();
+  if (min_cosine) min_cosine->assign(pos.size(), 1.0);
+  parallel_for(static_cast<int64_t>(pos.size()), [&](int64_t begin, int64_t end) {
+    std::vector<Vec3> fn;
+    for (int64_t v = begin; v < end; ++v) {
+      const int32_t *r = ring_begin(v), *e = ring_end(v);
+      if (r == e) continue;
+      fn.clear();
+      const Vec3& p = pos[v];
+      Vec3 prev = pos[*(e - 1)] - p;
+      for (; r != e; ++r) {
+        const Vec3 cur = pos[*r] - p;
+        fn.push_back(normalized(cross(prev, cur)));
+        prev = cur;
+      }
+      Vec3 d = dirs[v];
+      double worst = 1.0;
+      for (int it = 0; it < 8; ++it) {
+        worst = 1.0;
+        Vec3 push{0, 0, 0};
+        for (const Vec3& n : fn) {
+          const double c = dot(d, n);
+          worst = std::min(worst, c);
+          if (c < 0.2) push += (0.2 - c) * n;
+        }
+        if (worst >= 0.2) break;
+        d = normalized(d + push);
+      }
+      worst = 1.0;
+      for (const Vec3& n : fn) worst = std::min(worst, dot(d, n));
+      dirs[v] = d;
+      if (min_cosine) (*min_cosine)[v] = worst;
+    }
+  }, 8192);
+  return dirs;
+}
+
 std::vector<double> FlowMesh::shortest_edges() const {
   std::vector<double> out(pos.size(), 0.0);
   parallel_for(static_cast<int64_t>(pos.size()), [&](int64_t begin, int64_t end) {

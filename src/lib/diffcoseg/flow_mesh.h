@@ -51,6 +51,10 @@ class FlowMesh {
   const int32_t* ring_end(int32_t v) const { return ring_.data() + ring_offset_[v + 1]; }
   // Area-weighted unit vertex normals (zero for dead vertices).
   std::vector<Vec3> vertex_normals() const;
+  // Per vertex, a unit direction that points out of every incident face as far as possible
+  // (the area-weighted normal, nudged away from faces it points behind), and the smallest
+  // cosine it makes with those faces' normals (<= 0: no step along it clears every face).
+  std::vector<Vec3> offset_directions(std::vector<double>* min_cosine = nullptr) const;
   // Shortest incident edge length per vertex.
   std::vector<double> shortest_edges() const;
   double area() const;
