@@ -37,6 +37,9 @@ namespace ddcsr::sim {
 struct SimulationOptions {
   GeometryOptions geometry;
   double voxel_size = 2.0;  // mm, isotropic
+  // Voxel size of the written signed distance volumes; 0 = the DWI grid itself. Finer grids
+  // (same axes and field of view) make the SDF more faithful to the surfaces under interpolation.
+  double sdf_voxel_size = 0;
   std::vector<Shell> shells{{1000, 30}, {2000, 60}};
   int num_b0 = 6;
   double snr = 30;          // b0 white-matter signal over the noise sd; 0 = noise-free
@@ -58,7 +61,9 @@ struct Subject {
   Volume dwi;               // 4D
   Volume mask;              // intracranial, 0/1
   Volume fractions;         // 5 frames, see kFractionFrames
-  std::array<Volume, 4> sdf;  // lh.white, lh.pial, rh.white, rh.pial (mm, negative inside)
+  // lh.white, lh.pial, rh.white, rh.pial (mm, negative inside), on the DWI grid or the finer
+  // grid of sdf_voxel_size.
+  std::array<Volume, 4> sdf;
   double noise_sigma = 0;
 };
 
@@ -67,6 +72,8 @@ std::array<double, 9> orientation_axes(const std::string& name);
 
 // The acquisition grid for a subject's geometry (3D, data empty of meaning).
 Volume acquisition_grid(const PhantomGeometry& geometry, const SimulationOptions& opts);
+// A grid with the same axes covering the same field of view with voxels of `voxel_size`.
+Volume resampled_grid(const Volume& grid, double voxel_size);
 
 // Checks option ranges (UsageError) without doing any work.
 void validate(const SimulationOptions& opts);
