@@ -37,7 +37,8 @@
 // Real-surface mode reads lh/rh white/pial from a folder and applies the same warp and
 // similarity. Ventricles and deep grey nuclei are ellipsoid meshes at MNI-like positions
 // (shifted with the input's bounding box), warped likewise, then shrunk about their centre
-// until every vertex lies at least 2 mm inside the white surface.
+// until every vertex lies at least 2 mm inside the white surface. The hindbrain (cerebellum,
+// brainstem) is placed likewise and moved down until it clears the pial surfaces.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -77,10 +78,14 @@ struct PhantomGeometry {
   Mesh white[2], pial[2];        // [0] lh, [1] rh; scanner RAS
   std::vector<Mesh> ventricles;  // closed meshes, their union is ventricular CSF
   std::vector<Mesh> deep_grey;   // closed meshes, their union is deep grey matter
-  SmoothWarp warp;               // template -> warped template
-  Affine similarity;             // warped template -> scanner RAS (scaling, rotation, shift)
-  Vec3 mni_offset{0, 0, 0};      // template = MNI-like position + mni_offset (anatomy anchor)
-  std::string source;            // "procedural" or the geometry folder
+  // Cerebellum and brainstem (no surface truth): the union of `hindbrain` is their extent, the
+  // union of `hindbrain_white` their white matter; the rest is cerebellar grey matter. Outside
+  // both pial surfaces by at least 1.5 mm.
+  std::vector<Mesh> hindbrain, hindbrain_white;
+  SmoothWarp warp;           // template -> warped template
+  Affine similarity;         // warped template -> scanner RAS (scaling, rotation, shift)
+  Vec3 mni_offset{0, 0, 0};  // template = MNI-like position + mni_offset (anatomy anchor)
+  std::string source;        // "procedural" or the geometry folder
   std::vector<std::string> source_files;  // lh.white, lh.pial, rh.white, rh.pial when read
   // Named numbers describing this subject for meta.json (scales, angles, shape parameters).
   std::vector<std::pair<std::string, double>> parameters;

@@ -1,8 +1,9 @@
 // A simulated diffusion MRI subject with ground-truth cortical surfaces ("ddcsr simulate").
 //
-// Pipeline: geometry (geometry.h) -> acquisition grid -> exact signed distance volumes of the
-// four surfaces -> partial-volume fractions (rasterize.h: white, pial, ventricles, deep grey;
-// the intracranial CSF envelope, skull and scalp are distance bands around the pial surfaces)
+// Pipeline: geometry (geometry.h) -> acquisition grid -> signed distance volumes of the four
+// surfaces (distance.h) -> partial-volume fractions (rasterize.h: white, pial, ventricles, deep
+// grey, cerebellum and brainstem; the intracranial CSF envelope, skull and scalp are distance
+// bands around the pial surfaces and the hindbrain)
 // -> multi-compartment signal (tissue.h) -> optional bias field -> Rician noise.
 //
 // Grid: voxels of --voxel-size mm covering the head (brain + CSF + 6 mm skull + 5 mm scalp +
@@ -51,9 +52,11 @@ struct SimulationOptions {
   TissueModel tissue;
 };
 
-// Frames of Subject::fractions, in order.
+// Frames of Subject::fractions, in order. Non-cortical grey matter is the deep nuclei and the
+// cerebellar cortex; white matter includes the cerebellar white matter and the brainstem.
 inline const char* const kFractionFrames[] = {"white_matter", "cortical_grey_matter",
-                                              "deep_grey_matter", "csf", "white_matter_secondary"};
+                                              "non_cortical_grey_matter", "csf",
+                                              "white_matter_secondary"};
 
 struct Subject {
   PhantomGeometry geometry;

@@ -24,7 +24,7 @@ struct Compartment {
 struct TissueModel {
   Compartment white{0.23, 1.70e-3, 0.35e-3};
   Compartment cortex{0.34, 1.00e-3, 0.75e-3};
-  Compartment deep_grey{0.30, 0.92e-3, 0.71e-3};
+  Compartment deep_grey{0.30, 0.92e-3, 0.71e-3};  // deep nuclei and cerebellar cortex
   Compartment csf{1.00, 3.0e-3, 3.0e-3};
   Compartment scalp{0.25, 1.0e-3, 1.0e-3};
 };

@@ -371,6 +371,12 @@ const EllipsoidSpec kDeepGrey[] = {
     {{13, 13, 10}, {5, 10, 8}, {-15, 0, 0}},  // caudate head
 };
 
+// Hindbrain of the right side (the left mirrors it): cerebellar hemisphere around its white
+// core; the brainstem is on the midline.
+const EllipsoidSpec kCerebellum{{24, -64, -34}, {24, 25, 16}, {-10, 0, 0}};
+const EllipsoidSpec kCerebellarWhite{{17, -58, -31}, {10, 13, 8}, {-10, 0, 0}};
+const EllipsoidSpec kBrainstem{{0, -28, -40}, {11, 12, 28}, {-15, 0, 0}};
+
 }  // namespace
 
 Vec3 SmoothWarp::apply(const Vec3& x) const {
@@ -565,6 +571,23 @@ PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& pro
       place(spec, opts.variability ? extra_rng.uniform(0.9, 1.1) : 1.0, nuclei);
     g.parameters.push_back({std::string(h == 0 ? "lh" : "rh") + "_ventricle_size", ventricle_size});
   }
+  // The hindbrain moves as one piece: outer surfaces first (cerebellum lh, rh, brainstem), then
+  // the white cores (cerebellar lh, rh, brainstem again: it is all white matter).
+  std::vector<Mesh> hindbrain;
+  {
+    const double size = opts.variability ? extra_rng.uniform(0.9, 1.1) : 1.0;
+    auto make = [&](const EllipsoidSpec& spec, double side) {
+      const Vec3 c{side * spec.centre[0] + anchor[0], spec.centre[1] + anchor[1],
+                   spec.centre[2] + anchor[2]};
+      const double d2r = M_PI / 180;
+      return ellipsoid_mesh(c, mul(spec.semi_axes, size),
+                            rotation_xyz(spec.angles_deg[0] * d2r, side * spec.angles_deg[1] * d2r,
+                                         side * spec.angles_deg[2] * d2r),
+                            4);
+    };
+    hindbrain = {make(kCerebellum, -1),      make(kCerebellum, 1),      make(kBrainstem, 1),
+                 make(kCerebellarWhite, -1), make(kCerebellarWhite, 1), make(kBrainstem, 1)};
+  }
 
   // Warp and similarity.
   if (opts.variability) {
@@ -629,6 +652,7 @@ PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& pro
   }
   for (auto& e : ventricles) transform_mesh(e.first, g.warp, g.similarity);
   for (auto& e : nuclei) transform_mesh(e.first, g.warp, g.similarity);
+  for (auto& m : hindbrain) transform_mesh(m, g.warp, g.similarity);
   report(progress, 0.5);
 
   // Shrink each extra about its centroid until it sits at least `margin` inside its
@@ -661,6 +685,72 @@ PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& pro
   };
   fit(ventricles, 2.0, g.ventricles, "ventricle");
   fit(nuclei, 1.5, g.deep_grey, "deep_grey");
+  // The hindbrain tucks under the occipital and temporal lobes with a tentorium-like gap of
+  // 1.5 mm: moved down (in the subject's frame) while most of it overlaps the hemispheres, then
+  // every vertex still too close is pushed down on its own until clear, so its top takes the
+  // shape of the lobes above it. White cores keep 2.5 mm more.
+  {
+    const MeshDistance pial_distance[2] = {MeshDistance(g.pial[0]), MeshDistance(g.pial[1])};
+    const Vec3 down = normalized(g.similarity.apply_linear({0, 0, -1}));
+    const double gap = 1.5 * opts.scale, step = 1.0 * opts.scale;
+    auto clearance = [&](const Vec3& p) {
+      return std::min(pial_distance[0].signed_distance(p), pial_distance[1].signed_distance(p));
+    };
+    // Smallest rigid move (whole mm) after which at most a tenth of a sample of the outer
+    // vertices is too close: a bisection, as clearance only grows as the hindbrain goes down
+    // (near enough for a placement).
+    std::vector<Vec3> sample;
+    for (size_t m = 0; m < 3; ++m)
+      for (size_t v = 0; v < hindbrain[m].vertices.size(); v += 5)
+        sample.push_back(to_vec3(hindbrain[m].vertices[v]));
+    auto too_close = [&](int k) {
+      size_t close = 0;
+      for (const auto& p : sample) close += clearance(add(p, mul(down, k * step))) < gap;
+      return close > sample.size() / 10;
+    };
+    int lo = 0, hi = 32;
+    if (!too_close(0)) {
+      hi = 0;
+    } else {
+      while (hi - lo > 1) {
+        const int mid = (lo + hi) / 2;
+        (too_close(mid) ? lo : hi) = mid;
+      }
+    }
+    const int moves = hi;
+    for (auto& mesh : hindbrain)
+      for (auto& v : mesh.vertices) v = to_float3(add(to_vec3(v), mul(down, moves * step)));
+    bool ok = true;
+    for (size_t m = 0; m < hindbrain.size(); ++m) {
+      const double need = m < 3 ? gap : gap + 2.5 * opts.scale;
+      auto& verts = hindbrain[m].vertices;
+      std::vector<char> done(verts.size(), 0);
+      parallel_for(
+          static_cast<int64_t>(verts.size()),
+          [&](int64_t b, int64_t e) {
+            for (int64_t i = b; i < e; ++i) {
+              Vec3 p = to_vec3(verts[i]);
+              for (int it = 0; it < 200; ++it) {
+                const double c = clearance(p);
+                if (c >= need) {
+                  done[i] = 1;
+                  break;
+                }
+                p = add(p, mul(down, std::max(0.25 * opts.scale, need - c)));
+              }
+              verts[i] = to_float3(p);
+            }
+          },
+          256);
+      ok = ok && std::all_of(done.begin(), done.end(), [](char d) { return d != 0; });
+    }
+    if (ok) {
+      g.hindbrain.assign(hindbrain.begin(), hindbrain.begin() + 3);
+      g.hindbrain_white.assign(hindbrain.begin() + 3, hindbrain.end());
+    }
+    g.parameters.push_back({"hindbrain_moved_mm", moves * step});
+    g.parameters.push_back({"hindbrain_meshes", double(g.hindbrain.size())});
+  }
   g.parameters.push_back({"ventricle_meshes", double(g.ventricles.size())});
   g.parameters.push_back({"deep_grey_meshes", double(g.deep_grey.size())});
   report(progress, 1.0);

@@ -147,8 +147,10 @@ void validate(const SimulationOptions& o) {
 Volume acquisition_grid(const PhantomGeometry& g, const SimulationOptions& o) {
   const auto R = orientation_axes(o.orientation);
   Vec3 lo{1e30, 1e30, 1e30}, hi{-1e30, -1e30, -1e30};
-  for (int h = 0; h < 2; ++h)
-    for (const auto& v : g.pial[h].vertices)
+  std::vector<const Mesh*> outer = {&g.pial[0], &g.pial[1]};
+  for (const auto& m : g.hindbrain) outer.push_back(&m);
+  for (const Mesh* m : outer)
+    for (const auto& v : m->vertices)
       for (int c = 0; c < 3; ++c) {
         lo[c] = std::min<double>(lo[c], v[c]);
         hi[c] = std::max<double>(hi[c], v[c]);
@@ -253,6 +255,25 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
   list.clear();
   for (const auto& m : g.deep_grey) list.push_back(&m);
   Volume deep = list.empty() ? grid.like(1, 0.f) : inside_fraction(list, grid, o.supersample);
+  // Hindbrain: extent, white matter, and its distance for the intracranial envelope (the union's
+  // outside distance is exact: a nearest point inside another part has a nearer one on it).
+  Volume hind = grid.like(1, 0.f), hind_white = grid.like(1, 0.f);
+  Volume hind_distance = grid.like(1, 1e9f);
+  if (!g.hindbrain.empty()) {
+    list.clear();
+    Mesh soup;
+    for (const auto& m : g.hindbrain) {
+      list.push_back(&m);
+      const int32_t base = static_cast<int32_t>(soup.vertices.size());
+      soup.vertices.insert(soup.vertices.end(), m.vertices.begin(), m.vertices.end());
+      for (auto f : m.faces) soup.faces.push_back({f[0] + base, f[1] + base, f[2] + base});
+    }
+    hind = inside_fraction(list, grid, o.supersample);
+    hind_distance = fast_signed_distance(soup, grid);
+    list.clear();
+    for (const auto& m : g.hindbrain_white) list.push_back(&m);
+    hind_white = inside_fraction(list, grid, o.supersample);
+  }
   report(progress, 0.55);
 
   const int64_t nvols = static_cast<int64_t>(s.protocol.size());
@@ -304,12 +325,16 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
           const double fp =
               std::max(fw, std::min(1.0, double(in_pial[0].data[idx]) + in_pial[1].data[idx]));
           const double fv = std::min<double>(ventricles.data[idx], fw);
-          const double fd = std::min<double>(deep.data[idx], std::max(0.0, fw - fv));
-          const double wm = std::max(0.0, fw - fv - fd);
+          const double fh = std::min<double>(hind.data[idx], 1.0 - fp);
+          const double fhw = std::min<double>(hind_white.data[idx], fh);
+          const double fd_deep = std::min<double>(deep.data[idx], std::max(0.0, fw - fv));
+          const double wm_cerebral = std::max(0.0, fw - fv - fd_deep);
+          const double wm = wm_cerebral + fhw;
+          const double fd = fd_deep + (fh - fhw);  // deep nuclei and cerebellar cortex
           const double cortex = fp - fw;
-          const double dp = std::min(sdf[1].data[idx], sdf[3].data[idx]);
-          const double ic = std::max(fp, ramp_inside(dp, skull_in, h));
-          const double csf = std::max(0.0, ic - fp) + fv;
+          const double dp = std::min({sdf[1].data[idx], sdf[3].data[idx], hind_distance.data[idx]});
+          const double ic = std::max(fp + fh, ramp_inside(dp, skull_in, h));
+          const double csf = std::max(0.0, ic - fp - fh) + fv;
           const double scalp = ramp_inside(dp, scalp_out, h) - ramp_inside(dp, skull_out, h);
           s.mask.data[idx] = ic >= 0.5 ? 1.f : 0.f;
           if (wm + cortex + fd + csf + scalp <= 0) continue;
@@ -339,15 +364,23 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
           const double beta = 0.6 * smoothstep((dw + 3.5 * scale) / (3.5 * scale));
           terms.clear();
           double dominant = 0;
+          // Hindbrain fibres: along the brainstem's axis near the midline, radiating from the
+          // cerebellar centre in the cerebellum.
+          Vec3 e_hind{0, 0, 1};
+          if (fh > 0) {
+            e_hind = std::fabs(xm[0]) < 12 ? to_world_dir({0.0, 0.26, 0.97})
+                                           : wobbled(sub(xm, {side * 24.0, -64.0, -34.0}));
+          }
           if (wm > 0) {
-            const double w[4] = {(1 - beta) * m_proj, (1 - beta) * m_call, (1 - beta) * m_assoc,
-                                 beta};
+            const double w[5] = {(1 - beta) * m_proj * wm_cerebral,
+                                 (1 - beta) * m_call * wm_cerebral,
+                                 (1 - beta) * m_assoc * wm_cerebral, beta * wm_cerebral, fhw};
             Vec3 e_norm{0, 0, 1};
-            if (beta > 0) e_norm = normalized(gradient(sw, i, j, k));
-            const Vec3* dirs[4] = {&e_proj, &e_call, &e_assoc, &e_norm};
-            for (int q = 0; q < 4; ++q) {
-              if (w[q] > 0) terms.push_back({wm * T.white.s0 * w[q], &T.white, *dirs[q]});
-              dominant = std::max(dominant, w[q]);
+            if (beta > 0 && wm_cerebral > 0) e_norm = normalized(gradient(sw, i, j, k));
+            const Vec3* dirs[5] = {&e_proj, &e_call, &e_assoc, &e_norm, &e_hind};
+            for (int q = 0; q < 5; ++q) {
+              if (w[q] > 0) terms.push_back({T.white.s0 * w[q], &T.white, *dirs[q]});
+              dominant = std::max(dominant, w[q] / wm);
             }
           }
           if (cortex > 0) {
@@ -355,7 +388,8 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
             terms.push_back({cortex * T.cortex.s0, &T.cortex,
                              normalized({gw[0] + gp[0], gw[1] + gp[1], gw[2] + gp[2]})});
           }
-          if (fd > 0) terms.push_back({fd * T.deep_grey.s0, &T.deep_grey, e_proj});
+          if (fd_deep > 0) terms.push_back({fd_deep * T.deep_grey.s0, &T.deep_grey, e_proj});
+          if (fh > fhw) terms.push_back({(fh - fhw) * T.deep_grey.s0, &T.deep_grey, e_hind});
           if (csf > 0) terms.push_back({csf * T.csf.s0, &T.csf, {0, 0, 1}});
           if (scalp > 0) terms.push_back({scalp * T.scalp.s0, &T.scalp, {0, 0, 1}});
 
@@ -488,7 +522,7 @@ std::string meta_json(const Subject& s, const SimulationOptions& o) {
   j << "  },\n";
   j << "  \"tissue\": {\"white_matter\": " << comp(o.tissue.white) << ",\n";
   j << "    \"cortical_grey_matter\": " << comp(o.tissue.cortex) << ",\n";
-  j << "    \"deep_grey_matter\": " << comp(o.tissue.deep_grey) << ",\n";
+  j << "    \"non_cortical_grey_matter\": " << comp(o.tissue.deep_grey) << ",\n";
   j << "    \"csf\": " << comp(o.tissue.csf) << ",\n";
   j << "    \"scalp\": " << comp(o.tissue.scalp) << "},\n";
   j << "  \"fractions_frames\": [";
