@@ -122,7 +122,7 @@ class SpatialAttention(nn.Module):
     channel mean and max, convolved over a wide neighbourhood. Local, unlike self-attention over
     all voxels, so patches and whole volumes agree."""
 
-    def __init__(self, kernel: int = 7):
+    def __init__(self, kernel: int = 3):
         super().__init__()
         self.conv = Conv(2, 1, kernel)
 
@@ -146,7 +146,7 @@ class SDFNet(nn.Module):
         self.bottom = ConvBlock(widths[levels - 1], widths[levels])
         self.down = nn.ModuleList([Conv(widths[i], widths[i], 2, stride=2, bias=False)
                                    for i in range(levels)])
-        self.bottleneck_attention = SpatialAttention(7)
+        self.bottleneck_attention = SpatialAttention(3)
         # Decoder modules are stored coarsest first: TorchScript iterates ModuleLists forwards only.
         coarse_first = list(reversed(range(levels)))
         self.up = nn.ModuleList([Up(widths[i + 1], widths[i]) for i in coarse_first])

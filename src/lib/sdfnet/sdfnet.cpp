@@ -6,6 +6,7 @@
 #include <torch/script.h>
 
 #include <algorithm>
+#include <nlohmann/json.hpp>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -13,7 +14,6 @@
 #include "ddcsr/error.h"
 #include "ddcsr/io/atomic_file.h"
 #include "ddcsr/threads.h"
-#include "sdfnet/json.h"
 #include "sdfnet/sdfnet_impl.h"
 
 namespace ddcsr {
@@ -26,10 +26,12 @@ std::string join(const std::vector<std::string>& names) {
   return out;
 }
 
-const json::Value& required(const json::Value& doc, const std::string& key, const std::string& path) {
-  const json::Value* v = doc.find(key);
-  if (!v) throw InputError(path, "model metadata lacks \"" + key + "\"");
-  return *v;
+using Json = nlohmann::ordered_json;
+
+const Json& required(const Json& doc, const std::string& key, const std::string& path) {
+  auto it = doc.find(key);
+  if (it == doc.end()) throw InputError(path, "model metadata lacks \"" + key + "\"");
+  return *it;
 }
 
 std::string short_torch_message(const c10::Error& e) {
@@ -38,13 +40,23 @@ std::string short_torch_message(const c10::Error& e) {
   return nl == std::string::npos ? msg : msg.substr(0, nl);
 }
 
-// 1D blending weight of position x in a patch of n voxels: cosine-squared, never exactly zero so
-// voxels covered by a single patch (volume borders) keep a defined value.
-std::vector<float> taper(int64_t n) {
+// 1D blending weight at voxel x of a patch of n voxels. Sides inside the volume give no weight
+// to their outer `margin` voxels (where zero padding stands in for missing context), then rise
+// as sin^2 over `ramp` voxels; neighbours overlapping by 2 * margin + ramp cross-fade with
+// weights summing to one. Sides on the padded volume's border see the same zero padding as
+// whole-volume inference and keep full weight.
+std::vector<float> taper(int64_t n, int64_t margin, int64_t ramp, bool low_border, bool high_border) {
+  auto rise = [&](double d) {
+    if (d < margin) return 0.0;
+    if (d >= margin + ramp) return 1.0;
+    const double s = std::sin(0.5 * M_PI * (d - margin) / static_cast<double>(ramp));
+    return s * s;
+  };
   std::vector<float> w(static_cast<size_t>(n));
   for (int64_t x = 0; x < n; ++x) {
-    double s = std::sin(M_PI * (x + 0.5) / static_cast<double>(n));
-    w[static_cast<size_t>(x)] = static_cast<float>(std::max(s * s, 1e-3));
+    const double low = low_border ? 1.0 : rise(x + 0.5);
+    const double high = high_border ? 1.0 : rise(n - x - 0.5);
+    w[static_cast<size_t>(x)] = static_cast<float>(low * high);
   }
   return w;
 }
@@ -64,43 +76,43 @@ const std::vector<std::string>& sdfnet_outputs() {
 }
 
 SdfNetMetadata parse_sdfnet_metadata(const std::string& json_text, const std::string& path) {
-  json::Value doc;
+  Json doc;
   try {
-    doc = json::parse(json_text);
+    doc = Json::parse(json_text);
   } catch (const std::exception& e) {
     throw InputError(path, std::string("model metadata is not valid JSON: ") + e.what());
   }
   if (!doc.is_object()) throw InputError(path, "model metadata is not a JSON object");
   SdfNetMetadata m;
   try {
-    m.format = required(doc, "format", path).as_string();
+    m.format = required(doc, "format", path).get<std::string>();
     if (m.format != kSdfNetFormat)
       throw InputError(path, "not a ddcsr SDFNet model (format \"" + m.format + "\", expected \"" +
                                  kSdfNetFormat + "\")");
-    m.format_version = static_cast<int>(required(doc, "format_version", path).as_number());
+    m.format_version = required(doc, "format_version", path).get<int>();
     if (m.format_version != kSdfNetFormatVersion)
       throw InputError(path, "SDFNet model format version " + std::to_string(m.format_version) +
                                  " is not supported by this ddcsr (supports " +
                                  std::to_string(kSdfNetFormatVersion) + ")");
-    m.architecture = required(doc, "architecture", path).as_string();
-    m.architecture_version = static_cast<int>(required(doc, "architecture_version", path).as_number());
+    m.architecture = required(doc, "architecture", path).get<std::string>();
+    m.architecture_version = required(doc, "architecture_version", path).get<int>();
     if (m.architecture != kSdfNetArchitecture || m.architecture_version != kSdfNetArchitectureVersion)
       throw InputError(path, "model architecture \"" + m.architecture + "\" version " +
                                  std::to_string(m.architecture_version) + " is not supported (expected \"" +
                                  kSdfNetArchitecture + "\" version " +
                                  std::to_string(kSdfNetArchitectureVersion) + ")");
-    m.input_channels = required(doc, "input_channels", path).as_string_list();
-    if (const json::Value* v = doc.find("lr_signed_channels")) m.lr_signed_channels = v->as_string_list();
-    m.outputs = required(doc, "outputs", path).as_string_list();
-    m.output_units = required(doc, "output_units", path).as_string();
-    if (const json::Value* v = doc.find("sign_convention")) m.sign_convention = v->as_string();
-    if (const json::Value* v = doc.find("normalisation")) m.normalisation = v->as_string();
-    m.grid_spacing_mm = required(doc, "grid_spacing_mm", path).as_number();
-    m.size_multiple = static_cast<int>(required(doc, "size_multiple", path).as_number());
-    m.output_range_mm = required(doc, "output_range_mm", path).as_number();
-    if (const json::Value* v = doc.find("width")) m.width = static_cast<int>(v->as_number());
-    if (const json::Value* v = doc.find("levels")) m.levels = static_cast<int>(v->as_number());
-    if (const json::Value* v = doc.find("trained")) m.trained = v->as_bool();
+    m.input_channels = required(doc, "input_channels", path).get<std::vector<std::string>>();
+    m.lr_signed_channels = doc.value("lr_signed_channels", std::vector<std::string>{});
+    m.outputs = required(doc, "outputs", path).get<std::vector<std::string>>();
+    m.output_units = required(doc, "output_units", path).get<std::string>();
+    m.sign_convention = doc.value("sign_convention", std::string());
+    m.normalisation = doc.value("normalisation", std::string());
+    m.grid_spacing_mm = required(doc, "grid_spacing_mm", path).get<double>();
+    m.size_multiple = required(doc, "size_multiple", path).get<int>();
+    m.output_range_mm = required(doc, "output_range_mm", path).get<double>();
+    m.width = doc.value("width", 0);
+    m.levels = doc.value("levels", 0);
+    m.trained = doc.value("trained", false);
   } catch (const InputError&) {
     throw;
   } catch (const std::exception& e) {
@@ -138,7 +150,7 @@ Device parse_device(const std::string& name) {
   throw UsageError("unknown device \"" + name + "\" (use auto, cpu or cuda)");
 }
 
-void SdfNet::Impl::set_metadata(const json::Value& document) {
+void SdfNet::Impl::set_metadata(const nlohmann::ordered_json& document) {
   metadata = parse_sdfnet_metadata(document.dump(1), path);
 }
 
@@ -276,14 +288,17 @@ Volume SdfNet::predict(const Volume& features, const SdfInferenceOptions& option
     sdf = run(input);
     report(progress, 1.0);
   } else {
-    int64_t overlap = std::min(round_up(std::max<int64_t>(options.overlap, 0), m), patch - m);
+    // Stride at least half a patch keeps both tapers of a patch inside it.
+    const int64_t overlap =
+        std::min(round_up(std::max<int64_t>(options.overlap, 0), m), std::max(m, patch / 2 / m * m));
     const int64_t stride = patch - overlap;
+    const int64_t margin = overlap / 4, ramp = std::max<int64_t>(1, overlap - 2 * margin);
     std::array<std::vector<int64_t>, 3> starts;
     for (int a = 0; a < 3; ++a) starts[a] = patch_starts(extent[a], patch, stride);
-    const std::vector<float> w1 = taper(patch);
-    torch::Tensor w1t = torch::from_blob(const_cast<float*>(w1.data()), {patch}, torch::kFloat32);
-    torch::Tensor window = (w1t.view({patch, 1, 1}) * w1t.view({1, patch, 1}) * w1t.view({1, 1, patch}))
-                               .contiguous();
+    auto axis_weight = [&](int a, int64_t start) {
+      std::vector<float> w = taper(patch, margin, ramp, start == 0, start + patch == extent[a]);
+      return torch::tensor(w);
+    };
     torch::Tensor accum = torch::zeros({1, 4, extent[2], extent[1], extent[0]});
     torch::Tensor weight = torch::zeros({extent[2], extent[1], extent[0]});
     const size_t total = starts[0].size() * starts[1].size() * starts[2].size();
@@ -292,6 +307,9 @@ Volume SdfNet::predict(const Volume& features, const SdfInferenceOptions& option
     for (int64_t k0 : starts[2])
       for (int64_t j0 : starts[1])
         for (int64_t i0 : starts[0]) {
+          torch::Tensor window = (axis_weight(2, k0).view({patch, 1, 1}) *
+                                  axis_weight(1, j0).view({1, patch, 1}) *
+                                  axis_weight(0, i0).view({1, 1, patch}));
           torch::Tensor x =
               input.narrow(2, k0, patch).narrow(3, j0, patch).narrow(4, i0, patch).contiguous();
           torch::Tensor y = run(x);

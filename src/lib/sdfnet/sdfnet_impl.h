@@ -2,10 +2,11 @@
 #pragma once
 #include <torch/script.h>
 
+#include <nlohmann/json.hpp>
+
 #include <string>
 
 #include "ddcsr/sdfnet/sdfnet.h"
-#include "sdfnet/json.h"
 
 namespace ddcsr {
 
@@ -16,7 +17,7 @@ struct SdfNet::Impl {
   torch::Device device{torch::kCPU};
 
   // Replaces the metadata document (re-parsed and checked, so what is saved is what loads).
-  void set_metadata(const json::Value& document);
+  void set_metadata(const nlohmann::ordered_json& document);
 };
 
 // A Volume's frames as a [1, nvols, K, J, I] tensor (voxel i fastest, as in Volume::data).

@@ -8,13 +8,13 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <numeric>
 #include <random>
 
 #include "ddcsr/error.h"
 #include "ddcsr/io/atomic_file.h"
 #include "ddcsr/threads.h"
-#include "sdfnet/json.h"
 #include "sdfnet/sdfnet_impl.h"
 
 namespace ddcsr {
@@ -291,48 +291,41 @@ class Trainer {
     impl_.module.attr("input_std").toTensor().copy_(torch::tensor(s).view({1, channels_, 1, 1, 1}));
   }
 
-  json::Value record(int64_t step, double running, double val_loss, double val_mae) const {
-    json::Value doc = json::parse(impl_.metadata.json);
-    doc["trained"] = json::Value(true);
-    json::Value t = json::Value::object();
-    t["step"] = json::Value(step);
-    t["steps"] = json::Value(o_.steps);
-    t["batch"] = json::Value(o_.batch);
-    t["patch"] = json::Value(patch_);
-    t["learning_rate"] = json::Value(o_.learning_rate);
-    t["final_learning_rate_fraction"] = json::Value(o_.final_learning_rate_fraction);
-    t["loss"] = json::Value("weighted L1 against the target clipped to +-clip_mm, weight near_weight within near_mm");
-    t["clip_mm"] = json::Value(o_.clip_mm);
-    t["near_mm"] = json::Value(o_.near_mm);
-    t["near_weight"] = json::Value(o_.near_weight);
-    t["surface_fraction"] = json::Value(o_.surface_fraction);
-    json::Value aug = json::Value::object();
-    aug["flip_probability"] = json::Value(o_.flip_probability);
-    aug["intensity_scale"] = json::Value(o_.intensity_scale);
-    aug["noise"] = json::Value(o_.noise);
-    aug["lowres_probability"] = json::Value(o_.lowres_probability);
-    t["augmentation"] = aug;
-    t["seed"] = json::Value(static_cast<int64_t>(o_.seed));
-    t["training_loss"] = json::Value(running);
-    t["validation_loss"] = json::Value(val_loss);
-    t["validation_mae_near_mm"] = json::Value(val_mae);
+  nlohmann::ordered_json record(int64_t step, double running, double val_loss, double val_mae) const {
+    nlohmann::ordered_json doc = nlohmann::ordered_json::parse(impl_.metadata.json);
+    doc["trained"] = true;
     std::vector<std::string> tn, vn;
     for (size_t i : training_) tn.push_back(prepared_[i].pair->name);
     for (size_t i : validation_) vn.push_back(prepared_[i].pair->name);
-    t["training_pairs"] = json::Value(tn);
-    t["validation_pairs"] = json::Value(vn);
-    doc["training"] = t;
-    json::Value norm = json::Value::object();
-    json::Value mean = json::Value::array(), sd = json::Value::array();
-    torch::Tensor m = impl_.module.attr("input_mean").toTensor().to(torch::kCPU).flatten();
-    torch::Tensor s = impl_.module.attr("input_std").toTensor().to(torch::kCPU).flatten();
-    for (int64_t c = 0; c < channels_; ++c) {
-      mean.push_back(json::Value(m[c].item<double>()));
-      sd.push_back(json::Value(s[c].item<double>()));
-    }
-    norm["mean"] = mean;
-    norm["std"] = sd;
-    doc["normalisation_values"] = norm;
+    doc["training"] = {
+        {"step", step},
+        {"steps", o_.steps},
+        {"batch", o_.batch},
+        {"patch", patch_},
+        {"learning_rate", o_.learning_rate},
+        {"final_learning_rate_fraction", o_.final_learning_rate_fraction},
+        {"loss", "L1 against the target clipped to +-clip_mm; weight near_weight within near_mm"},
+        {"clip_mm", o_.clip_mm},
+        {"near_mm", o_.near_mm},
+        {"near_weight", o_.near_weight},
+        {"surface_fraction", o_.surface_fraction},
+        {"augmentation",
+         {{"flip_probability", o_.flip_probability},
+          {"intensity_scale", o_.intensity_scale},
+          {"noise", o_.noise},
+          {"lowres_probability", o_.lowres_probability}}},
+        {"seed", o_.seed},
+        {"training_loss", running},
+        {"validation_loss", val_loss},
+        {"validation_mae_near_mm", val_mae},
+        {"training_pairs", tn},
+        {"validation_pairs", vn},
+    };
+    torch::Tensor m = impl_.module.attr("input_mean").toTensor().to(torch::kCPU).flatten().contiguous();
+    torch::Tensor s = impl_.module.attr("input_std").toTensor().to(torch::kCPU).flatten().contiguous();
+    doc["normalisation_values"] = {
+        {"mean", std::vector<float>(m.data_ptr<float>(), m.data_ptr<float>() + channels_)},
+        {"std", std::vector<float>(s.data_ptr<float>(), s.data_ptr<float>() + channels_)}};
     return doc;
   }
 
@@ -355,12 +348,11 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
 
   int64_t start_step = 0;
   if (o_.resume) {
-    json::Value doc = json::parse(impl_.metadata.json);
-    const json::Value* t = doc.find("training");
-    const json::Value* s = t ? t->find("step") : nullptr;
-    if (!s || !s->is_number())
+    const auto doc = nlohmann::ordered_json::parse(impl_.metadata.json);
+    const auto t = doc.find("training");
+    if (t == doc.end() || !t->is_object() || !t->contains("step") || !t->at("step").is_number_integer())
       throw InputError(impl_.path, "not a training checkpoint (its metadata has no training.step)");
-    start_step = static_cast<int64_t>(s->as_number());
+    start_step = t->at("step").get<int64_t>();
   } else if (o_.set_normalisation) {
     set_normalisation();
   }
