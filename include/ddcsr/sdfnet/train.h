@@ -51,7 +51,7 @@ struct SdfTrainStatus {
   double loss = 0;             // running mean of the training loss (weighted L1, mm)
   double validation_loss = -1;  // latest, or -1 before the first validation
   double validation_mae_near_mm = -1;  // mean |error| within near_mm of the surfaces
-  double elapsed_s = 0, eta_s = 0;
+  double elapsed_s = 0, eta_s = 0, seconds_per_step = 0;  // since this run started
   bool validated = false;          // this step ran a validation
   bool checkpoint_written = false;  // this step wrote a checkpoint
 };

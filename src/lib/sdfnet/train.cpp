@@ -455,7 +455,8 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
     status.validation_loss = val_loss;
     status.validation_mae_near_mm = val_mae;
     status.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-    status.eta_s = status.elapsed_s / static_cast<double>(done) * static_cast<double>(o_.steps - step);
+    status.seconds_per_step = status.elapsed_s / static_cast<double>(done);
+    status.eta_s = status.seconds_per_step * static_cast<double>(o_.steps - step);
     if (progress) progress(status);
   }
 
