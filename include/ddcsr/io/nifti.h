@@ -15,6 +15,7 @@ struct VolumeHeader {
   int ndim = 3;
   Affine vox2ras;
   std::string component_type;  // e.g. "short", "float"
+  bool floating_point = false; // stored as float32/float64 (may hold NaN/Inf)
 };
 
 // Reads the header and checks it is a sane image (positive finite voxel sizes, non-singular

@@ -1,0 +1,340 @@
+// NIfTI through ITK. The only translation unit that sees ITK images; everything else uses Volume.
+#include "ddcsr/io/nifti.h"
+
+#include <itkImage.h>
+#include <itkImageFileReader.h>
+#include <itkImageFileWriter.h>
+#include <itkImageIOFactory.h>
+#include <itkNiftiImageIO.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+
+#include "ddcsr/error.h"
+#include "ddcsr/frames.h"
+#include "ddcsr/io/atomic_file.h"
+
+namespace fs = std::filesystem;
+
+namespace ddcsr {
+
+namespace {
+
+// An absurd header must be refused before anything is allocated: cap at 3/4 of physical memory.
+size_t memory_budget_bytes() {
+  const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+  if (pages <= 0 || page <= 0) return size_t(16) << 30;
+  return static_cast<size_t>(pages) / 4 * 3 * static_cast<size_t>(page);
+}
+
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+
+// ITK messages span several lines with file/line noise; keep the description's first line.
+std::string itk_reason(const itk::ExceptionObject& e) {
+  std::string d = e.GetDescription();
+  const auto nl = d.find('\n');
+  if (nl != std::string::npos) d = d.substr(0, nl);
+  return d.empty() ? "unreadable image" : d;
+}
+
+itk::ImageIOBase::Pointer open_nifti_io(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw InputError(path, "file not found");
+  if (fs::is_directory(path, ec)) throw InputError(path, "is a folder, not a NIfTI image");
+  if (!is_nifti_path(path)) throw InputError(path, "not a NIfTI image (expected .nii or .nii.gz)");
+  auto io = itk::NiftiImageIO::New();
+  if (!io->CanReadFile(path.c_str())) throw InputError(path, "not a readable NIfTI image (bad header or corrupt gzip)");
+  io->SetFileName(path);
+  try {
+    io->ReadImageInformation();
+  } catch (const itk::ExceptionObject& e) {
+    throw InputError(path, "cannot read NIfTI header: " + itk_reason(e));
+  }
+  return io;
+}
+
+template <unsigned D>
+Volume read_with_itk(const std::string& path, const VolumeHeader& header) {
+  using Image = itk::Image<float, D>;
+  auto reader = itk::ImageFileReader<Image>::New();
+  reader->SetFileName(path);
+  reader->SetImageIO(itk::NiftiImageIO::New());
+  try {
+    reader->Update();
+  } catch (const itk::ExceptionObject& e) {
+    throw InputError(path, "cannot read voxel data (truncated or corrupt file?): " + itk_reason(e));
+  }
+  typename Image::Pointer image = reader->GetOutput();
+  Volume volume;
+  volume.dims = header.dims;
+  volume.nvols = header.nvols;
+  volume.vox2ras = header.vox2ras;
+  const size_t n = static_cast<size_t>(volume.voxels_per_volume() * volume.nvols);
+  if (image->GetBufferedRegion().GetNumberOfPixels() != n)
+    throw InputError(path, "voxel data does not match the header's dimensions");
+  volume.data.assign(image->GetBufferPointer(), image->GetBufferPointer() + n);
+  return volume;
+}
+
+template <unsigned D>
+void write_with_itk(const Volume& volume, const std::string& path) {
+  using Image = itk::Image<float, D>;
+  typename Image::Pointer image = Image::New();
+  typename Image::RegionType region;
+  typename Image::SpacingType spacing;
+  typename Image::PointType origin;
+  typename Image::DirectionType direction;
+  direction.SetIdentity();
+  Vec3 origin_lps, spacing3;
+  std::array<double, 9> dir3;
+  itk_from_vox2ras(volume.vox2ras, origin_lps, spacing3, dir3);
+  for (unsigned a = 0; a < D; ++a) {
+    region.SetSize(a, a < 3 ? volume.dims[a] : volume.nvols);
+    spacing[a] = a < 3 ? spacing3[a] : 1.0;
+    origin[a] = a < 3 ? origin_lps[a] : 0.0;
+  }
+  for (unsigned r = 0; r < 3; ++r)
+    for (unsigned c = 0; c < 3; ++c) direction(r, c) = dir3[r * 3 + c];
+  image->SetRegions(region);
+  image->SetSpacing(spacing);
+  image->SetOrigin(origin);
+  image->SetDirection(direction);
+  image->Allocate();
+  std::copy(volume.data.begin(), volume.data.end(), image->GetBufferPointer());
+
+  AtomicFile file(path);
+  auto writer = itk::ImageFileWriter<Image>::New();
+  writer->SetFileName(file.temp_path());
+  writer->SetImageIO(itk::NiftiImageIO::New());
+  writer->SetInput(image);
+  writer->SetUseCompression(lower(path).size() > 3 && lower(path).substr(lower(path).size() - 3) == ".gz");
+  try {
+    writer->Update();
+  } catch (const itk::ExceptionObject& e) {
+    throw InputError(path, "cannot write image: " + itk_reason(e));
+  }
+  file.commit();
+}
+
+// What niftilib hides: it silently turns NaN/Inf floats into 0 and zero-fills data missing from a
+// truncated file. So the raw header is read here too, to check both.
+struct RawNifti {
+  bool valid = false, swap = false;
+  int datatype = 0, bytes_per_voxel = 0;
+  int64_t offset = 0, count = 1;
+};
+
+RawNifti read_raw_header(const std::string& path) {
+  RawNifti r;
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (!gz) return r;
+  unsigned char hdr[540] = {};
+  const int got = gzread(gz, hdr, sizeof hdr);
+  gzclose(gz);
+  auto u32 = [&](int off) {
+    uint32_t v;
+    std::memcpy(&v, hdr + off, 4);
+    return r.swap ? __builtin_bswap32(v) : v;
+  };
+  auto i16 = [&](int off) {
+    uint16_t v;
+    std::memcpy(&v, hdr + off, 2);
+    return static_cast<int16_t>(r.swap ? __builtin_bswap16(v) : v);
+  };
+  auto i64 = [&](int off) {
+    uint64_t v;
+    std::memcpy(&v, hdr + off, 8);
+    return static_cast<int64_t>(r.swap ? __builtin_bswap64(v) : v);
+  };
+  uint32_t size_field;
+  std::memcpy(&size_field, hdr, 4);
+  if (got >= 348 && (size_field == 348 || __builtin_bswap32(size_field) == 348)) {
+    r.swap = size_field != 348;
+    r.datatype = i16(70);
+    r.bytes_per_voxel = i16(72) / 8;
+    const uint32_t raw = u32(108);
+    float vox_offset;
+    std::memcpy(&vox_offset, &raw, 4);
+    if (!(vox_offset >= 348 && vox_offset < 1e9f)) return r;
+    r.offset = static_cast<int64_t>(vox_offset);
+    const int ndim = i16(40);
+    for (int d = 1; d <= std::clamp(ndim, 0, 7); ++d) r.count *= std::max<int64_t>(1, i16(40 + 2 * d));
+  } else if (got >= 540 && (size_field == 540 || __builtin_bswap32(size_field) == 540)) {
+    r.swap = size_field != 540;
+    r.datatype = i16(12);
+    r.bytes_per_voxel = i16(14) / 8;
+    r.offset = i64(168);
+    if (r.offset < 540) return r;
+    const int64_t ndim = i64(16);
+    for (int d = 1; d <= std::clamp<int64_t>(ndim, 0, 7); ++d) r.count *= std::max<int64_t>(1, i64(16 + 8 * d));
+  } else {
+    return r;
+  }
+  r.valid = r.bytes_per_voxel > 0;
+  return r;
+}
+
+bool is_gzip(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  unsigned char magic[2] = {};
+  in.read(reinterpret_cast<char*>(magic), 2);
+  return in && magic[0] == 0x1f && magic[1] == 0x8b;
+}
+
+// True when the file holds every voxel the header promises. For gzip the trailer's ISIZE (the
+// uncompressed size mod 2^32) is checked first; only a mismatch costs a full decompression pass.
+bool holds_all_voxels(const std::string& path, const RawNifti& raw) {
+  const uint64_t expected = static_cast<uint64_t>(raw.offset) + static_cast<uint64_t>(raw.count) * raw.bytes_per_voxel;
+  std::error_code ec;
+  const uint64_t file_size = fs::file_size(path, ec);
+  if (ec) return false;
+  if (!is_gzip(path)) return file_size >= expected;
+  std::ifstream in(path, std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(file_size) - 4);
+  unsigned char tail[4] = {};
+  in.read(reinterpret_cast<char*>(tail), 4);
+  const uint32_t isize = tail[0] | (tail[1] << 8) | (tail[2] << 16) | (uint32_t(tail[3]) << 24);
+  if (in && isize == static_cast<uint32_t>(expected)) return true;
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (!gz) return false;
+  std::vector<char> buffer(size_t(1) << 20);
+  uint64_t total = 0;
+  int n;
+  while ((n = gzread(gz, buffer.data(), static_cast<unsigned>(buffer.size()))) > 0) total += static_cast<uint64_t>(n);
+  int code = Z_OK;
+  gzerror(gz, &code);
+  gzclose(gz);
+  return n == 0 && code == Z_OK && total >= expected;
+}
+
+// Index of the first NaN/Inf voxel of a float32/float64 image, or -1.
+int64_t first_nonfinite_raw(const std::string& path, const RawNifti& raw) {
+  const int elem = raw.datatype == 16 ? 4 : raw.datatype == 64 ? 8 : 0;
+  if (!raw.valid || elem == 0) return -1;
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (!gz) return -1;
+  if (gzseek(gz, raw.offset, SEEK_SET) != raw.offset) {
+    gzclose(gz);
+    return -1;
+  }
+  std::vector<char> buffer(size_t(1) << 20);  // a multiple of 8: values never straddle reads
+  int64_t index = 0;
+  while (index < raw.count) {
+    const int n = gzread(gz, buffer.data(), static_cast<unsigned>(buffer.size()));
+    if (n <= 0) break;
+    for (int b = 0; b + elem <= n && index < raw.count; b += elem, ++index) {
+      double v;
+      if (elem == 4) {
+        uint32_t u;
+        std::memcpy(&u, buffer.data() + b, 4);
+        if (raw.swap) u = __builtin_bswap32(u);
+        float f;
+        std::memcpy(&f, &u, 4);
+        v = f;
+      } else {
+        uint64_t u;
+        std::memcpy(&u, buffer.data() + b, 8);
+        if (raw.swap) u = __builtin_bswap64(u);
+        std::memcpy(&v, &u, 8);
+      }
+      if (!std::isfinite(v)) {
+        gzclose(gz);
+        return index;
+      }
+    }
+  }
+  gzclose(gz);
+  return -1;
+}
+
+}  // namespace
+
+bool is_nifti_path(const std::string& path) {
+  const std::string p = lower(path);
+  auto ends = [&](const std::string& e) { return p.size() > e.size() && p.compare(p.size() - e.size(), e.size(), e) == 0; };
+  return ends(".nii") || ends(".nii.gz");
+}
+
+VolumeHeader read_volume_header(const std::string& path) {
+  auto io = open_nifti_io(path);
+  VolumeHeader h;
+  const unsigned ndim = io->GetNumberOfDimensions();
+  if (ndim < 2 || ndim > 4) throw InputError(path, "has " + std::to_string(ndim) + " dimensions; expected a 3D or 4D image");
+  if (io->GetNumberOfComponents() != 1)
+    throw InputError(path, "has " + std::to_string(io->GetNumberOfComponents()) + " components per voxel; expected scalar voxels");
+  h.ndim = static_cast<int>(std::max(3u, ndim));
+  double total = 1.0;
+  for (unsigned a = 0; a < 4; ++a) {
+    const double n = a < ndim ? static_cast<double>(io->GetDimensions(a)) : 1.0;
+    if (n < 1) throw InputError(path, "header has a zero dimension");
+    if (a < 3) h.dims[a] = static_cast<int64_t>(n); else h.nvols = static_cast<int64_t>(n);
+    total *= n;
+  }
+  if (total * sizeof(float) > static_cast<double>(memory_budget_bytes()))
+    throw InputError(path, "header dimensions " + std::to_string(h.dims[0]) + "x" + std::to_string(h.dims[1]) + "x" +
+                               std::to_string(h.dims[2]) + "x" + std::to_string(h.nvols) + " exceed available memory");
+  Vec3 origin{0, 0, 0}, spacing{1, 1, 1};
+  std::array<double, 9> direction{1, 0, 0, 0, 1, 0, 0, 0, 1};
+  for (unsigned a = 0; a < std::min(ndim, 3u); ++a) {
+    spacing[a] = io->GetSpacing(a);
+    origin[a] = io->GetOrigin(a);
+    const auto axis = io->GetDirection(a);
+    for (unsigned r = 0; r < std::min(ndim, 3u); ++r) direction[r * 3 + a] = axis[r];
+  }
+  for (int a = 0; a < 3; ++a) {
+    if (!std::isfinite(spacing[a]) || spacing[a] <= 0)
+      throw InputError(path, "voxel size along axis " + std::to_string(a) + " is zero, negative or not a number");
+    if (!std::isfinite(origin[a])) throw InputError(path, "origin is not a finite number");
+  }
+  for (double d : direction)
+    if (!std::isfinite(d)) throw InputError(path, "orientation matrix is not finite");
+  h.vox2ras = vox2ras_from_itk(origin, spacing, direction);
+  try {
+    (void)h.vox2ras.inverse();
+  } catch (const std::domain_error&) {
+    throw InputError(path, "voxel-to-world affine is singular");
+  }
+  h.component_type = itk::ImageIOBase::GetComponentTypeAsString(io->GetComponentType());
+  h.floating_point = io->GetComponentType() == itk::IOComponentEnum::FLOAT ||
+                     io->GetComponentType() == itk::IOComponentEnum::DOUBLE;
+  return h;
+}
+
+Volume read_volume(const std::string& path, bool require_4d, bool allow_nonfinite) {
+  const VolumeHeader header = read_volume_header(path);
+  if (require_4d && header.nvols < 2)
+    throw InputError(path, "is a 3D image; a 4D diffusion series (one volume per gradient) is required");
+  const RawNifti raw = read_raw_header(path);
+  if (raw.valid && !holds_all_voxels(path, raw))
+    throw InputError(path, "file is truncated: it holds fewer voxels than its header declares");
+  Volume volume = header.ndim == 4 ? read_with_itk<4>(path, header) : read_with_itk<3>(path, header);
+  if (!allow_nonfinite) {
+    int64_t at = -1;
+    const auto bad = std::find_if(volume.data.begin(), volume.data.end(), [](float v) { return !std::isfinite(v); });
+    if (bad != volume.data.end()) at = bad - volume.data.begin();
+    if (at < 0 && header.floating_point)
+      at = first_nonfinite_raw(path, raw);
+    if (at >= 0)
+      throw InputError(path, "contains NaN or infinite voxel values (first in volume " +
+                                 std::to_string(at / volume.voxels_per_volume()) + ")");
+  }
+  return volume;
+}
+
+void write_volume(const Volume& volume, const std::string& path) {
+  if (!is_nifti_path(path)) throw InputError(path, "output must be .nii or .nii.gz");
+  if (volume.data.size() != static_cast<size_t>(volume.voxels_per_volume() * volume.nvols))
+    throw std::logic_error("write_volume: data size does not match dimensions");
+  if (volume.nvols > 1) write_with_itk<4>(volume, path);
+  else write_with_itk<3>(volume, path);
+}
+
+}  // namespace ddcsr

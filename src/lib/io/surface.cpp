@@ -1,0 +1,87 @@
+#include "ddcsr/io/surface.h"
+
+#include <algorithm>
+#include <filesystem>
+
+#include "ddcsr/error.h"
+#include "ddcsr/io/atomic_file.h"
+#include "io/surface_formats.h"
+
+namespace fs = std::filesystem;
+
+namespace ddcsr {
+
+namespace {
+std::string lower(std::string s) {
+  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
+  return s;
+}
+bool ends_with(const std::string& s, const std::string& e) {
+  return s.size() >= e.size() && s.compare(s.size() - e.size(), e.size(), e) == 0;
+}
+}  // namespace
+
+SurfaceFormat surface_format_from_path(const std::string& path) {
+  const std::string p = lower(path);
+  if (ends_with(p, ".gii") || ends_with(p, ".gii.gz")) return SurfaceFormat::Gifti;
+  if (ends_with(p, ".asc")) return SurfaceFormat::FreeSurferAscii;
+  return SurfaceFormat::FreeSurferBinary;
+}
+
+void guess_hemi_surface(const std::string& path, std::string& hemi, std::string& surface) {
+  const std::string name = lower(fs::path(path).filename().string());
+  hemi.clear();
+  surface.clear();
+  if (name.rfind("lh.", 0) == 0 || name.find("hemi-l_") != std::string::npos || name.find("_left") != std::string::npos ||
+      name.find("left_") != std::string::npos)
+    hemi = "lh";
+  else if (name.rfind("rh.", 0) == 0 || name.find("hemi-r_") != std::string::npos ||
+           name.find("_right") != std::string::npos || name.find("right_") != std::string::npos)
+    hemi = "rh";
+  for (const char* s : {"white", "pial", "midthickness", "inflated", "sphere", "smoothwm", "orig"})
+    if (name.find(s) != std::string::npos) {
+      surface = s;
+      break;
+    }
+}
+
+Mesh read_surface(const std::string& path) {
+  const std::string bytes = read_file_maybe_gz(path, size_t(2) << 30);
+  Mesh mesh;
+  // By content first: the extension of a FreeSurfer file says nothing (lh.white).
+  if (bytes.size() >= 3 && static_cast<unsigned char>(bytes[0]) == 0xFF && static_cast<unsigned char>(bytes[1]) == 0xFF)
+    mesh = detail::parse_freesurfer_binary(bytes, path);
+  else if (bytes.find("<GIFTI") != std::string::npos && bytes.find("<GIFTI") < 4096)
+    mesh = detail::parse_gifti(bytes, path);
+  else if (surface_format_from_path(path) == SurfaceFormat::FreeSurferAscii || (!bytes.empty() && bytes[0] == '#'))
+    mesh = detail::parse_freesurfer_ascii(bytes, path);
+  else if (surface_format_from_path(path) == SurfaceFormat::Gifti)
+    throw InputError(path, "not a GIFTI file (no <GIFTI> element)");
+  else
+    throw InputError(path, "not a recognised surface file (FreeSurfer binary/ASCII or GIFTI)");
+  std::string hemi, surface;
+  guess_hemi_surface(path, hemi, surface);
+  if (mesh.hemi.empty()) mesh.hemi = hemi;
+  if (mesh.surface.empty()) mesh.surface = surface;
+  return mesh;
+}
+
+void write_surface(const Mesh& mesh, const std::string& path, const SurfaceWriteOptions& opts) {
+  check_mesh(mesh, path);
+  std::string bytes;
+  switch (surface_format_from_path(path)) {
+    case SurfaceFormat::Gifti:
+      if (ends_with(lower(path), ".gz")) throw InputError(path, "writing gzipped GIFTI (.gii.gz) is not supported; use .gii");
+      bytes = detail::serialize_gifti(mesh, opts.gifti_encoding);
+      break;
+    case SurfaceFormat::FreeSurferAscii:
+      bytes = detail::serialize_freesurfer_ascii(mesh, fs::path(path).filename().string());
+      break;
+    case SurfaceFormat::FreeSurferBinary:
+      bytes = detail::serialize_freesurfer_binary(mesh, opts.created_by);
+      break;
+  }
+  write_file_atomic(path, bytes);
+}
+
+}  // namespace ddcsr

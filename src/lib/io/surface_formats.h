@@ -1,0 +1,18 @@
+// Per-format surface readers and writers behind read_surface/write_surface.
+#pragma once
+#include <string>
+
+#include "ddcsr/io/surface.h"
+
+namespace ddcsr::detail {
+
+// `bytes` is the whole (already gunzipped) file; `source` names it in errors.
+Mesh parse_freesurfer_binary(const std::string& bytes, const std::string& source);
+Mesh parse_freesurfer_ascii(const std::string& text, const std::string& source);
+Mesh parse_gifti(const std::string& xml, const std::string& source);
+
+std::string serialize_freesurfer_binary(const Mesh& mesh, const std::string& created_by);
+std::string serialize_freesurfer_ascii(const Mesh& mesh, const std::string& source_name);
+std::string serialize_gifti(const Mesh& mesh, GiftiEncoding encoding);
+
+}  // namespace ddcsr::detail
