@@ -122,11 +122,11 @@ ddcsr::cli::Command make_eval_command() {
           print_comparison(cmp);
         }
       } else {
+        const auto files = ddcsr::reconstruction_surface_files(o->recon, o->truth);
         ddcsr::ReconstructionEvaluation ev;
         {
           ddcsr::cli::ProgressBar bar("Evaluating");
-          ev = ddcsr::evaluate_reconstruction(o->recon, o->truth, sampling,
-                                              [&](double f) { bar.update(f); });
+          ev = ddcsr::evaluate_reconstruction(files, sampling, [&](double f) { bar.update(f); });
           bar.done();
         }
         json = ev.to_json() + "\n";

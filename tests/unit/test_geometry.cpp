@@ -144,6 +144,8 @@ TEST(MeshChecks, VerticesOutside) {
   const Mesh outer = make_icosphere(3, 10.0);
   EXPECT_EQ(fraction_vertices_outside(make_icosphere(3, 9.0), outer), 0.0);
   EXPECT_EQ(fraction_vertices_outside(make_icosphere(3, 11.0), outer), 100.0);
+  // A surface against itself: every vertex on the surface, none outside.
+  EXPECT_EQ(fraction_vertices_outside(outer, outer), 0.0);
   // Shifted by 5 mm along x: vertices with x > ~2.6 of the shifted sphere leave the outer one.
   const Mesh shifted = make_icosphere(3, 9.0, {5, 0, 0});
   const double pct = fraction_vertices_outside(shifted, outer);

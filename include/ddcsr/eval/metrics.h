@@ -86,12 +86,19 @@ struct ReconstructionEvaluation {
   std::string to_json() const;
 };
 
-// Compares every surface {lh,rh}.{white,pial} found in `recon_dir`/surf (GIFTI `.surf.gii`
-// preferred, else the FreeSurfer file) with the same surface in `truth_dir`/surf, the layout
+// The surfaces {lh,rh}.{white,pial} found in `recon_dir`/surf (GIFTI `.surf.gii` preferred,
+// else the FreeSurfer file) paired with the same surface in `truth_dir`/surf: the layout
 // `ddcsr recon` and `ddcsr simulate` write. Throws InputError when the reconstruction holds none
 // of them or the truth lacks one the reconstruction has.
-ReconstructionEvaluation evaluate_reconstruction(const std::string& recon_dir,
-                                                 const std::string& truth_dir,
+struct SurfaceFilePair {
+  std::string name;  // "lh.white", ...
+  std::string pred_path, ref_path;
+};
+std::vector<SurfaceFilePair> reconstruction_surface_files(const std::string& recon_dir,
+                                                          const std::string& truth_dir);
+
+// Compares each pair, and the white/pial nesting of every hemisphere that has both.
+ReconstructionEvaluation evaluate_reconstruction(const std::vector<SurfaceFilePair>& pairs,
                                                  const SamplingOptions& opts = {},
                                                  const ProgressFn& progress = {});
 

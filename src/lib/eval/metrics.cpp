@@ -274,19 +274,14 @@ std::string find_surface(const std::string& dir, const std::string& name) {
 
 }  // namespace
 
-ReconstructionEvaluation evaluate_reconstruction(const std::string& recon_dir,
-                                                 const std::string& truth_dir,
-                                                 const SamplingOptions& opts,
-                                                 const ProgressFn& progress) {
+std::vector<SurfaceFilePair> reconstruction_surface_files(const std::string& recon_dir,
+                                                          const std::string& truth_dir) {
   namespace fs = std::filesystem;
   for (const std::string& d : {recon_dir, truth_dir}) {
     std::error_code ec;
     if (!fs::is_directory(d, ec)) throw InputError(d, "not a directory");
   }
-  struct Pair {
-    std::string name, pred_path, ref_path;
-  };
-  std::vector<Pair> pairs;
+  std::vector<SurfaceFilePair> pairs;
   for (const char* hemi : {"lh", "rh"})
     for (const char* surf : {"white", "pial"}) {
       const std::string name = std::string(hemi) + "." + surf;
@@ -301,13 +296,18 @@ ReconstructionEvaluation evaluate_reconstruction(const std::string& recon_dir,
   if (pairs.empty())
     throw InputError((fs::path(recon_dir) / "surf").string(),
                      "no {lh,rh}.{white,pial} surfaces found");
+  return pairs;
+}
 
+ReconstructionEvaluation evaluate_reconstruction(const std::vector<SurfaceFilePair>& pairs,
+                                                 const SamplingOptions& opts,
+                                                 const ProgressFn& progress) {
   ReconstructionEvaluation ev;
   ev.sampling = opts;
   std::map<std::string, Mesh> preds, refs;
   const double step = 1.0 / double(pairs.size());
   for (size_t i = 0; i < pairs.size(); ++i) {
-    const Pair& p = pairs[i];
+    const SurfaceFilePair& p = pairs[i];
     Mesh pred = read_surface(p.pred_path);
     Mesh ref = read_surface(p.ref_path);
     check_mesh(pred, p.pred_path);
