@@ -13,7 +13,6 @@
 #include <atomic>
 #include <cmath>
 #include <mutex>
-#include <unordered_map>
 
 #include "ddcsr/error.h"
 #include "ddcsr/threads.h"
@@ -130,6 +129,8 @@ struct MeshDistance::Impl {
   std::vector<std::array<int32_t, 3>> faces;
   std::vector<Triangle> triangles;
   Tree tree;
+  // Pseudo-normals, computed on the first signed query (plain distance queries never need them).
+  std::once_flag normals_once;
   std::vector<Vec3> face_normals;    // unit
   std::vector<Vec3> vertex_normals;  // angle-weighted, not normalised (only the sign matters)
   std::vector<std::array<Vec3, 3>> edge_normals;  // per face: edges ab, bc, ca
@@ -149,7 +150,40 @@ struct MeshDistance::Impl {
     return c;
   }
 
-  Vec3 pseudo_normal(const Vec3& p, int64_t face) const {
+  void compute_normals() {
+    face_normals.resize(faces.size());
+    vertex_normals.assign(vertices.size(), {0, 0, 0});
+    // Each directed edge as (undirected key, face * 3 + corner); sorting groups an edge's faces.
+    std::vector<std::pair<uint64_t, int64_t>> edges;
+    edges.reserve(faces.size() * 3);
+    for (size_t fi = 0; fi < faces.size(); ++fi) {
+      const auto& f = faces[fi];
+      const Vec3 n = normalized(
+          cross(sub(vertices[f[1]], vertices[f[0]]), sub(vertices[f[2]], vertices[f[0]])));
+      face_normals[fi] = n;
+      for (int c = 0; c < 3; ++c) {
+        const Vec3& here = vertices[f[c]];
+        const Vec3 u = normalized(sub(vertices[f[(c + 1) % 3]], here));
+        const Vec3 w = normalized(sub(vertices[f[(c + 2) % 3]], here));
+        const double angle = std::acos(std::clamp(dot(u, w), -1.0, 1.0));
+        vertex_normals[f[c]] = add(vertex_normals[f[c]], scale(n, angle));
+        edges.emplace_back(edge_key(f[c], f[(c + 1) % 3]), int64_t(fi) * 3 + c);
+      }
+    }
+    std::sort(edges.begin(), edges.end());
+    edge_normals.resize(faces.size());
+    for (size_t b = 0; b < edges.size();) {
+      size_t e = b;
+      Vec3 sum{0, 0, 0};
+      for (; e < edges.size() && edges[e].first == edges[b].first; ++e)
+        sum = add(sum, face_normals[edges[e].second / 3]);
+      for (size_t k = b; k < e; ++k) edge_normals[edges[k].second / 3][edges[k].second % 3] = sum;
+      b = e;
+    }
+  }
+
+  Vec3 pseudo_normal(const Vec3& p, int64_t face) {
+    std::call_once(normals_once, [this] { compute_normals(); });
     Feature f;
     const auto& t = faces[face];
     closest_on_triangle(p, vertices[t[0]], vertices[t[1]], vertices[t[2]], f);
@@ -222,33 +256,18 @@ MeshDistance::MeshDistance(const Mesh& mesh) : impl_(std::make_unique<Impl>()) {
   }
   m.tree.insert(m.triangles.begin(), m.triangles.end());
   m.tree.build();
-  // Built now, not lazily on the first query, so that queries from many threads only read.
-  m.tree.accelerate_distance_queries();
-
-  m.face_normals.resize(m.faces.size());
-  m.vertex_normals.assign(m.vertices.size(), {0, 0, 0});
-  std::unordered_map<uint64_t, Vec3> edge_sum;
-  edge_sum.reserve(m.faces.size() * 2);
-  for (size_t fi = 0; fi < m.faces.size(); ++fi) {
-    const auto& f = m.faces[fi];
-    const Vec3 n = normalized(
-        cross(sub(m.vertices[f[1]], m.vertices[f[0]]), sub(m.vertices[f[2]], m.vertices[f[0]])));
-    m.face_normals[fi] = n;
-    for (int c = 0; c < 3; ++c) {
-      const Vec3& here = m.vertices[f[c]];
-      const Vec3 u = normalized(sub(m.vertices[f[(c + 1) % 3]], here));
-      const Vec3 w = normalized(sub(m.vertices[f[(c + 2) % 3]], here));
-      const double angle = std::acos(std::clamp(dot(u, w), -1.0, 1.0));
-      m.vertex_normals[f[c]] = add(m.vertex_normals[f[c]], scale(n, angle));
-      auto& e = edge_sum[edge_key(f[c], f[(c + 1) % 3])];
-      e = add(e, n);
-    }
-  }
-  m.edge_normals.resize(m.faces.size());
-  for (size_t fi = 0; fi < m.faces.size(); ++fi) {
-    const auto& f = m.faces[fi];
-    for (int c = 0; c < 3; ++c) m.edge_normals[fi][c] = edge_sum[edge_key(f[c], f[(c + 1) % 3])];
-  }
+  // Built now, not lazily on the first query, so that queries from many threads only read. The
+  // vertices seed the nearest-point hints well enough at half the cost of one point per face.
+  std::vector<int64_t> incident(m.vertices.size(), -1);
+  for (size_t fi = 0; fi < m.faces.size(); ++fi)
+    for (int c = 0; c < 3; ++c) incident[m.faces[fi][c]] = static_cast<int64_t>(fi);
+  std::vector<Tree::Point_and_primitive_id> seeds;
+  seeds.reserve(m.vertices.size());
+  for (size_t v = 0; v < m.vertices.size(); ++v)
+    if (incident[v] >= 0)
+      seeds.emplace_back(Point(m.vertices[v][0], m.vertices[v][1], m.vertices[v][2]),
+                         m.triangles.cbegin() + incident[v]);
+  m.tree.accelerate_distance_queries(seeds.begin(), seeds.end());
 }
 
 MeshDistance::~MeshDistance() = default;
