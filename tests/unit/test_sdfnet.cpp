@@ -9,10 +9,14 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <tuple>
 
 #include "ddcsr/error.h"
 #include "ddcsr/sdfnet/sdfnet.h"
+#include "ddcsr/io/surface.h"
+#include "ddcsr/mesh.h"
 #include "ddcsr/sdfnet/train.h"
+#include "ddcsr/sdfnet/training_data.h"
 
 namespace fs = std::filesystem;
 using namespace ddcsr;
@@ -295,4 +299,50 @@ TEST(SdfMae, CountsOnlyVoxelsNearTheSurface) {
   const auto mae = sdf_mae_near_surface(pred, truth, 3.0);
   ASSERT_EQ(mae.size(), 1u);
   EXPECT_DOUBLE_EQ(mae[0], 0.5);
+}
+
+TEST(SdfTargets, ExactFromSurfacesAndResampled) {
+  // Spheres: lh at x = -20, rh at x = +20; white radius 10, pial 13; on a 2 mm grid.
+  const std::string dir =
+      (fs::temp_directory_path() / ("ddcsr_test_sdftargets_" + std::to_string(::getpid()))).string();
+  fs::create_directories(dir);
+  for (const auto& [name, x, r] : std::vector<std::tuple<std::string, double, double>>{
+           {"lh.white", -20, 10}, {"lh.pial", -20, 13}, {"rh.white", 20, 10}, {"rh.pial", 20, 13}}) {
+    Mesh m = make_icosphere(4, r, {x, 0, 0});
+    write_surface(m, dir + "/" + name);
+  }
+  TargetSurfaces surfaces = read_target_surfaces(dir);
+  Volume grid({40, 20, 20}, 1, Affine::from_linear_translation({2, 0, 0, 0, 2, 0, 0, 0, 2}, {-39, -19, -19}));
+  const Volume sdf = sdf_targets_from_surfaces(surfaces, grid);
+  ASSERT_EQ(sdf.nvols, 4);
+  // Voxel (10, 9, 9) is at (-19, -1, -1): 1.73 mm from the lh centre.
+  const double d = std::sqrt(1 + 1 + 1.0);
+  EXPECT_NEAR(sdf.at(10, 9, 9, 0), d - 10, 0.1);  // icosphere facets sit inside the sphere
+  EXPECT_NEAR(sdf.at(10, 9, 9, 1), d - 13, 0.15);
+  EXPECT_NEAR(sdf.at(10, 9, 9, 2), std::hypot(39.0, 1.0, 1.0) - 10, 0.1);
+
+  // A RAS-to-RAS affine moves the surfaces: a 4 mm shift in x changes the SDF accordingly.
+  std::ofstream(dir + "/shift.txt") << "# surfaces to scan\n1 0 0 4\n0 1 0 0\n0 0 1 0\n0 0 0 1\n";
+  TargetSurfaces shifted = surfaces;
+  transform_surfaces(shifted, read_ras_to_ras_affine(dir + "/shift.txt"));
+  const Volume sdf_shifted = sdf_targets_from_surfaces(shifted, grid);
+  EXPECT_NEAR(sdf_shifted.at(12, 9, 9, 0), sdf.at(10, 9, 9, 0), 0.05);
+  // A mirror keeps the inside inside (faces re-oriented).
+  TargetSurfaces mirrored = surfaces;
+  transform_surfaces(mirrored, Affine::from_linear_translation({-1, 0, 0, 0, 1, 0, 0, 0, 1}, {0, 0, 0}));
+  EXPECT_LT(sdf_targets_from_surfaces(mirrored, grid).at(29, 9, 9, 0), -5);
+
+  std::ofstream(dir + "/bad.txt") << "1 0 0\n0 1 0\n";
+  EXPECT_THROW(read_ras_to_ras_affine(dir + "/bad.txt"), InputError);
+  fs::remove(dir + "/rh.pial");
+  EXPECT_THROW(read_target_surfaces(dir), InputError);
+
+  // Resampling a 2 mm SDF onto a 1 mm grid is close to the exact SDF away from the centres.
+  std::array<Volume, 4> frames{sdf.frame(0), sdf.frame(1), sdf.frame(2), sdf.frame(3)};
+  Volume fine({60, 30, 30}, 1, Affine::from_linear_translation({1, 0, 0, 0, 1, 0, 0, 0, 1}, {-30, -15, -15}));
+  const Volume resampled = resample_sdf_targets(frames, fine);
+  const Volume exact = sdf_targets_from_surfaces(surfaces, fine);
+  const auto mae = sdf_mae_near_surface(resampled, exact, 3.0);
+  for (double e : mae) EXPECT_LT(e, 0.1);
+  fs::remove_all(dir);
 }
