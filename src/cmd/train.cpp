@@ -5,18 +5,26 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <sstream>
 
 #include "cli/command.h"
 #include "ddcsr/error.h"
 #include "ddcsr/io/nifti.h"
 #include "ddcsr/sdfnet/sdfnet.h"
 #include "ddcsr/sdfnet/train.h"
+#include "ddcsr/sdfnet/training_data.h"
+#include "cli/progress.h"
 
 namespace {
 
 struct TrainCliOptions {
   std::string model, output, checkpoint, device = "auto";
   std::vector<std::string> pairs;  // FEATURES SDF, repeated
+  std::vector<std::string> sims;   // `ddcsr simulate` folders
+  std::vector<std::string> scans;  // DWI,SURF_DIR[,AFFINE[,MASK]]
+  std::string save_pairs;
+  bool resample_targets = false;
+  double grid_mm = 0;
   ddcsr::SdfTrainOptions train;
   double log_every_s = 30;
 };
@@ -37,9 +45,17 @@ ddcsr::cli::Command make_train_command() {
       "Trains the parameters of an SDFNet TorchScript model (from models/sdfnet.py export, or a\n"
       "previous `ddcsr train`) with Adam in C++, and writes the trained model with its metadata and\n"
       "a record of the run.\n"
-      "Data: --pair FEATURES SDF (repeatable): a 4D feature volume whose frames are the model's\n"
-      "channels, and a 4D SDF volume (lh.white, lh.pial, rh.white, rh.pial; mm, negative inside) on\n"
-      "the same grid.\n"
+      "Data (all repeatable, freely mixed):\n"
+      "  --sim DIR: a folder written by `ddcsr simulate` (dwi.nii.gz, .bval/.bvec, mask.nii.gz,\n"
+      "    surf/ and sdf/). Targets are exact SDFs of surf/{lh,rh}.{white,pial} on the feature grid\n"
+      "    (--resample-targets: trilinear resampling of sdf/*.nii.gz instead, faster).\n"
+      "  --scan DWI,SURF_DIR[,AFFINE[,MASK]]: a diffusion scan (.bval/.bvec beside it) and a\n"
+      "    FreeSurfer surf/ folder in the scan's world space, or brought there by AFFINE (a text\n"
+      "    4x4 scanner-RAS-to-scanner-RAS matrix); optional brain MASK. Targets: exact SDFs.\n"
+      "  --pair FEATURES SDF: precomputed 4D feature volume (frames = the model's channels) and\n"
+      "    4D SDF volume (lh.white, lh.pial, rh.white, rh.pial; mm, negative inside), same grid.\n"
+      "Features of --sim and --scan come from the same code as `ddcsr recon` (compute_features);\n"
+      "--save-pairs DIR writes them with their targets for reuse with --pair.\n"
       "Patches are drawn mostly around the surfaces; augmentation mirrors left-right (swapping the\n"
       "lh/rh outputs), scales intensities, adds noise and blurs. Whole pairs are held out for\n"
       "validation. The loss is L1 against the target clipped to +-clip mm, weighted toward the\n"
@@ -54,6 +70,11 @@ ddcsr::cli::Command make_train_command() {
     app.add_option("--model", o->model, "Starting model (.pt); not needed with --resume");
     app.add_option("-o,--output", o->output, "Trained model to write (.pt)")->required();
     app.add_option("--pair", o->pairs, "FEATURES.nii.gz SDF.nii.gz (repeatable)")->expected(2)->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+    app.add_option("--sim", o->sims, "Folder written by `ddcsr simulate` (repeatable)");
+    app.add_option("--scan", o->scans, "DWI,SURF_DIR[,AFFINE[,MASK]] (repeatable)");
+    app.add_flag("--resample-targets", o->resample_targets, "Resample sdf/*.nii.gz of --sim folders");
+    app.add_option("--save-pairs", o->save_pairs, "Write the computed features and targets here");
+    app.add_option("--grid-mm", o->grid_mm, "Feature grid spacing (default: the model's)")->check(CLI::PositiveNumber);
     app.add_option("--checkpoint", o->checkpoint, "Checkpoint file (default: OUTPUT with .ckpt.pt)");
     app.add_flag("--resume", t.resume, "Continue from the checkpoint's step and optimiser state");
     app.add_option("--steps", t.steps, "Total optimisation steps")->check(CLI::PositiveNumber);
@@ -83,13 +104,60 @@ ddcsr::cli::Command make_train_command() {
                               ? std::filesystem::path(o->output).replace_extension(".ckpt.pt").string()
                               : o->checkpoint;
       if (!t.resume && o->model.empty()) throw ddcsr::UsageError("--model is required unless --resume");
-      if (o->pairs.empty()) throw ddcsr::UsageError("no training data: give --pair FEATURES SDF");
+      if (o->pairs.empty() && o->sims.empty() && o->scans.empty())
+        throw ddcsr::UsageError("no training data: give --sim, --scan or --pair");
+      struct ScanSpec {
+        std::string dwi, surf, affine, mask;
+      };
+      std::vector<ScanSpec> scans;
+      for (const auto& spec : o->scans) {
+        std::vector<std::string> parts;
+        std::string part;
+        std::istringstream in(spec);
+        while (std::getline(in, part, ',')) parts.push_back(part);
+        if (parts.size() < 2 || parts.size() > 4 || parts[0].empty() || parts[1].empty())
+          throw ddcsr::UsageError("--scan " + spec + ": expected DWI,SURF_DIR[,AFFINE[,MASK]]");
+        parts.resize(4);
+        scans.push_back({parts[0], parts[1], parts[2], parts[3]});
+      }
       const std::string start = t.resume ? t.checkpoint_path : o->model;
       ddcsr::SdfNet net = ddcsr::SdfNet::load(start, {}, ddcsr::parse_device(o->device));
       spdlog::info("model {} ({} channels: {}), device {}", start, net.metadata().input_channels.size(),
                    fmt::join(net.metadata().input_channels, ","), net.device_name());
 
       std::vector<ddcsr::SdfTrainingPair> pairs;
+      if (!o->sims.empty() || !scans.empty())
+        ddcsr::check_sdfnet_channels(net.metadata(), ddcsr::feature_channel_names(), start);
+      ddcsr::TrainingDataOptions data;
+      data.exact_targets = !o->resample_targets;
+      data.features.grid.spacing_mm = o->grid_mm > 0 ? o->grid_mm : net.metadata().grid_spacing_mm;
+      data.features.grid.multiple = net.metadata().size_multiple;
+      auto keep = [&](ddcsr::SdfTrainingPair p, const std::string& stem) {
+        if (!o->save_pairs.empty()) {
+          std::filesystem::create_directories(o->save_pairs);
+          const std::string base = (std::filesystem::path(o->save_pairs) / stem).string();
+          ddcsr::write_volume(p.features, base + "_features.nii.gz");
+          ddcsr::write_volume(p.sdf, base + "_sdf.nii.gz");
+        }
+        spdlog::info("{}: {}x{}x{} voxels", p.name, p.features.dims[0], p.features.dims[1], p.features.dims[2]);
+        pairs.push_back(std::move(p));
+      };
+      auto stem_of = [&](const std::string& path) {
+        std::string s = std::filesystem::path(path).lexically_normal().string();
+        while (!s.empty() && s.back() == '/') s.pop_back();
+        for (auto& ch : s)
+          if (ch == '/' || ch == ' ') ch = '_';
+        return std::to_string(pairs.size()) + "_" + s.substr(s.size() > 60 ? s.size() - 60 : 0);
+      };
+      for (const auto& dir : o->sims) {
+        ddcsr::cli::ProgressBar bar("Preparing " + dir);
+        keep(ddcsr::load_simulated_pair(dir, data, [&](double f) { bar.update(f); }), stem_of(dir));
+      }
+      for (const auto& s : scans) {
+        ddcsr::cli::ProgressBar bar("Preparing " + s.dwi);
+        keep(ddcsr::load_scan_pair(s.dwi, s.surf, s.affine, s.mask, data, [&](double f) { bar.update(f); }),
+             stem_of(s.dwi));
+      }
       for (size_t i = 0; i + 1 < o->pairs.size(); i += 2) {
         ddcsr::SdfTrainingPair p;
         p.name = o->pairs[i];

@@ -5,8 +5,10 @@
 #include <string>
 
 #include "ddcsr/affine.h"
+#include "ddcsr/features/features.h"
 #include "ddcsr/mesh.h"
 #include "ddcsr/progress.h"
+#include "ddcsr/sdfnet/train.h"
 #include "ddcsr/volume.h"
 
 namespace ddcsr {
@@ -35,5 +37,26 @@ Volume sdf_targets_from_surfaces(const TargetSurfaces& surfaces, const Volume& g
 // Trilinear resampling of four 3D SDF volumes (any grids) onto `grid`; beyond a volume's field
 // of view the value at its nearest edge is used (SDFs there are far from the surfaces).
 Volume resample_sdf_targets(const std::array<Volume, 4>& sdfs, const Volume& grid);
+
+// Training pairs through the same feature code as `ddcsr recon` (compute_features), with targets
+// on the feature grid.
+struct TrainingDataOptions {
+  FeatureOptions features;
+  // Simulated folders: exact SDFs from surf/ (when present) instead of resampling sdf/*.nii.gz.
+  bool exact_targets = true;
+};
+
+// A folder written by `ddcsr simulate`: dwi.nii.gz (+ .bval/.bvec), mask.nii.gz, and
+// sdf/{lh,rh}.{white,pial}.nii.gz and/or surf/{lh,rh}.{white,pial}. InputError naming what is
+// missing or unusable.
+SdfTrainingPair load_simulated_pair(const std::string& dir, const TrainingDataOptions& options,
+                                    const ProgressFn& progress = {});
+
+// A real scan (with .bval/.bvec beside it; `mask_path` optional) and a FreeSurfer `surf` folder
+// whose surfaces lie in the scan's world space, or are brought there by the RAS-to-RAS affine in
+// `affine_path` (optional).
+SdfTrainingPair load_scan_pair(const std::string& dwi_path, const std::string& surf_dir,
+                               const std::string& affine_path, const std::string& mask_path,
+                               const TrainingDataOptions& options, const ProgressFn& progress = {});
 
 }  // namespace ddcsr

@@ -4,11 +4,14 @@
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 
 #include "ddcsr/error.h"
 #include "ddcsr/geometry/mesh_distance.h"
 #include "ddcsr/io/atomic_file.h"
+#include "ddcsr/io/gradients.h"
+#include "ddcsr/io/nifti.h"
 #include "ddcsr/io/surface.h"
 #include "ddcsr/sdfnet/sdfnet.h"
 
@@ -112,6 +115,69 @@ Volume resample_sdf_targets(const std::array<Volume, 4>& sdfs, const Volume& gri
         }
   }
   return out;
+}
+
+namespace {
+
+// Features of a scan through compute_features, the same call `ddcsr recon` makes.
+FeatureSet scan_features(const std::string& dwi_path, const std::string& mask_path,
+                         const TrainingDataOptions& options, const ProgressFn& progress) {
+  const auto [bval, bvec] = find_gradient_files(dwi_path);
+  const GradientTable table = read_fsl_gradients(bval, bvec);
+  const Volume dwi = read_volume(dwi_path, true);
+  check_gradients(table, dwi.nvols, dwi_path);
+  std::unique_ptr<Volume> mask;
+  if (!mask_path.empty()) mask = std::make_unique<Volume>(read_volume(mask_path));
+  FeatureOptions fo = options.features;
+  fo.image_path = dwi_path;
+  fo.mask_path = mask_path;
+  return compute_features(dwi, table, mask.get(), fo, progress);
+}
+
+}  // namespace
+
+SdfTrainingPair load_simulated_pair(const std::string& dir, const TrainingDataOptions& options,
+                                    const ProgressFn& progress) {
+  const fs::path root(dir);
+  const std::string dwi = (root / "dwi.nii.gz").string();
+  if (!fs::is_regular_file(dwi)) throw InputError(dwi, "missing: not a `ddcsr simulate` folder");
+  const std::string mask = (root / "mask.nii.gz").string();
+  SdfTrainingPair pair;
+  pair.name = dir;
+  FeatureSet fs_ = scan_features(dwi, fs::is_regular_file(mask) ? mask : "", options,
+                                 [&](double f) { report(progress, 0.5 * f); });
+  pair.features = std::move(fs_.channels);
+  const Volume grid(pair.features.dims, 1, pair.features.vox2ras);
+  const fs::path surf = root / "surf";
+  if (options.exact_targets && fs::is_directory(surf)) {
+    pair.sdf = sdf_targets_from_surfaces(read_target_surfaces(surf.string()), grid,
+                                         [&](double f) { report(progress, 0.5 + 0.5 * f); });
+  } else {
+    std::array<Volume, 4> sdfs;
+    for (size_t s = 0; s < 4; ++s) {
+      const std::string path = (root / "sdf" / (sdfnet_outputs()[s] + ".nii.gz")).string();
+      if (!fs::is_regular_file(path)) throw InputError(path, "missing target SDF");
+      sdfs[s] = read_volume(path);
+      if (sdfs[s].nvols != 1) throw InputError(path, "target SDF must be a 3D volume");
+    }
+    pair.sdf = resample_sdf_targets(sdfs, grid);
+  }
+  report(progress, 1.0);
+  return pair;
+}
+
+SdfTrainingPair load_scan_pair(const std::string& dwi_path, const std::string& surf_dir,
+                               const std::string& affine_path, const std::string& mask_path,
+                               const TrainingDataOptions& options, const ProgressFn& progress) {
+  TargetSurfaces surfaces = read_target_surfaces(surf_dir);  // fail early, before the features
+  if (!affine_path.empty()) transform_surfaces(surfaces, read_ras_to_ras_affine(affine_path));
+  SdfTrainingPair pair;
+  pair.name = dwi_path;
+  FeatureSet fs_ = scan_features(dwi_path, mask_path, options, [&](double f) { report(progress, 0.5 * f); });
+  pair.features = std::move(fs_.channels);
+  const Volume grid(pair.features.dims, 1, pair.features.vox2ras);
+  pair.sdf = sdf_targets_from_surfaces(surfaces, grid, [&](double f) { report(progress, 0.5 + 0.5 * f); });
+  return pair;
 }
 
 }  // namespace ddcsr
