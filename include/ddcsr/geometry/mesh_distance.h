@@ -1,5 +1,5 @@
 // Exact distances from points to a triangle mesh, inside/outside tests and signed distance
-// volumes. CGAL does the spatial search; it stays inside the .cpp.
+// volumes, on a bounding volume hierarchy private to the .cpp.
 #pragma once
 #include <cstdint>
 #include <limits>
