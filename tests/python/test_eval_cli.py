@@ -139,7 +139,10 @@ def pair_mode(white, pial):
           f"white->pial mean {s['pred_to_ref']['mean_mm']:.3f} <= vertex NN mean {nn.mean():.3f} (+0.2)")
 
     # Same surface against itself: zero distance.
-    same = json.loads(run("eval", white, white, "--json", "--samples", "5000").stdout)["surface"]
+    out_file = os.path.join(workdir("eval_cli"), "same.json")
+    proc = run("eval", white, white, "--json", "--samples", "5000", "-o", out_file)
+    check(json.load(open(out_file)) == json.loads(proc.stdout), "-o writes the printed JSON")
+    same = json.loads(proc.stdout)["surface"]
     check(same["assd_mm"] < 1e-4 and same["hd95_mm"] < 1e-4, f"white vs itself ASSD {same['assd_mm']:.2e}")
 
 
@@ -189,6 +192,7 @@ def recon_mode():
     open(bad, "w").write("not a surface")
     run("eval", bad, shared("fsaverage5", "white_left.gii.gz"), expect=3)
     run("eval", "--recon", recon, expect=2)
+    run("eval", "--recon", recon, "--truth", truth, "--samples", "0", expect=2)
     run("eval", bad, "--recon", recon, "--truth", truth, expect=2)
 
 
