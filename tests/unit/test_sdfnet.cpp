@@ -34,9 +34,6 @@ class SdfNetTest : public ::testing::Test {
     // Two levels keep the CI training run short (oneDNN wants widths of 8 or more); 2 mm matches
     // the phantoms below.
     export_model(model(), "--channels white_like,pial_like,noise --spacing 2 --width 8 --levels 2");
-    export_model(dir_ + "/foreign.pt",
-                 "--channels white_like,pial_like,noise --spacing 2 --width 8 --levels 2 "
-                 "--architecture some-other-net");
   }
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
@@ -122,6 +119,9 @@ TEST_F(SdfNetTest, RefusesMismatchedOrForeignModels) {
   }
   // Same names in another order are other inputs.
   EXPECT_THROW(SdfNet::load(model(), {"pial_like", "white_like", "noise"}), InputError);
+  export_model(dir_ + "/foreign.pt",
+               "--channels white_like,pial_like,noise --spacing 2 --width 8 --levels 2 "
+               "--architecture some-other-net");
   try {
     SdfNet::load(dir_ + "/foreign.pt", kChannels);
     FAIL() << "a model of another architecture was accepted";
@@ -169,7 +169,7 @@ TEST_F(SdfNetTest, SlidingWindowMatchesWholeVolume) {
   // A briefly trained model, so outputs vary like real SDFs rather than staying near zero.
   SdfNet net = SdfNet::load(model(), kChannels, Device::Cpu);
   SdfTrainOptions o;
-  o.steps = 20;
+  o.steps = 12;
   o.patch = 16;
   o.clip_mm = 8;
   o.learning_rate = 5e-3;
@@ -222,14 +222,14 @@ TEST_F(SdfNetTest, TinyTrainingLowersLossCheckpointsAndResumes) {
   std::vector<SdfTrainingPair> pairs{sphere_phantom({28, 24, 24}, 4), sphere_phantom({28, 24, 24}, 5),
                                      sphere_phantom({28, 24, 24}, 6)};
   SdfTrainOptions o;
-  o.steps = 60;
+  o.steps = 40;
   o.patch = 16;
   o.clip_mm = 8;
   o.learning_rate = 5e-3;
   o.validation_fraction = 0.34;
-  o.validation_every = 30;
+  o.validation_every = 20;
   o.validation_patches = 4;
-  o.checkpoint_every = 30;
+  o.checkpoint_every = 20;
   o.checkpoint_path = dir_ + "/ckpt.pt";
   int calls = 0;
   double first_val = -1;
@@ -239,8 +239,8 @@ TEST_F(SdfNetTest, TinyTrainingLowersLossCheckpointsAndResumes) {
     last = s;
     if (s.validated && first_val < 0) first_val = s.validation_loss;
   });
-  EXPECT_EQ(calls, 60);
-  EXPECT_EQ(last.step, 60);
+  EXPECT_EQ(calls, 40);
+  EXPECT_EQ(last.step, 40);
   EXPECT_DOUBLE_EQ(last.eta_s, 0.0);
   EXPECT_EQ(r.validation_pairs.size(), 1u);
   EXPECT_EQ(r.training_pairs.size(), 2u);
@@ -263,12 +263,12 @@ TEST_F(SdfNetTest, TinyTrainingLowersLossCheckpointsAndResumes) {
 
   SdfNet ckpt = SdfNet::load(o.checkpoint_path, kChannels);
   SdfTrainOptions more = o;
-  more.steps = 70;
+  more.steps = 44;
   more.resume = true;
   const SdfTrainResult r2 = train_sdfnet(ckpt, pairs, more);
-  EXPECT_EQ(r2.first_step, 60);
-  EXPECT_EQ(r2.last_step, 70);
-  EXPECT_NE(ckpt.metadata().json.find("\"step\": 70"), std::string::npos);
+  EXPECT_EQ(r2.first_step, 40);
+  EXPECT_EQ(r2.last_step, 44);
+  EXPECT_NE(ckpt.metadata().json.find("\"step\": 44"), std::string::npos);
 
   // Resuming from a model that is not a checkpoint is refused.
   SdfNet fresh = SdfNet::load(model(), kChannels);

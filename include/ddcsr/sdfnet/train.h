@@ -48,7 +48,7 @@ struct SdfTrainOptions {
 
 struct SdfTrainStatus {
   int64_t step = 0, steps = 0;
-  double loss = 0;             // running mean of the training loss (weighted L1, mm)
+  double loss = 0;  // running mean (about 20 steps) of the training loss (weighted L1, mm)
   double validation_loss = -1;  // latest, or -1 before the first validation
   double validation_mae_near_mm = -1;  // mean |error| within near_mm of the surfaces
   double elapsed_s = 0, eta_s = 0, seconds_per_step = 0;  // since this run started
@@ -59,8 +59,8 @@ using SdfTrainProgressFn = std::function<void(const SdfTrainStatus&)>;
 
 struct SdfTrainResult {
   int64_t first_step = 0, last_step = 0;
-  double first_loss = 0;  // mean of the first few steps' losses
-  double final_loss = 0;  // running mean at the end
+  double first_loss = 0;  // mean loss of the first five steps
+  double final_loss = 0;  // mean loss of the last five steps
   double validation_loss = -1, validation_mae_near_mm = -1;
   std::vector<std::string> training_pairs, validation_pairs;
 };

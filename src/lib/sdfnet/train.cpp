@@ -392,6 +392,7 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
   for (size_t i : training_) result.training_pairs.push_back(prepared_[i].pair->name);
   for (size_t i : validation_) result.validation_pairs.push_back(prepared_[i].pair->name);
   double running = 0, first_sum = 0;
+  std::array<double, 5> last_losses{};
   int first_n = 0;
   double val_loss = -1, val_mae = -1;
   const auto t0 = std::chrono::steady_clock::now();
@@ -438,7 +439,8 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
       ++first_n;
     }
     const int64_t done = step - start_step;
-    running = done == 1 ? l : running + (l - running) / static_cast<double>(std::min<int64_t>(done, 50));
+    running = done == 1 ? l : running + (l - running) / static_cast<double>(std::min<int64_t>(done, 20));
+    last_losses[static_cast<size_t>((done - 1) % 5)] = l;
 
     SdfTrainStatus status;
     status.step = step;
@@ -463,7 +465,10 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
   module.eval();
   result.last_step = std::max(start_step, o_.steps);
   result.first_loss = first_n ? first_sum / first_n : 0;
-  result.final_loss = running;
+  const int64_t done_total = std::max<int64_t>(0, o_.steps - start_step);
+  const int64_t n_last = std::min<int64_t>(5, done_total);
+  result.final_loss = n_last ? std::accumulate(last_losses.begin(), last_losses.begin() + n_last, 0.0) / n_last
+                             : running;
   result.validation_loss = val_loss;
   result.validation_mae_near_mm = val_mae;
   impl_.set_metadata(record(result.last_step, running, val_loss, val_mae));
