@@ -41,20 +41,23 @@ PY
 run() {  # mode extra-args...
   local mode="$1"; shift
   local log="$work/$mode.log"
-  /usr/bin/time -f "%e %M" -o "$work/$mode.time" "$ddcsr" --threads "$threads" sdf --model "$model" \
+  /usr/bin/time -f "%e %M %U %S" -o "$work/$mode.time" "$ddcsr" --threads "$threads" sdf --model "$model" \
     --features "$work/features.nii" -o "$work/sdf_$mode.nii" --mode "$mode" "$@" >"$log" 2>&1 \
     || { cat "$log" >&2; exit 1; }
-  read -r wall rss_kb <"$work/$mode.time"
+  read -r wall rss_kb user sys <"$work/$mode.time"
   local infer
   infer=$(sed -n 's/.*(inference \([0-9.]*\) s).*/\1/p' "$log")
-  printf "| %-34s | %13s | %10.1f | %13d |\n" "$mode $*" "$infer" "$wall" "$((rss_kb / 1024))"
+  printf "| %-34s | %13s | %10.1f | %12.1f | %13d |\n" "$mode $*" "$infer" "$wall" \
+    "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$((rss_kb / 1024))"
 }
 
 echo "SDFNet inference, grid 160x192x160 (1 mm), $nch channels, $threads threads, $(basename "$model")"
-echo "(inference: predict() alone; total: the whole command, library loading and NIfTI I/O included)"
+echo "(inference: predict() alone; total: the whole command, library loading and NIfTI I/O included;"
+echo " CPU time: user + system of the whole command, a load-independent check on a shared machine;"
+echo " load average before the runs: $(cut -d' ' -f1 /proc/loadavg))"
 echo
-printf "| %-34s | %13s | %10s | %13s |\n" "mode" "inference (s)" "total (s)" "peak RSS (MB)"
-printf "|%s|%s|%s|%s|\n" "------------------------------------" "---------------" "------------" "---------------"
+printf "| %-34s | %13s | %10s | %12s | %13s |\n" "mode" "inference (s)" "total (s)" "CPU time (s)" "peak RSS (MB)"
+printf "|%s|%s|%s|%s|%s|\n" "------------------------------------" "---------------" "------------" "--------------" "---------------"
 run whole
 run sliding --patch 96 --overlap 32
 run sliding --patch 128 --overlap 32
