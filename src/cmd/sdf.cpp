@@ -27,10 +27,14 @@ ddcsr::cli::Command make_sdf_command() {
   c.name = "sdf";
   c.synopsis = "Predict white and pial signed distance maps from a feature volume with SDFNet";
   c.description =
-      "Runs an SDFNet model (TorchScript, made by models/sdfnet.py and trained by `ddcsr train`) on a\n"
-      "4D feature volume whose frames are the model's input channels in order, on the model's grid\n"
-      "spacing (--features), or on the features of a diffusion scan computed as `ddcsr recon` does\n"
-      "(--dwi). Writes one 4D NIfTI with frames lh.white, lh.pial, rh.white, rh.pial: signed distance\n"
+      "Runs an SDFNet model (TorchScript, made by models/sdfnet.py and trained by `ddcsr train`) "
+      "on a\n"
+      "4D feature volume whose frames are the model's input channels in order, on the model's "
+      "grid\n"
+      "spacing (--features), or on the features of a diffusion scan computed as `ddcsr recon` "
+      "does\n"
+      "(--dwi). Writes one 4D NIfTI with frames lh.white, lh.pial, rh.white, rh.pial: signed "
+      "distance\n"
       "in mm, negative inside each surface, on the feature grid.\n"
       "Inference runs on the whole volume when its estimated memory fits --memory-mb, else on\n"
       "overlapping patches blended smoothly (--mode forces either). Deterministic on CPU.\n"
@@ -43,13 +47,18 @@ ddcsr::cli::Command make_sdf_command() {
     auto o = std::make_shared<SdfOptions>();
     app.add_option("--model", o->model, "SDFNet model file (.pt)")->required();
     app.add_option("--features", o->features, "4D feature volume (NIfTI), frames = model channels");
-    app.add_option("--dwi", o->dwi, "Diffusion scan (.bval/.bvec beside it): features computed as in recon");
+    app.add_option("--dwi", o->dwi,
+                   "Diffusion scan (.bval/.bvec beside it): features computed as in recon");
     app.add_option("--mask", o->mask, "Brain mask for --dwi (default: automatic)");
     app.add_option("-o,--output", o->output, "Output 4D SDF volume (.nii.gz)");
-    app.add_option("--device", o->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-    app.add_option("--mode", o->mode, "auto, whole or sliding")->check(CLI::IsMember({"auto", "whole", "sliding"}));
-    app.add_option("--patch", o->patch, "Sliding-window patch edge (voxels)")->check(CLI::Range(16, 512));
-    app.add_option("--overlap", o->overlap, "Sliding-window overlap (voxels)")->check(CLI::Range(0, 256));
+    app.add_option("--device", o->device, "auto, cpu or cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    app.add_option("--mode", o->mode, "auto, whole or sliding")
+        ->check(CLI::IsMember({"auto", "whole", "sliding"}));
+    app.add_option("--patch", o->patch, "Sliding-window patch edge (voxels)")
+        ->check(CLI::Range(16, 512));
+    app.add_option("--overlap", o->overlap, "Sliding-window overlap (voxels)")
+        ->check(CLI::Range(0, 256));
     app.add_option("--memory-mb", o->memory_mb, "Memory budget of whole-volume inference (MB)")
         ->check(CLI::PositiveNumber);
     app.add_flag("--info", o->info, "Print the model's metadata and exit");
@@ -78,7 +87,9 @@ ddcsr::cli::Command make_sdf_command() {
         fo.image_path = o->dwi;
         fo.mask_path = o->mask;
         ddcsr::cli::ProgressBar bar("Features");
-        features = ddcsr::compute_features(dwi, table, mask.get(), fo, [&](double f) { bar.update(f); }).channels;
+        features = ddcsr::compute_features(dwi, table, mask.get(), fo, [&](double f) {
+                     bar.update(f);
+                   }).channels;
         bar.done();
       } else {
         features = ddcsr::read_volume(o->features);
@@ -99,10 +110,12 @@ ddcsr::cli::Command make_sdf_command() {
       ddcsr::Volume sdf;
       {
         ddcsr::cli::ProgressBar bar("SDFNet");
-        sdf = net.predict(features, opts, [&](double f) { bar.update(f); }, source);
+        sdf = net.predict(
+            features, opts, [&](double f) { bar.update(f); }, source);
         bar.done();
       }
-      const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+      const double seconds =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       ddcsr::write_volume(sdf, o->output);
       spdlog::info("wrote {} (inference {:.1f} s)", o->output, seconds);
       return 0;

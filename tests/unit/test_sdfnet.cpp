@@ -12,9 +12,9 @@
 #include <tuple>
 
 #include "ddcsr/error.h"
-#include "ddcsr/sdfnet/sdfnet.h"
 #include "ddcsr/io/surface.h"
 #include "ddcsr/mesh.h"
+#include "ddcsr/sdfnet/sdfnet.h"
 #include "ddcsr/sdfnet/train.h"
 #include "ddcsr/sdfnet/training_data.h"
 
@@ -28,7 +28,8 @@ const std::vector<std::string> kChannels{"white_like", "pial_like", "noise"};
 class SdfNetTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    dir_ = (fs::temp_directory_path() / ("ddcsr_test_sdfnet_" + std::to_string(::getpid()))).string();
+    dir_ =
+        (fs::temp_directory_path() / ("ddcsr_test_sdfnet_" + std::to_string(::getpid()))).string();
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     // Two levels keep the CI training run short (oneDNN wants widths of 8 or more); 2 mm matches
@@ -38,8 +39,8 @@ class SdfNetTest : public ::testing::Test {
   static void TearDownTestSuite() { fs::remove_all(dir_); }
 
   static void export_model(const std::string& out, const std::string& args) {
-    const std::string cmd = "/usr/bin/python3 " DDCSR_SOURCE_DIR "/models/sdfnet.py export " + args +
-                            " -o " + out + " > " + dir_ + "/export.log 2>&1";
+    const std::string cmd = "/usr/bin/python3 " DDCSR_SOURCE_DIR "/models/sdfnet.py export " +
+                            args + " -o " + out + " > " + dir_ + "/export.log 2>&1";
     ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
   }
   static std::string model() { return dir_ + "/model.pt"; }
@@ -50,7 +51,8 @@ std::string SdfNetTest::dir_;
 // A grid of 2 mm voxels centred on the origin, slightly oblique like a real scan.
 Affine grid_affine(const std::array<int64_t, 3>& dims) {
   const double c = std::cos(0.1), s = std::sin(0.1);
-  Affine a = Affine::from_linear_translation({2 * c, -2 * s, 0, 2 * s, 2 * c, 0, 0, 0, 2}, {0, 0, 0});
+  Affine a =
+      Affine::from_linear_translation({2 * c, -2 * s, 0, 2 * s, 2 * c, 0, 0, 0, 2}, {0, 0, 0});
   Vec3 centre = a.apply({(dims[0] - 1) / 2.0, (dims[1] - 1) / 2.0, (dims[2] - 1) / 2.0});
   a(0, 3) = -centre[0];
   a(1, 3) = -centre[1];
@@ -88,7 +90,8 @@ SdfTrainingPair sphere_phantom(const std::array<int64_t, 3>& dims, unsigned seed
 
 double max_abs_diff(const Volume& a, const Volume& b) {
   double m = 0;
-  for (size_t i = 0; i < a.data.size(); ++i) m = std::max(m, double(std::fabs(a.data[i] - b.data[i])));
+  for (size_t i = 0; i < a.data.size(); ++i)
+    m = std::max(m, double(std::fabs(a.data[i] - b.data[i])));
   return m;
 }
 
@@ -115,7 +118,8 @@ TEST_F(SdfNetTest, RefusesMismatchedOrForeignModels) {
     FAIL() << "a model for other channels was accepted";
   } catch (const InputError& e) {
     EXPECT_EQ(e.path(), model());
-    EXPECT_NE(std::string(e.what()).find("white_like,pial_like,noise"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("white_like,pial_like,noise"), std::string::npos)
+        << e.what();
   }
   // Same names in another order are other inputs.
   EXPECT_THROW(SdfNet::load(model(), {"pial_like", "white_like", "noise"}), InputError);
@@ -219,7 +223,8 @@ TEST_F(SdfNetTest, SlidingWindowMatchesWholeVolume) {
 
 TEST_F(SdfNetTest, TinyTrainingLowersLossCheckpointsAndResumes) {
   SdfNet net = SdfNet::load(model(), kChannels, Device::Cpu);
-  std::vector<SdfTrainingPair> pairs{sphere_phantom({28, 24, 24}, 4), sphere_phantom({28, 24, 24}, 5),
+  std::vector<SdfTrainingPair> pairs{sphere_phantom({28, 24, 24}, 4),
+                                     sphere_phantom({28, 24, 24}, 5),
                                      sphere_phantom({28, 24, 24}, 6)};
   SdfTrainOptions o;
   o.steps = 40;
@@ -246,7 +251,8 @@ TEST_F(SdfNetTest, TinyTrainingLowersLossCheckpointsAndResumes) {
   EXPECT_EQ(r.training_pairs.size(), 2u);
   RecordProperty("first_loss", std::to_string(r.first_loss));
   RecordProperty("final_loss", std::to_string(r.final_loss));
-  EXPECT_LT(r.final_loss, 0.6 * r.first_loss) << "first " << r.first_loss << " final " << r.final_loss;
+  EXPECT_LT(r.final_loss, 0.6 * r.first_loss)
+      << "first " << r.first_loss << " final " << r.final_loss;
   EXPECT_GT(r.validation_loss, 0);
   EXPECT_TRUE(net.metadata().trained);
 
@@ -304,15 +310,20 @@ TEST(SdfMae, CountsOnlyVoxelsNearTheSurface) {
 TEST(SdfTargets, ExactFromSurfacesAndResampled) {
   // Spheres: lh at x = -20, rh at x = +20; white radius 10, pial 13; on a 2 mm grid.
   const std::string dir =
-      (fs::temp_directory_path() / ("ddcsr_test_sdftargets_" + std::to_string(::getpid()))).string();
+      (fs::temp_directory_path() / ("ddcsr_test_sdftargets_" + std::to_string(::getpid())))
+          .string();
   fs::create_directories(dir);
-  for (const auto& [name, x, r] : std::vector<std::tuple<std::string, double, double>>{
-           {"lh.white", -20, 10}, {"lh.pial", -20, 13}, {"rh.white", 20, 10}, {"rh.pial", 20, 13}}) {
+  for (const auto& [name, x, r] :
+       std::vector<std::tuple<std::string, double, double>>{{"lh.white", -20, 10},
+                                                            {"lh.pial", -20, 13},
+                                                            {"rh.white", 20, 10},
+                                                            {"rh.pial", 20, 13}}) {
     Mesh m = make_icosphere(4, r, {x, 0, 0});
     write_surface(m, dir + "/" + name);
   }
   TargetSurfaces surfaces = read_target_surfaces(dir);
-  Volume grid({40, 20, 20}, 1, Affine::from_linear_translation({2, 0, 0, 0, 2, 0, 0, 0, 2}, {-39, -19, -19}));
+  Volume grid({40, 20, 20}, 1,
+              Affine::from_linear_translation({2, 0, 0, 0, 2, 0, 0, 0, 2}, {-39, -19, -19}));
   const Volume sdf = sdf_targets_from_surfaces(surfaces, grid);
   ASSERT_EQ(sdf.nvols, 4);
   // Voxel (10, 9, 9) is at (-19, -1, -1): 1.73 mm from the lh centre.
@@ -329,7 +340,8 @@ TEST(SdfTargets, ExactFromSurfacesAndResampled) {
   EXPECT_NEAR(sdf_shifted.at(12, 9, 9, 0), sdf.at(10, 9, 9, 0), 0.05);
   // A mirror keeps the inside inside (faces re-oriented).
   TargetSurfaces mirrored = surfaces;
-  transform_surfaces(mirrored, Affine::from_linear_translation({-1, 0, 0, 0, 1, 0, 0, 0, 1}, {0, 0, 0}));
+  transform_surfaces(mirrored,
+                     Affine::from_linear_translation({-1, 0, 0, 0, 1, 0, 0, 0, 1}, {0, 0, 0}));
   EXPECT_LT(sdf_targets_from_surfaces(mirrored, grid).at(29, 9, 9, 0), -5);
 
   std::ofstream(dir + "/bad.txt") << "1 0 0\n0 1 0\n";
@@ -339,7 +351,8 @@ TEST(SdfTargets, ExactFromSurfacesAndResampled) {
 
   // Resampling a 2 mm SDF onto a 1 mm grid is close to the exact SDF away from the centres.
   std::array<Volume, 4> frames{sdf.frame(0), sdf.frame(1), sdf.frame(2), sdf.frame(3)};
-  Volume fine({60, 30, 30}, 1, Affine::from_linear_translation({1, 0, 0, 0, 1, 0, 0, 0, 1}, {-30, -15, -15}));
+  Volume fine({60, 30, 30}, 1,
+              Affine::from_linear_translation({1, 0, 0, 0, 1, 0, 0, 0, 1}, {-30, -15, -15}));
   const Volume resampled = resample_sdf_targets(frames, fine);
   const Volume exact = sdf_targets_from_surfaces(surfaces, fine);
   const auto mae = sdf_mae_near_surface(resampled, exact, 3.0);

@@ -36,9 +36,9 @@ struct SdfNetMetadata {
   std::string output_units;                     // "mm"
   std::string sign_convention;                  // negative inside
   std::string normalisation;                    // how inputs are normalised (inside the model)
-  double grid_spacing_mm = 0;   // isotropic spacing of the feature grid the model expects
-  int size_multiple = 16;       // input extents must be multiples of this (2^levels)
-  double output_range_mm = 0;   // outputs are bounded by +-this
+  double grid_spacing_mm = 0;  // isotropic spacing of the feature grid the model expects
+  int size_multiple = 16;      // input extents must be multiples of this (2^levels)
+  double output_range_mm = 0;  // outputs are bounded by +-this
   int width = 0, levels = 0;
   bool trained = false;
   std::string json;  // the whole document, including keys not interpreted here ("training")
@@ -75,7 +75,8 @@ class SdfNet {
   // or has unsupported metadata, or its channels differ from `expected_channels` (when given).
   // UsageError when `device` is Cuda and no CUDA device is usable. Sets LibTorch's intra-op
   // threads to ddcsr::thread_count().
-  static SdfNet load(const std::string& path, const std::vector<std::string>& expected_channels = {},
+  static SdfNet load(const std::string& path,
+                     const std::vector<std::string>& expected_channels = {},
                      Device device = Device::Auto);
 
   SdfNet(SdfNet&&) noexcept;

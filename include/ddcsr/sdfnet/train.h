@@ -19,8 +19,8 @@ struct SdfTrainingPair {
 
 struct SdfTrainOptions {
   int64_t steps = 20000;
-  int batch = 2;    // patches per step (>= 2 keeps LibTorch's CPU convolutions on oneDNN)
-  int patch = 64;   // patch edge in voxels, rounded up to the model's size multiple
+  int batch = 2;   // patches per step (>= 2 keeps LibTorch's CPU convolutions on oneDNN)
+  int patch = 64;  // patch edge in voxels, rounded up to the model's size multiple
   double learning_rate = 1e-3;
   double final_learning_rate_fraction = 0.05;  // cosine decay to this fraction at the last step
   // Loss: L1 between the output and the target clipped to +-clip_mm, with voxels whose target
@@ -49,11 +49,11 @@ struct SdfTrainOptions {
 struct SdfTrainStatus {
   int64_t step = 0, steps = 0;
   double loss = 0;  // running mean (about 20 steps) of the training loss (weighted L1, mm)
-  double validation_loss = -1;  // latest, or -1 before the first validation
+  double validation_loss = -1;         // latest, or -1 before the first validation
   double validation_mae_near_mm = -1;  // mean |error| within near_mm of the surfaces
   double elapsed_s = 0, eta_s = 0, seconds_per_step = 0;  // since this run started
-  bool validated = false;          // this step ran a validation
-  bool checkpoint_written = false;  // this step wrote a checkpoint
+  bool validated = false;                                 // this step ran a validation
+  bool checkpoint_written = false;                        // this step wrote a checkpoint
 };
 using SdfTrainProgressFn = std::function<void(const SdfTrainStatus&)>;
 
@@ -70,10 +70,12 @@ struct SdfTrainResult {
 // "training"). With options.resume, `net` must be the checkpoint; training continues from the
 // step recorded in it. Checkpoints are written atomically.
 SdfTrainResult train_sdfnet(SdfNet& net, const std::vector<SdfTrainingPair>& pairs,
-                            const SdfTrainOptions& options, const SdfTrainProgressFn& progress = {});
+                            const SdfTrainOptions& options,
+                            const SdfTrainProgressFn& progress = {});
 
 // Mean absolute SDF error (mm) of `predicted` against `truth` over voxels whose true |sdf| is below
 // `near_mm`, per output frame (4 values), for reporting validation tables.
-std::vector<double> sdf_mae_near_surface(const Volume& predicted, const Volume& truth, double near_mm);
+std::vector<double> sdf_mae_near_surface(const Volume& predicted, const Volume& truth,
+                                         double near_mm);
 
 }  // namespace ddcsr

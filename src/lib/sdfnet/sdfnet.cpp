@@ -1,14 +1,14 @@
 #include "ddcsr/sdfnet/sdfnet.h"
 
 #include <ATen/Parallel.h>
-#include <torch/cuda.h>
 #include <torch/csrc/jit/runtime/graph_executor.h>
+#include <torch/cuda.h>
 #include <torch/script.h>
 
 #include <algorithm>
-#include <nlohmann/json.hpp>
 #include <cmath>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "ddcsr/error.h"
@@ -45,7 +45,8 @@ std::string short_torch_message(const c10::Error& e) {
 // as sin^2 over `ramp` voxels; neighbours overlapping by 2 * margin + ramp cross-fade with
 // weights summing to one. Sides on the padded volume's border see the same zero padding as
 // whole-volume inference and keep full weight.
-std::vector<float> taper(int64_t n, int64_t margin, int64_t ramp, bool low_border, bool high_border) {
+std::vector<float> taper(int64_t n, int64_t margin, int64_t ramp, bool low_border,
+                         bool high_border) {
   auto rise = [&](double d) {
     if (d < margin) return 0.0;
     if (d >= margin + ramp) return 1.0;
@@ -64,7 +65,8 @@ std::vector<float> taper(int64_t n, int64_t margin, int64_t ramp, bool low_borde
 // Patch starts along one axis of extent `extent` (a multiple of the patch size's multiple).
 std::vector<int64_t> patch_starts(int64_t extent, int64_t patch, int64_t stride) {
   std::vector<int64_t> starts{0};
-  while (starts.back() + patch < extent) starts.push_back(std::min(starts.back() + stride, extent - patch));
+  while (starts.back() + patch < extent)
+    starts.push_back(std::min(starts.back() + stride, extent - patch));
   return starts;
 }
 
@@ -96,11 +98,12 @@ SdfNetMetadata parse_sdfnet_metadata(const std::string& json_text, const std::st
                                  std::to_string(kSdfNetFormatVersion) + ")");
     m.architecture = required(doc, "architecture", path).get<std::string>();
     m.architecture_version = required(doc, "architecture_version", path).get<int>();
-    if (m.architecture != kSdfNetArchitecture || m.architecture_version != kSdfNetArchitectureVersion)
+    if (m.architecture != kSdfNetArchitecture ||
+        m.architecture_version != kSdfNetArchitectureVersion)
       throw InputError(path, "model architecture \"" + m.architecture + "\" version " +
-                                 std::to_string(m.architecture_version) + " is not supported (expected \"" +
-                                 kSdfNetArchitecture + "\" version " +
-                                 std::to_string(kSdfNetArchitectureVersion) + ")");
+                                 std::to_string(m.architecture_version) +
+                                 " is not supported (expected \"" + kSdfNetArchitecture +
+                                 "\" version " + std::to_string(kSdfNetArchitectureVersion) + ")");
     m.input_channels = required(doc, "input_channels", path).get<std::vector<std::string>>();
     m.lr_signed_channels = doc.value("lr_signed_channels", std::vector<std::string>{});
     m.outputs = required(doc, "outputs", path).get<std::vector<std::string>>();
@@ -123,14 +126,16 @@ SdfNetMetadata parse_sdfnet_metadata(const std::string& json_text, const std::st
     if (std::find(m.input_channels.begin(), m.input_channels.end(), c) == m.input_channels.end())
       throw InputError(path, "left-right signed channel \"" + c + "\" is not an input channel");
   if (m.outputs != sdfnet_outputs())
-    throw InputError(path, "model outputs [" + join(m.outputs) + "], expected [" +
-                               join(sdfnet_outputs()) + "]");
-  if (m.output_units != "mm") throw InputError(path, "model outputs are in \"" + m.output_units + "\", not mm");
+    throw InputError(
+        path, "model outputs [" + join(m.outputs) + "], expected [" + join(sdfnet_outputs()) + "]");
+  if (m.output_units != "mm")
+    throw InputError(path, "model outputs are in \"" + m.output_units + "\", not mm");
   if (!(m.grid_spacing_mm > 0) || !std::isfinite(m.grid_spacing_mm))
     throw InputError(path, "model metadata has no positive grid_spacing_mm");
   if (m.size_multiple < 1 || m.size_multiple > 1024)
     throw InputError(path, "model metadata has an implausible size_multiple");
-  if (!(m.output_range_mm > 0)) throw InputError(path, "model metadata has no positive output_range_mm");
+  if (!(m.output_range_mm > 0))
+    throw InputError(path, "model metadata has no positive output_range_mm");
   m.json = doc.dump(1);
   return m;
 }
@@ -187,14 +192,14 @@ SdfNet SdfNet::load(const std::string& path, const std::vector<std::string>& exp
     throw InputError(path, "not a loadable TorchScript model: " + short_torch_message(e));
   }
   if (extra[kSdfNetMetadataFile].empty())
-    throw InputError(path, std::string("TorchScript file without extra/") + kSdfNetMetadataFile +
-                               ": not a ddcsr SDFNet model (make one with models/sdfnet.py export)");
+    throw InputError(path,
+                     std::string("TorchScript file without extra/") + kSdfNetMetadataFile +
+                         ": not a ddcsr SDFNet model (make one with models/sdfnet.py export)");
   impl->metadata = parse_sdfnet_metadata(extra[kSdfNetMetadataFile], path);
   check_sdfnet_channels(impl->metadata, expected_channels, path);
 
   // The file's code must match what the metadata claims.
-  if (!impl->module.find_method("forward"))
-    throw InputError(path, "model has no forward method");
+  if (!impl->module.find_method("forward")) throw InputError(path, "model has no forward method");
   for (const char* buffer : {"input_mean", "input_std"}) {
     if (!impl->module.hasattr(buffer) || !impl->module.attr(buffer).isTensor())
       throw InputError(path, std::string("model lacks its normalisation buffer ") + buffer);
@@ -215,19 +220,24 @@ double SdfNet::whole_volume_memory_mb(const std::array<int64_t, 3>& dims) const 
   const auto& m = impl_->metadata;
   double voxels = 1;
   for (int a = 0; a < 3; ++a) voxels *= static_cast<double>(round_up(dims[a], m.size_multiple));
-  // Floats alive per voxel at the peak (measured, models/sdfnet.py at 1 mm): the input, the
-  // outputs, and about six full-resolution feature maps of `width` channels in the decoder.
+  // Floats per voxel at the peak, calibrated on the 1 mm whole-brain bench (width 8, 11 channels:
+  // 2.1 GB peak RSS): the features and their padded copy, the output and its copy, and about
+  // eight full-resolution feature maps of `width` channels in the decoder.
   const double width = m.width > 0 ? m.width : 16;
-  const double floats = static_cast<double>(m.input_channels.size()) + 4 + 6 * width;
+  const double channels = static_cast<double>(m.input_channels.size());
+  const double floats = 2 * channels + 8 + 8 * width;
   return voxels * floats * 4.0 / 1e6;
 }
 
 bool SdfNet::uses_sliding_window(const std::array<int64_t, 3>& dims,
                                  const SdfInferenceOptions& options) const {
   switch (options.mode) {
-    case SdfInferenceOptions::Mode::Whole: return false;
-    case SdfInferenceOptions::Mode::Sliding: return true;
-    case SdfInferenceOptions::Mode::Auto: break;
+    case SdfInferenceOptions::Mode::Whole:
+      return false;
+    case SdfInferenceOptions::Mode::Sliding:
+      return true;
+    case SdfInferenceOptions::Mode::Auto:
+      break;
   }
   return whole_volume_memory_mb(dims) > options.memory_budget_mb;
 }
@@ -238,8 +248,8 @@ Volume SdfNet::predict(const Volume& features, const SdfInferenceOptions& option
   const int64_t channels = static_cast<int64_t>(meta.input_channels.size());
   if (features.nvols != channels)
     throw InputError(source, "has " + std::to_string(features.nvols) + " frames but the model " +
-                                 impl_->path + " expects " + std::to_string(channels) + " channels [" +
-                                 join(meta.input_channels) + "]");
+                                 impl_->path + " expects " + std::to_string(channels) +
+                                 " channels [" + join(meta.input_channels) + "]");
   if (features.data.size() != static_cast<size_t>(features.voxels_per_volume() * features.nvols))
     throw InputError(source, "voxel data size does not match its dimensions");
   const Vec3 spacing = features.spacing();
@@ -289,8 +299,8 @@ Volume SdfNet::predict(const Volume& features, const SdfInferenceOptions& option
     report(progress, 1.0);
   } else {
     // Stride at least half a patch keeps both tapers of a patch inside it.
-    const int64_t overlap =
-        std::min(round_up(std::max<int64_t>(options.overlap, 0), m), std::max(m, patch / 2 / m * m));
+    const int64_t overlap = std::min(round_up(std::max<int64_t>(options.overlap, 0), m),
+                                     std::max(m, patch / 2 / m * m));
     const int64_t stride = patch - overlap;
     const int64_t margin = overlap / 4, ramp = std::max<int64_t>(1, overlap - 2 * margin);
     std::array<std::vector<int64_t>, 3> starts;
@@ -307,9 +317,9 @@ Volume SdfNet::predict(const Volume& features, const SdfInferenceOptions& option
     for (int64_t k0 : starts[2])
       for (int64_t j0 : starts[1])
         for (int64_t i0 : starts[0]) {
-          torch::Tensor window = (axis_weight(2, k0).view({patch, 1, 1}) *
-                                  axis_weight(1, j0).view({1, patch, 1}) *
-                                  axis_weight(0, i0).view({1, 1, patch}));
+          torch::Tensor window =
+              (axis_weight(2, k0).view({patch, 1, 1}) * axis_weight(1, j0).view({1, patch, 1}) *
+               axis_weight(0, i0).view({1, 1, patch}));
           torch::Tensor x =
               input.narrow(2, k0, patch).narrow(3, j0, patch).narrow(4, i0, patch).contiguous();
           torch::Tensor y = run(x);
@@ -321,7 +331,8 @@ Volume SdfNet::predict(const Volume& features, const SdfInferenceOptions& option
   }
 
   Volume out(d, 4, features.vox2ras);
-  torch::Tensor out_view = torch::from_blob(out.data.data(), {1, 4, d[2], d[1], d[0]}, torch::kFloat32);
+  torch::Tensor out_view =
+      torch::from_blob(out.data.data(), {1, 4, d[2], d[1], d[0]}, torch::kFloat32);
   out_view.copy_(sdf.narrow(2, 0, d[2]).narrow(3, 0, d[1]).narrow(4, 0, d[0]));
   return out;
 }

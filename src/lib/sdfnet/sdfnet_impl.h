@@ -3,7 +3,6 @@
 #include <torch/script.h>
 
 #include <nlohmann/json.hpp>
-
 #include <string>
 
 #include "ddcsr/sdfnet/sdfnet.h"
@@ -27,6 +26,8 @@ torch::Tensor volume_as_tensor(const Volume& volume);
 // Tensor dimension of voxel axis `axis` (0 = i, 1 = j, 2 = k) in a [N, C, K, J, I] tensor.
 inline int64_t tensor_dim_of_axis(int axis) { return 4 - axis; }
 
-inline int64_t round_up(int64_t n, int64_t multiple) { return (n + multiple - 1) / multiple * multiple; }
+inline int64_t round_up(int64_t n, int64_t multiple) {
+  return (n + multiple - 1) / multiple * multiple;
+}
 
 }  // namespace ddcsr

@@ -47,10 +47,11 @@ bool same_grid(const Volume& a, const Volume& b) {
 void check_pair(const SdfTrainingPair& p, int64_t channels) {
   if (p.features.nvols != channels)
     throw InputError(p.name, "features have " + std::to_string(p.features.nvols) +
-                                 " frames, the model has " + std::to_string(channels) + " input channels");
+                                 " frames, the model has " + std::to_string(channels) +
+                                 " input channels");
   if (p.sdf.nvols != 4)
-    throw InputError(p.name, "target SDF has " + std::to_string(p.sdf.nvols) + " frames, expected 4 (" +
-                                 "lh.white, lh.pial, rh.white, rh.pial)");
+    throw InputError(p.name, "target SDF has " + std::to_string(p.sdf.nvols) +
+                                 " frames, expected 4 (" + "lh.white, lh.pial, rh.white, rh.pial)");
   if (!same_grid(p.features, p.sdf))
     throw InputError(p.name, "features and target SDF are not on the same grid");
   if (p.features.data.size() != static_cast<size_t>(p.features.voxels_per_volume() * channels) ||
@@ -125,12 +126,15 @@ struct LossTerms {
 class Trainer {
  public:
   Trainer(SdfNet& net, const std::vector<SdfTrainingPair>& pairs, const SdfTrainOptions& o)
-      : impl_(net.impl()), o_(o), channels_(static_cast<int64_t>(impl_.metadata.input_channels.size())) {
-    patch_ = round_up(std::max<int64_t>(o.patch, impl_.metadata.size_multiple), impl_.metadata.size_multiple);
+      : impl_(net.impl()),
+        o_(o),
+        channels_(static_cast<int64_t>(impl_.metadata.input_channels.size())) {
+    patch_ = round_up(std::max<int64_t>(o.patch, impl_.metadata.size_multiple),
+                      impl_.metadata.size_multiple);
     for (const auto& c : impl_.metadata.lr_signed_channels)
-      lr_signed_.push_back(std::find(impl_.metadata.input_channels.begin(),
-                                     impl_.metadata.input_channels.end(), c) -
-                           impl_.metadata.input_channels.begin());
+      lr_signed_.push_back(
+          std::find(impl_.metadata.input_channels.begin(), impl_.metadata.input_channels.end(), c) -
+          impl_.metadata.input_channels.begin());
     for (const auto& p : pairs) check_pair(p, channels_);
     for (const auto& p : pairs) prepared_.push_back(prepare(p, o.near_mm, o.clip_mm));
     split(pairs.size());
@@ -146,7 +150,8 @@ class Trainer {
     std::shuffle(order.begin(), order.end(), rng);
     size_t n_val = 0;
     if (n >= 2 && o_.validation_fraction > 0)
-      n_val = std::min(n - 1, std::max<size_t>(1, static_cast<size_t>(std::lround(o_.validation_fraction * n))));
+      n_val = std::min(
+          n - 1, std::max<size_t>(1, static_cast<size_t>(std::lround(o_.validation_fraction * n))));
     validation_.assign(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(n_val));
     training_.assign(order.begin() + static_cast<std::ptrdiff_t>(n_val), order.end());
     std::sort(validation_.begin(), validation_.end());
@@ -202,7 +207,8 @@ class Trainer {
 
   void augment(Batch& batch, std::mt19937_64& rng) {
     std::uniform_real_distribution<double> u(0, 1);
-    torch::Tensor std_c = impl_.module.attr("input_std").toTensor().to(torch::kCPU).view({channels_, 1, 1, 1});
+    torch::Tensor std_c =
+        impl_.module.attr("input_std").toTensor().to(torch::kCPU).view({channels_, 1, 1, 1});
     for (int64_t s = 0; s < batch.x.size(0); ++s) {
       torch::Tensor x = batch.x[s];
       if (o_.intensity_scale > 0) {
@@ -244,10 +250,11 @@ class Trainer {
     impl_.module.eval();
     double ws = 0, w = 0, ns = 0, nc = 0;
     for (size_t i = 0; i < validation_patches_.size(); i += static_cast<size_t>(o_.batch)) {
-      std::vector<PatchRef> refs(validation_patches_.begin() + static_cast<std::ptrdiff_t>(i),
-                                 validation_patches_.begin() +
-                                     static_cast<std::ptrdiff_t>(std::min(validation_patches_.size(),
-                                                                          i + static_cast<size_t>(o_.batch))));
+      std::vector<PatchRef> refs(
+          validation_patches_.begin() + static_cast<std::ptrdiff_t>(i),
+          validation_patches_.begin() +
+              static_cast<std::ptrdiff_t>(
+                  std::min(validation_patches_.size(), i + static_cast<size_t>(o_.batch))));
       Batch batch = assemble(refs);
       torch::Tensor pred =
           impl_.module.forward({batch.x.to(impl_.device)}).toTensor().to(torch::kCPU);
@@ -262,7 +269,8 @@ class Trainer {
   }
 
   void set_normalisation() {
-    std::vector<double> mean(static_cast<size_t>(channels_), 0), var(static_cast<size_t>(channels_), 0);
+    std::vector<double> mean(static_cast<size_t>(channels_), 0),
+        var(static_cast<size_t>(channels_), 0);
     double count = 0;
     for (size_t idx : training_) {
       const PreparedPair& pp = prepared_[idx];
@@ -287,11 +295,14 @@ class Trainer {
       s[c] = static_cast<float>(sd > 1e-6 * (1.0 + std::fabs(mean[c])) ? sd : 1.0);
     }
     torch::NoGradGuard no_grad;
-    impl_.module.attr("input_mean").toTensor().copy_(torch::tensor(m).view({1, channels_, 1, 1, 1}));
+    impl_.module.attr("input_mean")
+        .toTensor()
+        .copy_(torch::tensor(m).view({1, channels_, 1, 1, 1}));
     impl_.module.attr("input_std").toTensor().copy_(torch::tensor(s).view({1, channels_, 1, 1, 1}));
   }
 
-  nlohmann::ordered_json record(int64_t step, double running, double val_loss, double val_mae) const {
+  nlohmann::ordered_json record(int64_t step, double running, double val_loss,
+                                double val_mae) const {
     nlohmann::ordered_json doc = nlohmann::ordered_json::parse(impl_.metadata.json);
     doc["trained"] = true;
     std::vector<std::string> tn, vn;
@@ -321,8 +332,10 @@ class Trainer {
         {"training_pairs", tn},
         {"validation_pairs", vn},
     };
-    torch::Tensor m = impl_.module.attr("input_mean").toTensor().to(torch::kCPU).flatten().contiguous();
-    torch::Tensor s = impl_.module.attr("input_std").toTensor().to(torch::kCPU).flatten().contiguous();
+    torch::Tensor m =
+        impl_.module.attr("input_mean").toTensor().to(torch::kCPU).flatten().contiguous();
+    torch::Tensor s =
+        impl_.module.attr("input_std").toTensor().to(torch::kCPU).flatten().contiguous();
     doc["normalisation_values"] = {
         {"mean", std::vector<float>(m.data_ptr<float>(), m.data_ptr<float>() + channels_)},
         {"std", std::vector<float>(s.data_ptr<float>(), s.data_ptr<float>() + channels_)}};
@@ -350,7 +363,8 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
   if (o_.resume) {
     const auto doc = nlohmann::ordered_json::parse(impl_.metadata.json);
     const auto t = doc.find("training");
-    if (t == doc.end() || !t->is_object() || !t->contains("step") || !t->at("step").is_number_integer())
+    if (t == doc.end() || !t->is_object() || !t->contains("step") ||
+        !t->at("step").is_number_integer())
       throw InputError(impl_.path, "not a training checkpoint (its metadata has no training.step)");
     start_step = t->at("step").get<int64_t>();
   } else if (o_.set_normalisation) {
@@ -372,7 +386,8 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
     try {
       torch::load(optimizer, optim_path);
     } catch (const c10::Error& e) {
-      throw InputError(optim_path, std::string("unreadable optimiser state: ") + e.what_without_backtrace());
+      throw InputError(optim_path,
+                       std::string("unreadable optimiser state: ") + e.what_without_backtrace());
     }
   }
 
@@ -380,7 +395,8 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
   {
     std::mt19937_64 vrng(o_.seed ^ 0x5eedULL);
     const std::vector<size_t>& from = validation_.empty() ? training_ : validation_;
-    for (int i = 0; i < o_.validation_patches; ++i) validation_patches_.push_back(sample(vrng, from, false));
+    for (int i = 0; i < o_.validation_patches; ++i)
+      validation_patches_.push_back(sample(vrng, from, false));
   }
 
   std::mt19937_64 rng(o_.seed * 1000003ULL + static_cast<uint64_t>(start_step));
@@ -433,13 +449,15 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
 
     const double l = terms.loss.item<double>();
     if (!std::isfinite(l))
-      throw std::runtime_error("training diverged (non-finite loss at step " + std::to_string(step) + ")");
+      throw std::runtime_error("training diverged (non-finite loss at step " +
+                               std::to_string(step) + ")");
     if (first_n < 5) {
       first_sum += l;
       ++first_n;
     }
     const int64_t done = step - start_step;
-    running = done == 1 ? l : running + (l - running) / static_cast<double>(std::min<int64_t>(done, 20));
+    running =
+        done == 1 ? l : running + (l - running) / static_cast<double>(std::min<int64_t>(done, 20));
     last_losses[static_cast<size_t>((done - 1) % 5)] = l;
 
     SdfTrainStatus status;
@@ -467,8 +485,9 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
   result.first_loss = first_n ? first_sum / first_n : 0;
   const int64_t done_total = std::max<int64_t>(0, o_.steps - start_step);
   const int64_t n_last = std::min<int64_t>(5, done_total);
-  result.final_loss = n_last ? std::accumulate(last_losses.begin(), last_losses.begin() + n_last, 0.0) / n_last
-                             : running;
+  result.final_loss =
+      n_last ? std::accumulate(last_losses.begin(), last_losses.begin() + n_last, 0.0) / n_last
+             : running;
   result.validation_loss = val_loss;
   result.validation_mae_near_mm = val_mae;
   impl_.set_metadata(record(result.last_step, running, val_loss, val_mae));
@@ -483,7 +502,8 @@ SdfTrainResult train_sdfnet(SdfNet& net, const std::vector<SdfTrainingPair>& pai
   return trainer.run(progress);
 }
 
-std::vector<double> sdf_mae_near_surface(const Volume& predicted, const Volume& truth, double near_mm) {
+std::vector<double> sdf_mae_near_surface(const Volume& predicted, const Volume& truth,
+                                         double near_mm) {
   if (predicted.dims != truth.dims || predicted.nvols != truth.nvols)
     throw InputError("", "predicted and true SDF volumes differ in size");
   const int64_t n = truth.voxels_per_volume();

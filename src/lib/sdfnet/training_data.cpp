@@ -33,13 +33,15 @@ TargetSurfaces read_target_surfaces(const std::string& surf_dir) {
       }
     }
     if (path.empty())
-      throw InputError((fs::path(surf_dir) / stem).string(), "missing surface (needed as a training target)");
+      throw InputError((fs::path(surf_dir) / stem).string(),
+                       "missing surface (needed as a training target)");
     out[s] = read_surface(path);
     check_mesh(out[s], path);
     const MeshTopology topo = mesh_topology(out[s]);
     if (!topo.closed_manifold())
-      throw InputError(path, "surface is not a closed manifold (" + std::to_string(topo.boundary_edges) +
-                                 " boundary and " + std::to_string(topo.nonmanifold_edges) +
+      throw InputError(path, "surface is not a closed manifold (" +
+                                 std::to_string(topo.boundary_edges) + " boundary and " +
+                                 std::to_string(topo.nonmanifold_edges) +
                                  " non-manifold edges): its inside is undefined");
     out[s].hemi = stem.substr(0, 2);
     out[s].surface = stem.substr(3);
@@ -64,7 +66,9 @@ Affine read_ras_to_ras_affine(const std::string& path) {
       values.push_back(v);
     }
   }
-  if (values.size() != 16) throw InputError(path, "expected a 4x4 matrix (16 numbers), found " + std::to_string(values.size()));
+  if (values.size() != 16)
+    throw InputError(path,
+                     "expected a 4x4 matrix (16 numbers), found " + std::to_string(values.size()));
   Affine a;
   std::copy(values.begin(), values.end(), a.m.begin());
   if (std::fabs(a(3, 0)) > 1e-9 || std::fabs(a(3, 1)) > 1e-9 || std::fabs(a(3, 2)) > 1e-9 ||
@@ -91,10 +95,11 @@ Volume sdf_targets_from_surfaces(const TargetSurfaces& surfaces, const Volume& g
   Volume out(grid.dims, 4, grid.vox2ras);
   const size_t n = static_cast<size_t>(grid.voxels_per_volume());
   for (size_t s = 0; s < 4; ++s) {
-    Volume sdf = signed_distance_volume(surfaces[s], Volume(grid.dims, 1, grid.vox2ras), [&](double f) {
-      report(progress, (static_cast<double>(s) + f) / 4.0);
-    });
-    std::copy(sdf.data.begin(), sdf.data.end(), out.data.begin() + static_cast<std::ptrdiff_t>(s * n));
+    Volume sdf = signed_distance_volume(
+        surfaces[s], Volume(grid.dims, 1, grid.vox2ras),
+        [&](double f) { report(progress, (static_cast<double>(s) + f) / 4.0); });
+    std::copy(sdf.data.begin(), sdf.data.end(),
+              out.data.begin() + static_cast<std::ptrdiff_t>(s * n));
   }
   report(progress, 1.0);
   return out;
@@ -110,7 +115,8 @@ Volume resample_sdf_targets(const std::array<Volume, 4>& sdfs, const Volume& gri
       for (int64_t j = 0; j < grid.dims[1]; ++j)
         for (int64_t i = 0; i < grid.dims[0]; ++i) {
           Vec3 p = grid_to_src.apply({double(i), double(j), double(k)});
-          for (int a = 0; a < 3; ++a) p[a] = std::clamp(p[a], 0.0, static_cast<double>(src.dims[a] - 1));
+          for (int a = 0; a < 3; ++a)
+            p[a] = std::clamp(p[a], 0.0, static_cast<double>(src.dims[a] - 1));
           out.at(i, j, k, s) = src.sample_voxel_linear(p);
         }
   }
@@ -173,10 +179,12 @@ SdfTrainingPair load_scan_pair(const std::string& dwi_path, const std::string& s
   if (!affine_path.empty()) transform_surfaces(surfaces, read_ras_to_ras_affine(affine_path));
   SdfTrainingPair pair;
   pair.name = dwi_path;
-  FeatureSet fs_ = scan_features(dwi_path, mask_path, options, [&](double f) { report(progress, 0.5 * f); });
+  FeatureSet fs_ =
+      scan_features(dwi_path, mask_path, options, [&](double f) { report(progress, 0.5 * f); });
   pair.features = std::move(fs_.channels);
   const Volume grid(pair.features.dims, 1, pair.features.vox2ras);
-  pair.sdf = sdf_targets_from_surfaces(surfaces, grid, [&](double f) { report(progress, 0.5 + 0.5 * f); });
+  pair.sdf =
+      sdf_targets_from_surfaces(surfaces, grid, [&](double f) { report(progress, 0.5 + 0.5 * f); });
   return pair;
 }
 
