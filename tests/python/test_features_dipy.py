@@ -174,8 +174,37 @@ def phantom():
           "fewer than 6 directions: exit 3 naming the b-vector file")
 
 
+def simulated_subject():
+    """The simulator's phantom (when this build has `ddcsr simulate`): the automatic mask against
+    the phantom's intracranial mask, and FA/MD against dipy on the same data."""
+    import subprocess
+    from common import DDCSR
+    if subprocess.run([DDCSR, "simulate", "--help"], capture_output=True).returncode != 0:
+        print("SKIP simulated subject: this build has no `ddcsr simulate`")
+        return
+    subject = os.path.join(W, "sim")
+    run("--threads", "2", "-q", "simulate", subject, "--voxel-size", "2.5", "--mesh-level", "5", "--bias-field", "0.3",
+        "--seed", "4", "--force")
+    check_simulated(subject)
+
+
+def check_simulated(subject):
+    dwi = os.path.join(subject, "dwi.nii.gz")
+    out, sc = features("sim_features", dwi, "--native")
+    truth = nib.load(os.path.join(subject, "mask.nii.gz")).get_fdata() > 0
+    auto = nib.load(os.path.join(out, "native", "mask.nii.gz")).get_fdata() > 0
+    dice = 2 * (truth & auto).sum() / (truth.sum() + auto.sum())
+    check(dice >= 0.95, f"simulated subject: automatic mask Dice {dice:.3f} >= 0.95 against the phantom's mask")
+    compare_with_dipy("simulated subject", out, sc, dwi, os.path.join(subject, "dwi.bval"),
+                      os.path.join(subject, "dwi.bvec"), 0.01)
+
+
 real_scans()
 phantom()
+if len(sys.argv) > 1:  # an existing simulated subject folder, e.g. from another build
+    check_simulated(sys.argv[1])
+else:
+    simulated_subject()
 if FAILS:
     print(f"{len(FAILS)} check(s) failed")
     sys.exit(1)
