@@ -55,7 +55,7 @@ def timed(cmd):
     out, err = proc.stdout.read(), proc.stderr.read()
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"failed: {' '.join(cmd)}\n{err}")
-    return wall, usage.ru_maxrss / 1024.0, out
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, out
 
 
 def main():
@@ -85,16 +85,18 @@ def main():
 
     print(f"ddcsr eval timings ({args.samples} samples per mesh; {os.cpu_count()} cores; "
           f"{time.strftime('%Y-%m-%d')})\n")
-    print("| case | faces | threads | wall s | peak MB | ASSD mm | HD90 mm | SIF pred % |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| case | faces | threads | wall s | cpu s | peak MB | ASSD mm | HD90 mm | SIF pred % |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for name, p, r in cases:
         for threads in (1, 2):
-            wall, rss, out = timed([args.ddcsr, "--threads", str(threads), "-q", "eval", p, r, "--json",
+            wall, cpu, rss, out = timed([args.ddcsr, "--threads", str(threads), "-q", "eval", p, r, "--json",
                                     "--samples", str(args.samples)])
             s = json.loads(out)["surface"]
-            print(f"| {name} | {s['pred']['faces']} | {threads} | {wall:.2f} | {rss:.0f} | "
+            print(f"| {name} | {s['pred']['faces']} | {threads} | {wall:.2f} | {cpu:.2f} | {rss:.0f} | "
                   f"{s['assd_mm']:.3f} | {s['hd90_mm']:.3f} | {s['pred']['sif_percent']:.3f} |")
-    print("\nWall time includes process start (LibTorch loads in ~0.7 s) and reading the files.")
+    load = os.getloadavg()[0]
+    print("\nWall time includes process start (LibTorch loads in ~0.7 s) and reading the files; "
+          f"cpu is user + system time of the process. Load average at the end: {load:.1f}.")
 
 
 if __name__ == "__main__":

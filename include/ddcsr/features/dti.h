@@ -24,7 +24,8 @@ struct DtiOptions {
 struct DiffusionMaps {
   enum Map : int { kB0 = 0, kFA, kMD, kAD, kRD, kL1, kL2, kL3, kNumTensorMaps };
   Volume maps;  // nvols = names.size(): the tensor maps, then one mean normalised signal per shell
-  std::vector<std::string> names;  // "b0", "fa", "md", "ad", "rd", "l1", "l2", "l3", "shell_b1000", ...
+  std::vector<std::string>
+      names;  // "b0", "fa", "md", "ad", "rd", "l1", "l2", "l3", "shell_b1000", ...
   std::vector<double> shell_bvals;  // b-value of each shell map, ascending
   int64_t fitted_voxels = 0;
 };
@@ -36,7 +37,8 @@ DiffusionMaps fit_dti(const Volume& dwi, const Protocol& protocol, const Volume&
                       const DtiOptions& options = {}, const ProgressFn& progress = {});
 
 // Spherical mean of the signal of an axially symmetric tensor (parallel diffusivity `lpar`,
-// perpendicular `lperp`) at b, relative to b=0: exp(-b lperp) * int_0^1 exp(-b (lpar-lperp) x^2) dx.
+// perpendicular `lperp`) at b, relative to b=0: exp(-b lperp) * int_0^1 exp(-b (lpar-lperp) x^2)
+// dx.
 double tensor_spherical_mean(double b, double lpar, double lperp);
 
 }  // namespace ddcsr

@@ -67,9 +67,16 @@ struct FeatureOptions {
 // How each sm_b* channel was obtained for this protocol.
 struct NominalSignalPlan {
   double bval = 0;
-  std::string method;  // "interpolated", "measured" or "tensor-extrapolated"
+  std::string method;              // "interpolated", "measured" or "tensor-extrapolated"
   int shell_a = -1, shell_b = -1;  // shells used (shell_b only when interpolating)
 };
+
+// For each nominal b-value: the method and shells, given the measured shells' b-values (ascending).
+std::vector<NominalSignalPlan> plan_nominal_signals(const std::vector<double>& shell_bvals);
+// One voxel's spherical-mean signal at the plan's b-value from its per-shell mean S/S0 and its
+// tensor eigenvalues (l1 >= l2 >= l3).
+double nominal_signal(const NominalSignalPlan& plan, const std::vector<double>& shell_bvals,
+                      const float* shell_means, double l1, double l2, double l3);
 
 struct FeatureSet {
   Volume channels;  // the network grid; nvols = channel count

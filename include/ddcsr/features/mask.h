@@ -49,8 +49,10 @@ using Bits = std::vector<unsigned char>;
 double otsu_threshold(const std::vector<float>& values, int bins = 256);
 // Erosion/dilation by an ellipsoid of radius `radius_mm`. Erosion treats the space beyond the
 // field of view as foreground, since the brain continues past a slab's edge.
-Bits erode(const Bits& m, const std::array<int64_t, 3>& dims, const Vec3& spacing, double radius_mm);
-Bits dilate(const Bits& m, const std::array<int64_t, 3>& dims, const Vec3& spacing, double radius_mm);
+Bits erode(const Bits& m, const std::array<int64_t, 3>& dims, const Vec3& spacing,
+           double radius_mm);
+Bits dilate(const Bits& m, const std::array<int64_t, 3>& dims, const Vec3& spacing,
+            double radius_mm);
 // The largest 6-connected component.
 Bits largest_component(const Bits& m, const std::array<int64_t, 3>& dims);
 // Background not 6-connected to the edge of the field of view becomes foreground; then the same

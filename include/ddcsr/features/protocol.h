@@ -11,8 +11,9 @@
 namespace ddcsr {
 
 struct ProtocolOptions {
-  double b0_threshold = 50.0;     // s/mm^2: volumes below are b0 (as FSL, MRtrix, dipy)
-  double shell_tolerance = 100.0;  // s/mm^2: b-values closer than this (single linkage) share a shell
+  double b0_threshold = 50.0;  // s/mm^2: volumes below are b0 (as FSL, MRtrix, dipy)
+  double shell_tolerance =
+      100.0;  // s/mm^2: b-values closer than this (single linkage) share a shell
   // The tensor fit uses the shells up to this b-value; above it the signal departs from
   // mono-exponential decay (kurtosis) and the tensor stops describing it. When no shell lies
   // below, or those below hold fewer than 6 non-collinear directions, higher shells join in
@@ -28,7 +29,8 @@ struct Shell {
 
 struct Protocol {
   // Per volume: b-value after rescaling by |g|^2 (HCP-style tables with non-unit b-vectors) and
-  // the unit direction in scanner RAS (zero for b0).
+  // the unit direction in scanner RAS (zero where the b-vector is zero). A b0 volume keeps its
+  // small b-value and direction: the tensor fit uses them, as dipy does.
   std::vector<double> bvals;
   std::vector<Vec3> bvecs;
   bool rescaled = false;  // some b-value was rescaled by its b-vector's squared norm
@@ -48,8 +50,8 @@ bool supports_tensor(const std::vector<Vec3>& directions);
 
 // Groups b-values (single linkage, gaps larger than `tolerance` split shells); returns the groups
 // as indices into `bvals`, ascending by b. Only the indices given in `which` are grouped.
-std::vector<Shell> cluster_shells(const std::vector<double>& bvals, const std::vector<int64_t>& which,
-                                  double tolerance);
+std::vector<Shell> cluster_shells(const std::vector<double>& bvals,
+                                  const std::vector<int64_t>& which, double tolerance);
 
 // Analyses a table for an image with `nvols` volumes and voxel->RAS affine `vox2ras`.
 // InputError (naming the gradient file) on a count mismatch, no b0, a zero b-vector on a

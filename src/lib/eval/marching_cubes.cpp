@@ -86,15 +86,19 @@ Mesh marching_cubes(const Volume& volume, const MarchingCubesOptions& opts) {
   const float iso = opts.iso;
 
   Mesh mesh;
-  // Vertex id of the crossing on each grid edge: 3 * voxel + axis; -1 when none yet.
-  std::vector<int32_t> edge_vertex(static_cast<size_t>(3 * px * py * pz), -1);
+  // Vertex id of the crossing on each grid edge (3 per voxel, one per axis; -1 when none yet).
+  // Only two z-slices of grid edges are live at a time: those of the cubes' bottom and top.
+  const size_t slice = static_cast<size_t>(3 * px * py);
+  std::vector<int32_t> edge_vertex(2 * slice, -1);
   const Tables& T = tables();
   const bool flip = volume.vox2ras.determinant() < 0;
 
   float v[8];
   int crossing_vertex[12];
   int next[12];
-  for (int64_t k = 0; k + 1 < pz; ++k)
+  for (int64_t k = 0; k + 1 < pz; ++k) {
+    std::fill(edge_vertex.begin() + ((k + 1) & 1) * slice,
+              edge_vertex.begin() + (((k + 1) & 1) + 1) * slice, -1);
     for (int64_t j = 0; j + 1 < py; ++j)
       for (int64_t i = 0; i + 1 < px; ++i) {
         int inside_mask = 0;
@@ -146,7 +150,7 @@ Mesh marching_cubes(const Volume& volume, const MarchingCubesOptions& opts) {
           const CubeEdge& ce = T.edges[e];
           const int64_t ci = i + (ce.a & 1), cj = j + ((ce.a >> 1) & 1), ck = k + ((ce.a >> 2) & 1);
           const int axis = e / 4;
-          int32_t& id = edge_vertex[3 * ((ck * py + cj) * px + ci) + axis];
+          int32_t& id = edge_vertex[(ck & 1) * slice + 3 * (cj * px + ci) + axis];
           if (id < 0) {
             // Kept off the corners so that no two vertices coincide.
             const double t =
@@ -204,6 +208,7 @@ Mesh marching_cubes(const Volume& volume, const MarchingCubesOptions& opts) {
           }
         }
       }
+  }
   return mesh;
 }
 

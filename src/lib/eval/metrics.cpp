@@ -219,8 +219,10 @@ MeshQuality mesh_quality(const Mesh& mesh) {
   q.components = t.components;
   q.closed_manifold = t.closed_manifold();
   const auto pairs = self_intersections(mesh);
+  std::vector<char> involved(mesh.faces.size(), 0);
+  for (const auto& [f, g] : pairs) involved[f] = involved[g] = 1;
+  q.self_intersecting_faces = std::count(involved.begin(), involved.end(), 1);
   q.sif = self_intersection_fraction(pairs, mesh.faces.size());
-  q.self_intersecting_faces = std::llround(q.sif / 100.0 * double(q.faces));
   return q;
 }
 

@@ -22,13 +22,15 @@ using RowMatX7 = Eigen::Matrix<double, Eigen::Dynamic, 7, Eigen::RowMajor>;
 // equations stay well conditioned.
 constexpr double kBScale = 1e-3;
 
-std::string shell_name(double b) { return "shell_b" + std::to_string(static_cast<long>(std::lround(b))); }
+std::string shell_name(double b) {
+  return "shell_b" + std::to_string(static_cast<long>(std::lround(b)));
+}
 
 // The per-scan pieces of the fit that do not depend on the voxel.
 struct Design {
-  RowMatX7 x;                 // rows: [1, -b gx^2, -b gy^2, -b gz^2, -2b gx gy, -2b gx gz, -2b gy gz]
-  Eigen::MatrixXd ols;        // (X^T X)^-1 X^T, 7 x N
-  Eigen::MatrixXd outer;      // N x 28: the upper triangle of x_n x_n^T, for X^T W X = outer^T w
+  RowMatX7 x;             // rows: [1, -b gx^2, -b gy^2, -b gz^2, -2b gx gy, -2b gx gz, -2b gy gz]
+  Eigen::MatrixXd ols;    // (X^T X)^-1 X^T, 7 x N
+  Eigen::MatrixXd outer;  // N x 28: the upper triangle of x_n x_n^T, for X^T W X = outer^T w
   std::vector<int64_t> vols;  // series index of each row
 };
 
@@ -40,7 +42,7 @@ Design make_design(const Protocol& p) {
   for (Eigen::Index r = 0; r < n; ++r) {
     const double b = p.bvals[d.vols[r]] * kBScale;
     const Vec3& g = p.bvecs[d.vols[r]];
-    // b0 volumes have zero vectors: their row is [1, 0...] whatever their small b-value.
+    // A b0 volume with a zero vector gets [1, 0, ...] whatever its small b-value.
     d.x.row(r) << 1, -b * g[0] * g[0], -b * g[1] * g[1], -b * g[2] * g[2], -2 * b * g[0] * g[1],
         -2 * b * g[0] * g[2], -2 * b * g[1] * g[2];
   }
@@ -99,9 +101,10 @@ double tensor_spherical_mean(double b, double lpar, double lperp) {
   return std::exp(-b * lperp) * integral;
 }
 
-DiffusionMaps fit_dti(const Volume& dwi, const Protocol& protocol, const Volume& fit_mask, const DtiOptions& options,
-                      const ProgressFn& progress) {
-  if (fit_mask.dims != dwi.dims) throw std::invalid_argument("fit_dti: mask grid differs from the DWI grid");
+DiffusionMaps fit_dti(const Volume& dwi, const Protocol& protocol, const Volume& fit_mask,
+                      const DtiOptions& options, const ProgressFn& progress) {
+  if (fit_mask.dims != dwi.dims)
+    throw std::invalid_argument("fit_dti: mask grid differs from the DWI grid");
   if (static_cast<int64_t>(protocol.bvals.size()) != dwi.nvols)
     throw std::invalid_argument("fit_dti: protocol does not match the DWI series");
   const Design design = make_design(protocol);
@@ -151,7 +154,8 @@ DiffusionMaps fit_dti(const Volume& dwi, const Protocol& protocol, const Volume&
             s0 /= nb0;
             if (!(s0 > 0)) continue;  // no signal: nothing to fit, maps stay 0
             const double floor = options.signal_floor * s0;
-            for (Eigen::Index r = 0; r < nfit; ++r) y(r) = std::log(std::max<double>(s[design.vols[r] * len], floor));
+            for (Eigen::Index r = 0; r < nfit; ++r)
+              y(r) = std::log(std::max<double>(s[design.vols[r] * len], floor));
             beta.noalias() = design.ols * y;
             for (int it = 0; it < iterations; ++it) {
               previous = beta;
@@ -177,10 +181,13 @@ DiffusionMaps fit_dti(const Volume& dwi, const Protocol& protocol, const Volume&
             const double norm2 = t.l1 * t.l1 + t.l2 * t.l2 + t.l3 * t.l3;
             double fa = 0;
             if (norm2 > 0) {
-              const double d = (t.l1 - t.l2) * (t.l1 - t.l2) + (t.l2 - t.l3) * (t.l2 - t.l3) + (t.l3 - t.l1) * (t.l3 - t.l1);
+              const double d = (t.l1 - t.l2) * (t.l1 - t.l2) + (t.l2 - t.l3) * (t.l2 - t.l3) +
+                               (t.l3 - t.l1) * (t.l3 - t.l1);
               fa = std::min(1.0, std::sqrt(0.5 * d / norm2));
             }
-            auto put = [&](int64_t map, double value) { out.maps.data[map * nvox + v] = static_cast<float>(value); };
+            auto put = [&](int64_t map, double value) {
+              out.maps.data[map * nvox + v] = static_cast<float>(value);
+            };
             put(DiffusionMaps::kB0, s0);
             put(DiffusionMaps::kFA, fa);
             put(DiffusionMaps::kMD, md);

@@ -8,10 +8,6 @@
 
 #include "ddcsr/error.h"
 #include "ddcsr/threads.h"
-#include <chrono>
-#include <cstdio>
-#define TMARK(name) do { static auto t0 = std::chrono::steady_clock::now(); (void)t0; fprintf(stderr, "TIMING %s %.2f\n", name, std::chrono::duration<double>(std::chrono::steady_clock::now() - g_t0).count()); } while (0)
-static std::chrono::steady_clock::time_point g_t0;
 
 namespace ddcsr {
 
@@ -25,23 +21,29 @@ constexpr double kMaskShare = 0.15, kFitShare = 0.7, kResampleShare = 0.15;
 Volume dilate_one_voxel(const Volume& mask) {
   Volume out = mask;
   const auto& d = mask.dims;
-  parallel_for(d[2], [&](int64_t k0, int64_t k1) {
-    for (int64_t k = k0; k < k1; ++k)
-      for (int64_t j = 0; j < d[1]; ++j)
-        for (int64_t i = 0; i < d[0]; ++i) {
-          if (mask.at(i, j, k) != 0.f) continue;
-          bool near = false;
-          for (int64_t dk = -1; dk <= 1 && !near; ++dk)
-            for (int64_t dj = -1; dj <= 1 && !near; ++dj)
-              for (int64_t di = -1; di <= 1 && !near; ++di)
-                near = mask.inside(i + di, j + dj, k + dk) && mask.at(i + di, j + dj, k + dk) != 0.f;
-          if (near) out.at(i, j, k) = 1.f;
-        }
-  }, 1);
+  parallel_for(
+      d[2],
+      [&](int64_t k0, int64_t k1) {
+        for (int64_t k = k0; k < k1; ++k)
+          for (int64_t j = 0; j < d[1]; ++j)
+            for (int64_t i = 0; i < d[0]; ++i) {
+              if (mask.at(i, j, k) != 0.f) continue;
+              bool near = false;
+              for (int64_t dk = -1; dk <= 1 && !near; ++dk)
+                for (int64_t dj = -1; dj <= 1 && !near; ++dj)
+                  for (int64_t di = -1; di <= 1 && !near; ++di)
+                    near = mask.inside(i + di, j + dj, k + dk) &&
+                           mask.at(i + di, j + dj, k + dk) != 0.f;
+              if (near) out.at(i, j, k) = 1.f;
+            }
+      },
+      1);
   return out;
 }
 
-std::vector<NominalSignalPlan> plan_nominal(const std::vector<double>& shell_bvals) {
+}  // namespace
+
+std::vector<NominalSignalPlan> plan_nominal_signals(const std::vector<double>& shell_bvals) {
   std::vector<NominalSignalPlan> plans;
   const int n = static_cast<int>(shell_bvals.size());
   for (double b : feature_nominal_bvals()) {
@@ -55,7 +57,8 @@ std::vector<NominalSignalPlan> plan_nominal(const std::vector<double>& shell_bva
       p.shell_a = nearest;
     } else if (b > shell_bvals.front() && b < shell_bvals.back()) {
       p.method = "interpolated";
-      p.shell_b = static_cast<int>(std::upper_bound(shell_bvals.begin(), shell_bvals.end(), b) - shell_bvals.begin());
+      p.shell_b = static_cast<int>(std::upper_bound(shell_bvals.begin(), shell_bvals.end(), b) -
+                                   shell_bvals.begin());
       p.shell_a = p.shell_b - 1;
     } else {
       p.method = "tensor-extrapolated";
@@ -66,13 +69,13 @@ std::vector<NominalSignalPlan> plan_nominal(const std::vector<double>& shell_bva
   return plans;
 }
 
-// Spherical-mean signal at the plan's b-value from one voxel's shell means and eigenvalues.
-double nominal_signal(const NominalSignalPlan& p, const std::vector<double>& shell_bvals, const float* shell_means,
-                      double l1, double l2, double l3) {
+double nominal_signal(const NominalSignalPlan& p, const std::vector<double>& shell_bvals,
+                      const float* shell_means, double l1, double l2, double l3) {
   const double floor = 1e-4;
   if (p.method == "interpolated") {
     const double ba = shell_bvals[p.shell_a], bb = shell_bvals[p.shell_b];
-    const double ea = std::max<double>(floor, shell_means[p.shell_a]), eb = std::max<double>(floor, shell_means[p.shell_b]);
+    const double ea = std::max<double>(floor, shell_means[p.shell_a]),
+                 eb = std::max<double>(floor, shell_means[p.shell_b]);
     const double f = (p.bval - ba) / (bb - ba);
     return std::exp((1 - f) * std::log(ea) + f * std::log(eb));
   }
@@ -82,6 +85,8 @@ double nominal_signal(const NominalSignalPlan& p, const std::vector<double>& she
   const double ratio = ta > 1e-12 ? tb / ta : 0.0;
   return std::max(0.0, static_cast<double>(shell_means[p.shell_a])) * ratio;
 }
+
+namespace {
 
 // Median and IQR-based scale of `values` (reordered).
 ChannelNormalisation robust_normalisation(std::vector<float>& values, double clip) {
@@ -107,8 +112,8 @@ ChannelNormalisation robust_normalisation(std::vector<float>& values, double cli
 }  // namespace
 
 const std::vector<std::string>& feature_channel_names() {
-  static const std::vector<std::string> names{"b0", "fa",       "md",       "ad",  "rd", "l1",
-                                              "l2", "l3",       "sm_b1000", "sm_b2500", "mask"};
+  static const std::vector<std::string> names{"b0", "fa", "md",       "ad",       "rd",  "l1",
+                                              "l2", "l3", "sm_b1000", "sm_b2500", "mask"};
   return names;
 }
 
@@ -119,7 +124,8 @@ const std::vector<double>& feature_nominal_bvals() {
 
 NetworkGrid network_grid(const Volume& mask, const GridOptions& options) {
   const double s = options.spacing_mm;
-  if (!(s > 0) || !std::isfinite(s)) throw UsageError("network grid spacing must be a positive number of mm");
+  if (!(s > 0) || !std::isfinite(s))
+    throw UsageError("network grid spacing must be a positive number of mm");
   if (options.multiple < 1) throw UsageError("network grid multiple must be at least 1");
   Vec3 lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
   bool any = false;
@@ -152,8 +158,9 @@ NetworkGrid network_grid(const Volume& mask, const GridOptions& options) {
   }
   const double voxels = double(g.dims[0]) * double(g.dims[1]) * double(g.dims[2]);
   if (voxels > 1024.0 * 1024 * 1024)
-    throw UsageError("network grid of " + std::to_string(g.dims[0]) + "x" + std::to_string(g.dims[1]) + "x" +
-                     std::to_string(g.dims[2]) + " voxels is too large; use a coarser spacing");
+    throw UsageError("network grid of " + std::to_string(g.dims[0]) + "x" +
+                     std::to_string(g.dims[1]) + "x" + std::to_string(g.dims[2]) +
+                     " voxels is too large; use a coarser spacing");
   return g;
 }
 
@@ -163,53 +170,59 @@ Volume resample_to_grid(const Volume& source, const NetworkGrid& grid) {
   const int64_t nsrc = source.voxels_per_volume(), nout = out.voxels_per_volume();
   const auto& sd = source.dims;
   const int64_t nv = source.nvols;
-  parallel_for(grid.dims[2] * grid.dims[1], [&](int64_t r0, int64_t r1) {
-    for (int64_t row = r0; row < r1; ++row) {
-      const int64_t j = row % grid.dims[1], k = row / grid.dims[1];
-      for (int64_t i = 0; i < grid.dims[0]; ++i) {
-        const Vec3 p = to_source.apply({double(i), double(j), double(k)});
-        // As Volume::sample_voxel_linear: half a voxel beyond the edge takes the edge value.
-        bool inside = true;
-        int64_t i0[3], i1[3];
-        double f[3];
-        for (int a = 0; a < 3 && inside; ++a) {
-          if (!(p[a] >= -0.5 && p[a] <= sd[a] - 0.5)) {
-            inside = false;
-            break;
+  parallel_for(
+      grid.dims[2] * grid.dims[1],
+      [&](int64_t r0, int64_t r1) {
+        for (int64_t row = r0; row < r1; ++row) {
+          const int64_t j = row % grid.dims[1], k = row / grid.dims[1];
+          for (int64_t i = 0; i < grid.dims[0]; ++i) {
+            const Vec3 p = to_source.apply({double(i), double(j), double(k)});
+            // As Volume::sample_voxel_linear: half a voxel beyond the edge takes the edge value.
+            bool inside = true;
+            int64_t i0[3], i1[3];
+            double f[3];
+            for (int a = 0; a < 3 && inside; ++a) {
+              if (!(p[a] >= -0.5 && p[a] <= sd[a] - 0.5)) {
+                inside = false;
+                break;
+              }
+              const double c = std::clamp(p[a], 0.0, double(sd[a] - 1));
+              i0[a] = static_cast<int64_t>(std::floor(c));
+              i1[a] = std::min<int64_t>(i0[a] + 1, sd[a] - 1);
+              f[a] = c - double(i0[a]);
+            }
+            if (!inside) continue;
+            int64_t idx[8];
+            double w[8];
+            for (int c = 0; c < 8; ++c) {
+              const int64_t x = (c & 1) ? i1[0] : i0[0], y = (c & 2) ? i1[1] : i0[1],
+                            z = (c & 4) ? i1[2] : i0[2];
+              idx[c] = (z * sd[1] + y) * sd[0] + x;
+              w[c] = ((c & 1) ? f[0] : 1 - f[0]) * ((c & 2) ? f[1] : 1 - f[1]) *
+                     ((c & 4) ? f[2] : 1 - f[2]);
+            }
+            const int64_t o = (k * grid.dims[1] + j) * grid.dims[0] + i;
+            for (int64_t t = 0; t < nv; ++t) {
+              const float* src = source.data.data() + t * nsrc;
+              double v = 0;
+              for (int c = 0; c < 8; ++c) v += w[c] * src[idx[c]];
+              out.data[t * nout + o] = static_cast<float>(v);
+            }
           }
-          const double c = std::clamp(p[a], 0.0, double(sd[a] - 1));
-          i0[a] = static_cast<int64_t>(std::floor(c));
-          i1[a] = std::min<int64_t>(i0[a] + 1, sd[a] - 1);
-          f[a] = c - double(i0[a]);
         }
-        if (!inside) continue;
-        int64_t idx[8];
-        double w[8];
-        for (int c = 0; c < 8; ++c) {
-          const int64_t x = (c & 1) ? i1[0] : i0[0], y = (c & 2) ? i1[1] : i0[1], z = (c & 4) ? i1[2] : i0[2];
-          idx[c] = (z * sd[1] + y) * sd[0] + x;
-          w[c] = ((c & 1) ? f[0] : 1 - f[0]) * ((c & 2) ? f[1] : 1 - f[1]) * ((c & 4) ? f[2] : 1 - f[2]);
-        }
-        const int64_t o = (k * grid.dims[1] + j) * grid.dims[0] + i;
-        for (int64_t t = 0; t < nv; ++t) {
-          const float* src = source.data.data() + t * nsrc;
-          double v = 0;
-          for (int c = 0; c < 8; ++c) v += w[c] * src[idx[c]];
-          out.data[t * nout + o] = static_cast<float>(v);
-        }
-      }
-    }
-  }, 16);
+      },
+      16);
   return out;
 }
 
 FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const Volume* mask,
                             const FeatureOptions& options, const ProgressFn& progress) {
-  if (dwi.nvols < 2) throw InputError(options.image_path, "is a 3D image; a 4D diffusion series is required");
+  if (dwi.nvols < 2)
+    throw InputError(options.image_path, "is a 3D image; a 4D diffusion series is required");
   FeatureSet fs;
-  g_t0 = std::chrono::steady_clock::now();
   fs.grid = options.grid;
-  fs.protocol = analyse_protocol(table, dwi.vox2ras, dwi.nvols, options.image_path, options.protocol);
+  fs.protocol =
+      analyse_protocol(table, dwi.vox2ras, dwi.nvols, options.image_path, options.protocol);
   report(progress, 0.01);
 
   Volume brain;
@@ -220,45 +233,47 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
     brain = auto_mask(dwi, fs.protocol, options.mask, options.image_path);
   }
   const Vec3 sp = dwi.spacing();
-  fs.mask_volume_ml =
-      static_cast<double>(std::count(brain.data.begin(), brain.data.end(), 1.f)) * sp[0] * sp[1] * sp[2] / 1000.0;
+  fs.mask_volume_ml = static_cast<double>(std::count(brain.data.begin(), brain.data.end(), 1.f)) *
+                      sp[0] * sp[1] * sp[2] / 1000.0;
   report(progress, kMaskShare);
-  TMARK("mask");
 
-  DiffusionMaps maps = fit_dti(dwi, fs.protocol, dilate_one_voxel(brain), options.dti, [&](double f) {
-    report(progress, kMaskShare + kFitShare * f);
-  });
+  DiffusionMaps maps = fit_dti(dwi, fs.protocol, dilate_one_voxel(brain), options.dti,
+                               [&](double f) { report(progress, kMaskShare + kFitShare * f); });
 
-  TMARK("fit");
   // Native channels in the network's order (mask last), then onto the grid.
-  fs.nominal = plan_nominal(maps.shell_bvals);
+  fs.nominal = plan_nominal_signals(maps.shell_bvals);
   const auto& names = feature_channel_names();
   const int64_t nch = static_cast<int64_t>(names.size());
   const int64_t nvox = dwi.voxels_per_volume();
   Volume native = dwi.like(nch, 0.f);
   const int64_t nshell = static_cast<int64_t>(maps.shell_bvals.size());
-  parallel_for(nvox, [&](int64_t begin, int64_t end) {
-    std::vector<float> means(static_cast<size_t>(nshell));
-    for (int64_t v = begin; v < end; ++v) {
-      for (int m = 0; m < DiffusionMaps::kNumTensorMaps; ++m) native.data[m * nvox + v] = maps.maps.data[m * nvox + v];
-      for (int64_t s = 0; s < nshell; ++s) means[s] = maps.maps.data[(DiffusionMaps::kNumTensorMaps + s) * nvox + v];
-      const double l1 = maps.maps.data[DiffusionMaps::kL1 * nvox + v], l2 = maps.maps.data[DiffusionMaps::kL2 * nvox + v],
-                   l3 = maps.maps.data[DiffusionMaps::kL3 * nvox + v];
-      for (size_t p = 0; p < fs.nominal.size(); ++p)
-        native.data[(DiffusionMaps::kNumTensorMaps + p) * nvox + v] =
-            maps.maps.data[DiffusionMaps::kB0 * nvox + v] > 0
-                ? static_cast<float>(nominal_signal(fs.nominal[p], maps.shell_bvals, means.data(), l1, l2, l3))
-                : 0.f;
-      native.data[(nch - 1) * nvox + v] = brain.data[v];
-    }
-  }, 1 << 14);
+  parallel_for(
+      nvox,
+      [&](int64_t begin, int64_t end) {
+        std::vector<float> means(static_cast<size_t>(nshell));
+        for (int64_t v = begin; v < end; ++v) {
+          for (int m = 0; m < DiffusionMaps::kNumTensorMaps; ++m)
+            native.data[m * nvox + v] = maps.maps.data[m * nvox + v];
+          for (int64_t s = 0; s < nshell; ++s)
+            means[s] = maps.maps.data[(DiffusionMaps::kNumTensorMaps + s) * nvox + v];
+          const double l1 = maps.maps.data[DiffusionMaps::kL1 * nvox + v],
+                       l2 = maps.maps.data[DiffusionMaps::kL2 * nvox + v],
+                       l3 = maps.maps.data[DiffusionMaps::kL3 * nvox + v];
+          for (size_t p = 0; p < fs.nominal.size(); ++p)
+            native.data[(DiffusionMaps::kNumTensorMaps + p) * nvox + v] =
+                maps.maps.data[DiffusionMaps::kB0 * nvox + v] > 0
+                    ? static_cast<float>(
+                          nominal_signal(fs.nominal[p], maps.shell_bvals, means.data(), l1, l2, l3))
+                    : 0.f;
+          native.data[(nch - 1) * nvox + v] = brain.data[v];
+        }
+      },
+      1 << 14);
 
-  TMARK("native");
   const NetworkGrid grid = network_grid(brain, options.grid);
   fs.channels = resample_to_grid(native, grid);
   native = Volume();
   report(progress, kMaskShare + kFitShare + 0.6 * kResampleShare);
-  TMARK("resample");
 
   const int64_t nout = fs.channels.voxels_per_volume();
   fs.mask = Volume(grid.dims, 1, grid.vox2ras, 0.f);
@@ -266,28 +281,31 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
   for (int64_t v = 0; v < nout; ++v) fs.mask.data[v] = grid_mask[v] >= 0.5f ? 1.f : 0.f;
   fs.channel_names = names;
   fs.normalisation.resize(static_cast<size_t>(nch));
-  parallel_for(nch, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      float* x = fs.channels.data.data() + c * nout;
-      if (c == nch - 1) {  // the mask itself: 0/1
-        std::copy(fs.mask.data.begin(), fs.mask.data.end(), x);
-        fs.normalisation[c] = ChannelNormalisation{0, 1, 0};
-        continue;
-      }
-      std::vector<float> inside;
-      inside.reserve(static_cast<size_t>(nout / 4));
-      for (int64_t v = 0; v < nout; ++v)
-        if (fs.mask.data[v] != 0.f) inside.push_back(x[v]);
-      const ChannelNormalisation n = robust_normalisation(inside, options.clip);
-      fs.normalisation[c] = n;
-      for (int64_t v = 0; v < nout; ++v)
-        x[v] = fs.mask.data[v] != 0.f
-                   ? static_cast<float>(std::clamp((x[v] - n.center) / n.scale, -n.clip, n.clip))
-                   : 0.f;
-    }
-  }, 1);
+  parallel_for(
+      nch,
+      [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          float* x = fs.channels.data.data() + c * nout;
+          if (c == nch - 1) {  // the mask itself: 0/1
+            std::copy(fs.mask.data.begin(), fs.mask.data.end(), x);
+            fs.normalisation[c] = ChannelNormalisation{0, 1, 0};
+            continue;
+          }
+          std::vector<float> inside;
+          inside.reserve(static_cast<size_t>(nout / 4));
+          for (int64_t v = 0; v < nout; ++v)
+            if (fs.mask.data[v] != 0.f) inside.push_back(x[v]);
+          const ChannelNormalisation n = robust_normalisation(inside, options.clip);
+          fs.normalisation[c] = n;
+          for (int64_t v = 0; v < nout; ++v)
+            x[v] =
+                fs.mask.data[v] != 0.f
+                    ? static_cast<float>(std::clamp((x[v] - n.center) / n.scale, -n.clip, n.clip))
+                    : 0.f;
+        }
+      },
+      1);
 
-  TMARK("normalise");
   if (options.keep_native) {
     fs.native = std::move(maps);
     fs.native_mask = std::move(brain);
@@ -324,8 +342,12 @@ std::string feature_sidecar_json(const FeatureSet& fs) {
       ch["raw_units"] = it->second.second;
     }
     if (n.clip > 0)
-      ch["normalisation"] = {{"method", "robust_z"}, {"center", n.center}, {"scale", n.scale}, {"clip", n.clip},
-                             {"formula", "clip((raw - center) / scale, -clip, clip) inside the mask, 0 outside"}};
+      ch["normalisation"] = {
+          {"method", "robust_z"},
+          {"center", n.center},
+          {"scale", n.scale},
+          {"clip", n.clip},
+          {"formula", "clip((raw - center) / scale, -clip, clip) inside the mask, 0 outside"}};
     else
       ch["normalisation"] = {{"method", "none"}};
     channels.push_back(ch);
@@ -345,8 +367,8 @@ std::string feature_sidecar_json(const FeatureSet& fs) {
                {"vox2ras", affine}};
   json shells = json::array();
   for (size_t s = 0; s < fs.protocol.shells.size(); ++s) {
-    const bool in_fit = std::find(fs.protocol.dti_shells.begin(), fs.protocol.dti_shells.end(), int(s)) !=
-                        fs.protocol.dti_shells.end();
+    const bool in_fit = std::find(fs.protocol.dti_shells.begin(), fs.protocol.dti_shells.end(),
+                                  int(s)) != fs.protocol.dti_shells.end();
     shells.push_back({{"bval", fs.protocol.shells[s].bval},
                       {"volumes", fs.protocol.shells[s].volumes.size()},
                       {"in_tensor_fit", in_fit}});
@@ -355,7 +377,8 @@ std::string feature_sidecar_json(const FeatureSet& fs) {
                    {"b0_volumes", fs.protocol.b0_volumes.size()},
                    {"bvals_rescaled_by_bvec_norm", fs.protocol.rescaled},
                    {"shells", shells},
-                   {"tensor_fit_directions", fs.protocol.dti_directions}};
+                   {"tensor_fit_directions", fs.protocol.dti_directions},
+                   {"tensor_fit_volumes", fs.protocol.dti_volumes}};
   json nominal = json::array();
   for (const auto& p : fs.nominal) {
     json e{{"bval", p.bval}, {"method", p.method}};

@@ -20,7 +20,8 @@ int64_t count(const Bits& m) { return std::count(m.begin(), m.end(), 1); }
 // The q-th quantile (0..1) of `values` (reordered in place).
 float quantile(std::vector<float>& values, double q) {
   if (values.empty()) return 0.f;
-  const auto k = static_cast<size_t>(std::clamp(q, 0.0, 1.0) * static_cast<double>(values.size() - 1));
+  const auto k =
+      static_cast<size_t>(std::clamp(q, 0.0, 1.0) * static_cast<double>(values.size() - 1));
   std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
   return values[k];
 }
@@ -81,15 +82,17 @@ std::vector<double> squared_distance(const Bits& feature, const Dims& dims, cons
 }
 
 // Reduces `fine` by averaging blocks of f[a] voxels per axis.
-std::vector<float> block_mean(const std::vector<float>& fine, const Dims& dims, const std::array<int64_t, 3>& f,
-                              Dims& coarse_dims) {
+std::vector<float> block_mean(const std::vector<float>& fine, const Dims& dims,
+                              const std::array<int64_t, 3>& f, Dims& coarse_dims) {
   for (int a = 0; a < 3; ++a) coarse_dims[a] = (dims[a] + f[a] - 1) / f[a];
-  std::vector<float> sum(static_cast<size_t>(coarse_dims[0] * coarse_dims[1] * coarse_dims[2]), 0.f);
+  std::vector<float> sum(static_cast<size_t>(coarse_dims[0] * coarse_dims[1] * coarse_dims[2]),
+                         0.f);
   std::vector<float> n(sum.size(), 0.f);
   for (int64_t k = 0; k < dims[2]; ++k)
     for (int64_t j = 0; j < dims[1]; ++j)
       for (int64_t i = 0; i < dims[0]; ++i) {
-        const size_t c = static_cast<size_t>(((k / f[2]) * coarse_dims[1] + j / f[1]) * coarse_dims[0] + i / f[0]);
+        const size_t c = static_cast<size_t>(
+            ((k / f[2]) * coarse_dims[1] + j / f[1]) * coarse_dims[0] + i / f[0]);
         sum[c] += fine[static_cast<size_t>((k * dims[1] + j) * dims[0] + i)];
         n[c] += 1.f;
       }
@@ -99,13 +102,14 @@ std::vector<float> block_mean(const std::vector<float>& fine, const Dims& dims, 
 
 // Trilinear value of a block-mean grid at fine voxel (i, j, k); block centres sit at
 // c * f + (f - 1) / 2 in fine coordinates.
-float upsample_at(const std::vector<float>& coarse, const Dims& cd, const std::array<int64_t, 3>& f, int64_t i,
-                  int64_t j, int64_t k) {
+float upsample_at(const std::vector<float>& coarse, const Dims& cd, const std::array<int64_t, 3>& f,
+                  int64_t i, int64_t j, int64_t k) {
   const int64_t idx[3] = {i, j, k};
   int64_t lo[3], hi[3];
   double w[3];
   for (int a = 0; a < 3; ++a) {
-    double u = (static_cast<double>(idx[a]) - 0.5 * static_cast<double>(f[a] - 1)) / static_cast<double>(f[a]);
+    double u = (static_cast<double>(idx[a]) - 0.5 * static_cast<double>(f[a] - 1)) /
+               static_cast<double>(f[a]);
     u = std::clamp(u, 0.0, static_cast<double>(cd[a] - 1));
     lo[a] = static_cast<int64_t>(std::floor(u));
     hi[a] = std::min(lo[a] + 1, cd[a] - 1);
@@ -113,8 +117,10 @@ float upsample_at(const std::vector<float>& coarse, const Dims& cd, const std::a
   }
   double v = 0;
   for (int c = 0; c < 8; ++c) {
-    const int64_t x = (c & 1) ? hi[0] : lo[0], y = (c & 2) ? hi[1] : lo[1], z = (c & 4) ? hi[2] : lo[2];
-    const double wt = ((c & 1) ? w[0] : 1 - w[0]) * ((c & 2) ? w[1] : 1 - w[1]) * ((c & 4) ? w[2] : 1 - w[2]);
+    const int64_t x = (c & 1) ? hi[0] : lo[0], y = (c & 2) ? hi[1] : lo[1],
+                  z = (c & 4) ? hi[2] : lo[2];
+    const double wt =
+        ((c & 1) ? w[0] : 1 - w[0]) * ((c & 2) ? w[1] : 1 - w[1]) * ((c & 4) ? w[2] : 1 - w[2]);
     v += wt * coarse[static_cast<size_t>((z * cd[1] + y) * cd[0] + x)];
   }
   return static_cast<float>(v);
@@ -137,8 +143,8 @@ Bits clean(const Bits& m0, const Dims& dims, const Vec3& spacing, double open_mm
 
 std::string grid_text(const Volume& v) {
   std::ostringstream s;
-  s << v.dims[0] << "x" << v.dims[1] << "x" << v.dims[2] << " with origin (" << v.vox2ras(0, 3) << ", "
-    << v.vox2ras(1, 3) << ", " << v.vox2ras(2, 3) << ")";
+  s << v.dims[0] << "x" << v.dims[1] << "x" << v.dims[2] << " with origin (" << v.vox2ras(0, 3)
+    << ", " << v.vox2ras(1, 3) << ", " << v.vox2ras(2, 3) << ")";
   return s.str();
 }
 
@@ -213,9 +219,9 @@ Bits largest_component(const Bits& m, const Dims& dims) {
       stack.pop_back();
       ++size;
       const int64_t i = v % dims[0], j = (v / dims[0]) % dims[1], k = v / sz;
-      const int64_t nb[6] = {i > 0 ? v - sx : -1,           i + 1 < dims[0] ? v + sx : -1,
-                             j > 0 ? v - sy : -1,           j + 1 < dims[1] ? v + sy : -1,
-                             k > 0 ? v - sz : -1,           k + 1 < dims[2] ? v + sz : -1};
+      const int64_t nb[6] = {i > 0 ? v - sx : -1, i + 1 < dims[0] ? v + sx : -1,
+                             j > 0 ? v - sy : -1, j + 1 < dims[1] ? v + sy : -1,
+                             k > 0 ? v - sz : -1, k + 1 < dims[2] ? v + sz : -1};
       for (int64_t n : nb)
         if (n >= 0 && m[n] && !label[n]) {
           label[n] = next;
@@ -248,7 +254,8 @@ Bits fill_holes(const Bits& m, const Dims& dims) {
     for (int64_t k = 0; k < nz; ++k)
       for (int64_t j = 0; j < ny; ++j)
         for (int64_t i = 0; i < nx; ++i)
-          if (i == 0 || j == 0 || k == 0 || i == nx - 1 || j == ny - 1 || k == nz - 1) push(k * sz + j * sy + i);
+          if (i == 0 || j == 0 || k == 0 || i == nx - 1 || j == ny - 1 || k == nz - 1)
+            push(k * sz + j * sy + i);
     while (!stack.empty()) {
       const int64_t v = stack.back();
       stack.pop_back();
@@ -270,35 +277,38 @@ Bits fill_holes(const Bits& m, const Dims& dims) {
   for (int axis = 0; axis < 3; ++axis) {
     const int a1 = axis == 0 ? 1 : 0, a2 = axis == 2 ? 1 : 2;
     const int64_t n1 = dims[a1], n2 = dims[a2], s1 = strides[a1], s2 = strides[a2];
-    parallel_for(dims[axis], [&](int64_t s0, int64_t s1_end) {
-      std::vector<unsigned char> reached(static_cast<size_t>(n1 * n2));
-      std::vector<int64_t> stack;
-      for (int64_t s = s0; s < s1_end; ++s) {
-        const int64_t base = s * strides[axis];
-        std::fill(reached.begin(), reached.end(), 0);
-        auto push = [&](int64_t p, int64_t q) {
-          const int64_t l = q * n1 + p;
-          if (!reached[l] && !out[base + p * s1 + q * s2]) {
-            reached[l] = 1;
-            stack.push_back(l);
+    parallel_for(
+        dims[axis],
+        [&](int64_t s0, int64_t s1_end) {
+          std::vector<unsigned char> reached(static_cast<size_t>(n1 * n2));
+          std::vector<int64_t> stack;
+          for (int64_t s = s0; s < s1_end; ++s) {
+            const int64_t base = s * strides[axis];
+            std::fill(reached.begin(), reached.end(), 0);
+            auto push = [&](int64_t p, int64_t q) {
+              const int64_t l = q * n1 + p;
+              if (!reached[l] && !out[base + p * s1 + q * s2]) {
+                reached[l] = 1;
+                stack.push_back(l);
+              }
+            };
+            for (int64_t p = 0; p < n1; ++p) push(p, 0), push(p, n2 - 1);
+            for (int64_t q = 0; q < n2; ++q) push(0, q), push(n1 - 1, q);
+            while (!stack.empty()) {
+              const int64_t l = stack.back();
+              stack.pop_back();
+              const int64_t p = l % n1, q = l / n1;
+              if (p > 0) push(p - 1, q);
+              if (p + 1 < n1) push(p + 1, q);
+              if (q > 0) push(p, q - 1);
+              if (q + 1 < n2) push(p, q + 1);
+            }
+            for (int64_t q = 0; q < n2; ++q)
+              for (int64_t p = 0; p < n1; ++p)
+                if (!reached[q * n1 + p]) out[base + p * s1 + q * s2] = 1;
           }
-        };
-        for (int64_t p = 0; p < n1; ++p) push(p, 0), push(p, n2 - 1);
-        for (int64_t q = 0; q < n2; ++q) push(0, q), push(n1 - 1, q);
-        while (!stack.empty()) {
-          const int64_t l = stack.back();
-          stack.pop_back();
-          const int64_t p = l % n1, q = l / n1;
-          if (p > 0) push(p - 1, q);
-          if (p + 1 < n1) push(p + 1, q);
-          if (q > 0) push(p, q - 1);
-          if (q + 1 < n2) push(p, q + 1);
-        }
-        for (int64_t q = 0; q < n2; ++q)
-          for (int64_t p = 0; p < n1; ++p)
-            if (!reached[q * n1 + p]) out[base + p * s1 + q * s2] = 1;
-      }
-    }, 1);
+        },
+        1);
   }
   return out;
 }
@@ -311,7 +321,8 @@ void gaussian_blur(std::vector<float>& v, const Dims& dims, const Vec3& spacing,
     if (radius < 1 || dims[axis] < 2) continue;
     std::vector<double> kernel(2 * radius + 1);
     double sum = 0;
-    for (int64_t r = -radius; r <= radius; ++r) sum += kernel[r + radius] = std::exp(-0.5 * r * r / (sigma * sigma));
+    for (int64_t r = -radius; r <= radius; ++r)
+      sum += kernel[r + radius] = std::exp(-0.5 * r * r / (sigma * sigma));
     for (double& k : kernel) k /= sum;
     for_each_line(dims, axis, [&](int64_t start, int64_t stride, int64_t n) {
       std::vector<double> line(n);
@@ -320,7 +331,8 @@ void gaussian_blur(std::vector<float>& v, const Dims& dims, const Vec3& spacing,
         double acc = 0;
         // Samples beyond the edge repeat the edge value: what lies past the field of view is
         // most likely more of what is at its edge.
-        for (int64_t r = -radius; r <= radius; ++r) acc += kernel[r + radius] * line[std::clamp<int64_t>(q + r, 0, n - 1)];
+        for (int64_t r = -radius; r <= radius; ++r)
+          acc += kernel[r + radius] * line[std::clamp<int64_t>(q + r, 0, n - 1)];
         v[start + q * stride] = static_cast<float>(acc);
       }
     });
@@ -344,11 +356,13 @@ bool same_grid(const Volume& a, const Volume& b, double tolerance_mm) {
 Volume check_mask(const Volume& mask, const Volume& dwi, const std::string& mask_path) {
   if (mask.nvols != 1) throw InputError(mask_path, "brain mask must be a 3D image");
   if (!same_grid(mask, dwi, 1e-3 * std::max(1.0, dwi.spacing()[0])))
-    throw InputError(mask_path, "brain mask grid " + grid_text(mask) + " differs from the DWI grid " +
-                                    grid_text(dwi) + " (resample it onto the DWI first)");
+    throw InputError(mask_path, "brain mask grid " + grid_text(mask) +
+                                    " differs from the DWI grid " + grid_text(dwi) +
+                                    " (resample it onto the DWI first)");
   Volume out(dwi.dims, 1, dwi.vox2ras, 0.f);
   int64_t n = 0;
-  for (size_t i = 0; i < out.data.size(); ++i) n += (out.data[i] = mask.data[i] != 0.f ? 1.f : 0.f) != 0.f;
+  for (size_t i = 0; i < out.data.size(); ++i)
+    n += (out.data[i] = mask.data[i] != 0.f ? 1.f : 0.f) != 0.f;
   if (n == 0) throw InputError(mask_path, "brain mask is empty");
   return out;
 }
@@ -360,12 +374,15 @@ Volume mask_contrast(const Volume& dwi, const Protocol& protocol) {
   Volume out = dwi.like(1, 0.f);
   std::vector<float> mean(static_cast<size_t>(nvox));
   for (const auto& g : groups) {
-    parallel_for(nvox, [&](int64_t begin, int64_t end) {
-      for (int64_t v = begin; v < end; ++v) mean[v] = 0.f;
-      for (int64_t t : g)
-        for (int64_t v = begin; v < end; ++v) mean[v] += dwi.data[t * nvox + v];
-      for (int64_t v = begin; v < end; ++v) mean[v] /= static_cast<float>(g.size());
-    }, 1 << 16);
+    parallel_for(
+        nvox,
+        [&](int64_t begin, int64_t end) {
+          for (int64_t v = begin; v < end; ++v) mean[v] = 0.f;
+          for (int64_t t : g)
+            for (int64_t v = begin; v < end; ++v) mean[v] += dwi.data[t * nvox + v];
+          for (int64_t v = begin; v < end; ++v) mean[v] /= static_cast<float>(g.size());
+        },
+        1 << 16);
     std::vector<float> positive;
     positive.reserve(mean.size());
     for (float m : mean)
@@ -399,7 +416,8 @@ std::vector<float> mask_field(const std::vector<float>& c, const Dims& dims, con
   // The intensity field: mean contrast within the mask, smoothed, on a grid of about 5 mm (it
   // varies over centimetres, so this costs nothing in accuracy and much less time).
   std::array<int64_t, 3> factor;
-  for (int a = 0; a < 3; ++a) factor[a] = std::max<int64_t>(1, static_cast<int64_t>(std::floor(5.0 / spacing[a])));
+  for (int a = 0; a < 3; ++a)
+    factor[a] = std::max<int64_t>(1, static_cast<int64_t>(std::floor(5.0 / spacing[a])));
   const Vec3 coarse_spacing{spacing[0] * factor[0], spacing[1] * factor[1], spacing[2] * factor[2]};
   std::vector<float> cm(n), mf(n);
   for (int it = 0; it < options.bias_iterations; ++it) {
@@ -408,20 +426,24 @@ std::vector<float> mask_field(const std::vector<float>& c, const Dims& dims, con
       cm[i] = m[i] ? c[i] : 0.f;
     }
     Dims cd;
-    std::vector<float> num = block_mean(cm, dims, factor, cd), den = block_mean(mf, dims, factor, cd);
+    std::vector<float> num = block_mean(cm, dims, factor, cd),
+                       den = block_mean(mf, dims, factor, cd);
     mask_ops::gaussian_blur(num, cd, coarse_spacing, options.bias_sigma_mm);
     mask_ops::gaussian_blur(den, cd, coarse_spacing, options.bias_sigma_mm);
     Bits next(n);
-    parallel_for(dims[2], [&](int64_t k0, int64_t k1) {
-      for (int64_t k = k0; k < k1; ++k)
-        for (int64_t j = 0; j < dims[1]; ++j)
-          for (int64_t i = 0; i < dims[0]; ++i) {
-            const size_t v = static_cast<size_t>((k * dims[1] + j) * dims[0] + i);
-            const float d = upsample_at(den, cd, factor, i, j, k);
-            const float field = d > 1e-3f ? upsample_at(num, cd, factor, i, j, k) / d : 0.f;
-            next[v] = field > 0 && c[v] > options.threshold * field;
-          }
-    }, 1);
+    parallel_for(
+        dims[2],
+        [&](int64_t k0, int64_t k1) {
+          for (int64_t k = k0; k < k1; ++k)
+            for (int64_t j = 0; j < dims[1]; ++j)
+              for (int64_t i = 0; i < dims[0]; ++i) {
+                const size_t v = static_cast<size_t>((k * dims[1] + j) * dims[0] + i);
+                const float d = upsample_at(den, cd, factor, i, j, k);
+                const float field = d > 1e-3f ? upsample_at(num, cd, factor, i, j, k) / d : 0.f;
+                next[v] = field > 0 && c[v] > options.threshold * field;
+              }
+        },
+        1);
     m = clean(next, dims, spacing, options.open_mm);
   }
   std::vector<float> smooth(n);
@@ -448,12 +470,15 @@ Volume auto_mask(const Volume& dwi, const Protocol& protocol, const MaskOptions&
   const std::vector<float> field = mask_field(work, wd, work_spacing, options);
 
   Volume out = dwi.like(1, 0.f);
-  parallel_for(dims[2], [&](int64_t k0, int64_t k1) {
-    for (int64_t k = k0; k < k1; ++k)
-      for (int64_t j = 0; j < dims[1]; ++j)
-        for (int64_t i = 0; i < dims[0]; ++i)
-          out.at(i, j, k) = upsample_at(field, wd, factor, i, j, k) > 0.5f ? 1.f : 0.f;
-  }, 1);
+  parallel_for(
+      dims[2],
+      [&](int64_t k0, int64_t k1) {
+        for (int64_t k = k0; k < k1; ++k)
+          for (int64_t j = 0; j < dims[1]; ++j)
+            for (int64_t i = 0; i < dims[0]; ++i)
+              out.at(i, j, k) = upsample_at(field, wd, factor, i, j, k) > 0.5f ? 1.f : 0.f;
+      },
+      1);
   if (std::count(out.data.begin(), out.data.end(), 1.f) == 0)
     throw InputError(image_path, "automatic brain mask is empty; give one with --mask");
   return out;

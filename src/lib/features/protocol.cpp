@@ -52,10 +52,11 @@ bool supports_tensor(const std::vector<Vec3>& directions) {
   return s(5) > 1e-3 * s(0);
 }
 
-std::vector<Shell> cluster_shells(const std::vector<double>& bvals, const std::vector<int64_t>& which,
-                                  double tolerance) {
+std::vector<Shell> cluster_shells(const std::vector<double>& bvals,
+                                  const std::vector<int64_t>& which, double tolerance) {
   std::vector<int64_t> order(which);
-  std::stable_sort(order.begin(), order.end(), [&](int64_t a, int64_t b) { return bvals[a] < bvals[b]; });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int64_t a, int64_t b) { return bvals[a] < bvals[b]; });
   std::vector<Shell> shells;
   double previous = 0;
   for (int64_t v : order) {
@@ -75,10 +76,11 @@ std::vector<Shell> cluster_shells(const std::vector<double>& bvals, const std::v
 Protocol analyse_protocol(const GradientTable& table, const Affine& vox2ras, int64_t nvols,
                           const std::string& image_path, const ProtocolOptions& options) {
   const size_t n = table.size();
-  if (table.bvecs_fsl.size() != n) throw InputError(table.bvec_path, "b-vector count differs from the b-value count");
+  if (table.bvecs_fsl.size() != n)
+    throw InputError(table.bvec_path, "b-vector count differs from the b-value count");
   if (static_cast<int64_t>(n) != nvols)
-    throw InputError(table.bval_path, "has " + std::to_string(n) + " entries but " + image_path + " has " +
-                                          std::to_string(nvols) + " volumes");
+    throw InputError(table.bval_path, "has " + std::to_string(n) + " entries but " + image_path +
+                                          " has " + std::to_string(nvols) + " volumes");
   const double thr = options.b0_threshold;
 
   // Tables that encode several b-values with one nominal b and shorter b-vectors (HCP, DSI
@@ -102,18 +104,18 @@ Protocol analyse_protocol(const GradientTable& table, const Affine& vox2ras, int
   for (size_t i = 0; i < n; ++i) {
     if (p.bvals[i] < thr) {
       p.b0_volumes.push_back(static_cast<int64_t>(i));
-      p.bvecs[i] = {0, 0, 0};
       continue;
     }
     if (norm(table.bvecs_fsl[i]) < 1e-6)
-      throw InputError(table.bvec_path, "volume " + std::to_string(i) + " has b=" + fmt_b(table.bvals[i]) +
-                                            " but a zero-length b-vector");
+      throw InputError(table.bvec_path, "volume " + std::to_string(i) + " has b=" +
+                                            fmt_b(table.bvals[i]) + " but a zero-length b-vector");
     dw.push_back(static_cast<int64_t>(i));
   }
   if (p.b0_volumes.empty())
     throw InputError(table.bval_path, "has no b0 volume (no b-value below " + fmt_b(thr) + ")");
-  if (dw.empty()) throw InputError(table.bval_path, "has no diffusion-weighted volume (every b-value is below " +
-                                                        fmt_b(thr) + ")");
+  if (dw.empty())
+    throw InputError(table.bval_path, "has no diffusion-weighted volume (every b-value is below " +
+                                          fmt_b(thr) + ")");
   p.shells = cluster_shells(p.bvals, dw, options.shell_tolerance);
 
   // The fit's shells: those up to dti_max_b (at least the lowest), then more until a tensor is
@@ -132,15 +134,18 @@ Protocol analyse_protocol(const GradientTable& table, const Affine& vox2ras, int
     add_shell(used);
   p.dti_directions = count_noncollinear(dirs, options.collinear_deg);
   if (p.dti_directions < 6)
-    throw InputError(table.bvec_path, "has " + std::to_string(p.dti_directions) +
-                                          " non-collinear gradient directions; a diffusion tensor fit needs at "
-                                          "least 6");
+    throw InputError(table.bvec_path,
+                     "has " + std::to_string(p.dti_directions) +
+                         " non-collinear gradient directions; a diffusion tensor fit needs at "
+                         "least 6");
   if (!supports_tensor(dirs))
-    throw InputError(table.bvec_path, "gradient directions do not determine a diffusion tensor (they lie on one "
-                                      "plane or cone)");
+    throw InputError(table.bvec_path,
+                     "gradient directions do not determine a diffusion tensor (they lie on one "
+                     "plane or cone)");
   p.dti_volumes = p.b0_volumes;
   for (int s : p.dti_shells)
-    p.dti_volumes.insert(p.dti_volumes.end(), p.shells[s].volumes.begin(), p.shells[s].volumes.end());
+    p.dti_volumes.insert(p.dti_volumes.end(), p.shells[s].volumes.begin(),
+                         p.shells[s].volumes.end());
   std::sort(p.dti_volumes.begin(), p.dti_volumes.end());
   return p;
 }
