@@ -1,6 +1,7 @@
 // ddcsr simulate: protocol, random numbers, rasterizer, fast signed distances, truth geometry
 // (closed, genus 0, no self-intersections, nested), tissue model and determinism.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <cmath>
@@ -8,8 +9,6 @@
 #include <fstream>
 #include <map>
 #include <set>
-
-#include <unistd.h>
 
 #include "ddcsr/error.h"
 #include "ddcsr/geometry/mesh_checks.h"
@@ -48,7 +47,8 @@ Mesh merged(const std::vector<const Mesh*>& parts) {
   return out;
 }
 
-Volume grid_around(const Mesh& mesh, double voxel, const std::array<double, 9>& axes, double margin) {
+Volume grid_around(const Mesh& mesh, double voxel, const std::array<double, 9>& axes,
+                   double margin) {
   Vec3 lo{1e30, 1e30, 1e30}, hi{-1e30, -1e30, -1e30};
   for (const auto& v : mesh.vertices)
     for (int c = 0; c < 3; ++c) {
@@ -79,7 +79,8 @@ TEST(SimulateProtocol, ParsesShells) {
   EXPECT_EQ(shells[0].directions, 30);
   EXPECT_EQ(shells[1].directions, 60);
   EXPECT_EQ(format_shells(shells), "1000:30,2000:60");
-  for (const char* bad : {"", "1000", "1000:", "x:30", "1000:0", "1000:30,1000:20", "1000:30x", "-5:3"})
+  for (const char* bad :
+       {"", "1000", "1000:", "x:30", "1000:0", "1000:30,1000:20", "1000:30x", "-5:3"})
     EXPECT_THROW(parse_shells(bad), UsageError) << bad;
 }
 
@@ -146,7 +147,8 @@ TEST(SimulateRasterize, SphereVolumeAndCentresInAnyOrientation) {
   const Mesh sphere = make_icosphere(5, 10.0, {3, -2, 5});
   const double exact = mesh_volume(sphere);
   const auto oblique = orientation_axes("oblique");
-  for (const auto& axes : {orientation_axes("RAS"), orientation_axes("LAS"), orientation_axes("LPI"), oblique}) {
+  for (const auto& axes :
+       {orientation_axes("RAS"), orientation_axes("LAS"), orientation_axes("LPI"), oblique}) {
     const Volume grid = grid_around(sphere, 1.3, axes, 3.0);
     const Volume f = inside_fraction({&sphere}, grid, 4);
     double sum = 0;
@@ -231,26 +233,51 @@ TEST(SimulateGeometry, ProceduralSurfacesAreValidTruth) {
     EXPECT_LT(mean_gap, 4.5);
     // Folding: far more area than a smooth body of the same volume; real cortex has a pial
     // area ~2.5x its hull's, the white surface somewhat less than the pial one.
-    const double sphericity_pial = mesh_area(g.pial[1]) / (4.836 * std::pow(mesh_volume(g.pial[1]), 2.0 / 3.0));
-    const double sphericity_white = mesh_area(g.white[1]) / (4.836 * std::pow(mesh_volume(g.white[1]), 2.0 / 3.0));
+    const double sphericity_pial =
+        mesh_area(g.pial[1]) / (4.836 * std::pow(mesh_volume(g.pial[1]), 2.0 / 3.0));
+    const double sphericity_white =
+        mesh_area(g.white[1]) / (4.836 * std::pow(mesh_volume(g.white[1]), 2.0 / 3.0));
     EXPECT_GT(sphericity_pial, 1.8) << seed;
     EXPECT_GT(sphericity_white, 1.8) << seed;
     EXPECT_LT(mesh_area(g.white[1]), mesh_area(g.pial[1]));
     std::printf("seed %llu: area white %.0f pial %.0f cm2, volume %.0f ml, pial/sphere %.2f\n",
-                static_cast<unsigned long long>(seed), mesh_area(g.white[1]) / 100, mesh_area(g.pial[1]) / 100,
-                mesh_volume(g.pial[1]) / 1000, sphericity_pial);
+                static_cast<unsigned long long>(seed), mesh_area(g.white[1]) / 100,
+                mesh_area(g.pial[1]) / 100, mesh_volume(g.pial[1]) / 1000, sphericity_pial);
     EXPECT_FALSE(g.ventricles.empty());
     EXPECT_FALSE(g.deep_grey.empty());
     for (const auto& v : g.ventricles) {
-      const double d = std::min(MeshDistance(g.white[0]).signed_distance({v.vertices[0][0], v.vertices[0][1], v.vertices[0][2]}),
-                                MeshDistance(g.white[1]).signed_distance({v.vertices[0][0], v.vertices[0][1], v.vertices[0][2]}));
+      const double d =
+          std::min(MeshDistance(g.white[0])
+                       .signed_distance({v.vertices[0][0], v.vertices[0][1], v.vertices[0][2]}),
+                   MeshDistance(g.white[1])
+                       .signed_distance({v.vertices[0][0], v.vertices[0][1], v.vertices[0][2]}));
       EXPECT_LT(d, -1.0 * scale);
     }
   }
 }
 
+// The default resolution (163,842 vertices per surface) is too slow for CI; the benchmark script
+// runs it: ddcsr_tests --gtest_also_run_disabled_tests --gtest_filter='*FullResolution*'.
+TEST(SimulateGeometry, DISABLED_FullResolutionTruthIsValid) {
+  for (uint64_t seed : {1ull, 2ull, 3ull}) {
+    const PhantomGeometry g = make_geometry(small_options(seed, 7));
+    const Mesh* all[4] = {&g.white[0], &g.pial[0], &g.white[1], &g.pial[1]};
+    for (const Mesh* m : all) {
+      const MeshTopology t = mesh_topology(*m);
+      EXPECT_TRUE(t.closed_manifold());
+      EXPECT_EQ(t.euler, 2);
+    }
+    const Mesh soup = merged({all[0], all[1], all[2], all[3]});
+    const auto pairs = self_intersections(soup);
+    std::printf("seed %llu: %zu faces in the four surfaces, %zu intersecting pairs\n",
+                static_cast<unsigned long long>(seed), soup.faces.size(), pairs.size());
+    EXPECT_EQ(pairs.size(), 0u);
+  }
+}
+
 TEST(SimulateGeometry, SameSeedSameSurfacesOtherSeedOthers) {
-  const PhantomGeometry a = make_geometry(small_options(3, 4)), b = make_geometry(small_options(3, 4)),
+  const PhantomGeometry a = make_geometry(small_options(3, 4)),
+                        b = make_geometry(small_options(3, 4)),
                         c = make_geometry(small_options(4, 4));
   EXPECT_EQ(a.white[0].vertices, b.white[0].vertices);
   EXPECT_EQ(a.pial[1].vertices, b.pial[1].vertices);
@@ -318,7 +345,8 @@ TEST(SimulateGeometry, RealSurfacesInBothNamingStyles) {
   const double ratio = mesh_volume(a.pial[0]) / mesh_volume(read_surface(files[1]));
   EXPECT_GT(ratio, 0.5);
   EXPECT_LT(ratio, 1.2);
-  EXPECT_EQ(fraction_vertices_outside(a.white[0], a.pial[0]), fraction_vertices_outside(input, read_surface(files[1])));
+  EXPECT_EQ(fraction_vertices_outside(a.white[0], a.pial[0]),
+            fraction_vertices_outside(input, read_surface(files[1])));
   EXPECT_THROW(find_geometry_files(std::string(DDCSR_SHARED_DATA) + "/dwi"), InputError);
 }
 
@@ -337,7 +365,8 @@ TEST(SimulateDistance, MatchesExactTreeDistances) {
         const int64_t idx = static_cast<int64_t>(rng.uniform() * fast.data.size());
         const int64_t i = idx % grid.dims[0], j = (idx / grid.dims[0]) % grid.dims[1],
                       k = idx / (grid.dims[0] * grid.dims[1]);
-        const double e = exact.signed_distance(grid.vox2ras.apply({double(i), double(j), double(k)}));
+        const double e =
+            exact.signed_distance(grid.vox2ras.apply({double(i), double(j), double(k)}));
         const double d = std::fabs(fast.data[idx]) - std::fabs(e);
         if (e != 0 && (fast.data[idx] < 0) != (e < 0)) ++sign_errors;
         worst = std::max(worst, std::fabs(d));
@@ -374,8 +403,13 @@ TEST(SimulateTissue, SingleCompartmentDtiFitRecoversFaAndMd) {
       const double g[3] = {p.bvecs[t][0], p.bvecs[t][1], p.bvecs[t][2]};
       const double b = p.bvals[t];
       const double s = c->s0 * (b > 0 ? tensor_attenuation(*c, b, g, e) : 1.0);
-      const double row[7] = {1, -b * g[0] * g[0], -b * g[1] * g[1], -b * g[2] * g[2],
-                             -2 * b * g[0] * g[1], -2 * b * g[0] * g[2], -2 * b * g[1] * g[2]};
+      const double row[7] = {1,
+                             -b * g[0] * g[0],
+                             -b * g[1] * g[1],
+                             -b * g[2] * g[2],
+                             -2 * b * g[0] * g[1],
+                             -2 * b * g[0] * g[2],
+                             -2 * b * g[1] * g[2]};
       for (int r = 0; r < 7; ++r) {
         for (int q = 0; q < 7; ++q) AtA[r][q] += row[r] * row[q];
         AtA[r][7] += row[r] * std::log(s);
@@ -396,9 +430,10 @@ TEST(SimulateTissue, SingleCompartmentDtiFitRecoversFaAndMd) {
     for (int r = 0; r < 7; ++r) x[r] = AtA[r][7] / AtA[r][r];
     const double md = (x[1] + x[2] + x[3]) / 3;
     // FA from the tensor invariants: sum of squared deviatoric entries over the squared norm.
-    const double dev = (x[1] - md) * (x[1] - md) + (x[2] - md) * (x[2] - md) + (x[3] - md) * (x[3] - md) +
-                       2 * (x[4] * x[4] + x[5] * x[5] + x[6] * x[6]);
-    const double nrm = x[1] * x[1] + x[2] * x[2] + x[3] * x[3] + 2 * (x[4] * x[4] + x[5] * x[5] + x[6] * x[6]);
+    const double dev = (x[1] - md) * (x[1] - md) + (x[2] - md) * (x[2] - md) +
+                       (x[3] - md) * (x[3] - md) + 2 * (x[4] * x[4] + x[5] * x[5] + x[6] * x[6]);
+    const double nrm =
+        x[1] * x[1] + x[2] * x[2] + x[3] * x[3] + 2 * (x[4] * x[4] + x[5] * x[5] + x[6] * x[6]);
     const double fa = std::sqrt(1.5 * dev / nrm);
     EXPECT_NEAR(md, c->md(), 1e-3 * c->md());
     EXPECT_NEAR(fa, c->fa(), 1e-3);
@@ -440,15 +475,19 @@ TEST(SimulatePhantom, DeterministicWhateverTheThreadCount) {
   for (const auto& entry : fs::recursive_directory_iterator(root / "one")) {
     if (!entry.is_regular_file()) continue;
     const fs::path rel = fs::relative(entry.path(), root / "one");
-    EXPECT_EQ(read_file_maybe_gz(entry.path().string()), read_file_maybe_gz((root / "two" / rel).string()))
+    EXPECT_EQ(read_file_maybe_gz(entry.path().string()),
+              read_file_maybe_gz((root / "two" / rel).string()))
         << rel;
     std::ifstream x(entry.path(), std::ios::binary), y(root / "two" / rel, std::ios::binary);
-    EXPECT_TRUE(std::equal(std::istreambuf_iterator<char>(x), {}, std::istreambuf_iterator<char>(y), {})) << rel;
+    EXPECT_TRUE(
+        std::equal(std::istreambuf_iterator<char>(x), {}, std::istreambuf_iterator<char>(y), {}))
+        << rel;
     ++files;
   }
   EXPECT_EQ(files, 18);  // dwi, bval, bvec, mask, fractions, meta, 4 sdf, 8 surfaces
   for (const auto& entry : fs::directory_iterator(root))
-    EXPECT_EQ(entry.path().filename().string().front() != '.', true) << "temporary folder left behind";
+    EXPECT_EQ(entry.path().filename().string().front() != '.', true)
+        << "temporary folder left behind";
   fs::remove_all(root);
 }
 

@@ -56,8 +56,8 @@ struct GeometryOptions {
   int mesh_level = 7;        // icosphere subdivisions of procedural surfaces (7: 163,842 vertices)
   double scale = 1.0;        // overall size factor applied with the similarity (tiny test phantoms)
   bool variability = true;   // random warp, scaling and rigid motion; off: template as is
-  double fold_wavelength = 13;  // mm; sulci of the pattern are ~0.87 of it apart (~11 mm)
-  double depth_min = 5, depth_max = 15;          // sulcal depth range (mm)
+  double fold_wavelength = 13;           // mm; sulci of the pattern are ~0.87 of it apart (~11 mm)
+  double depth_min = 5, depth_max = 15;  // sulcal depth range (mm)
   double thickness_min = 1.5, thickness_max = 4.5;  // cortical thickness range (mm)
   double fissure_gap = 1.5;  // mm between the two pial surfaces at the midplane
 };
@@ -74,7 +74,7 @@ struct SmoothWarp {
 };
 
 struct PhantomGeometry {
-  Mesh white[2], pial[2];  // [0] lh, [1] rh; scanner RAS
+  Mesh white[2], pial[2];        // [0] lh, [1] rh; scanner RAS
   std::vector<Mesh> ventricles;  // closed meshes, their union is ventricular CSF
   std::vector<Mesh> deep_grey;   // closed meshes, their union is deep grey matter
   SmoothWarp warp;               // template -> warped template
@@ -99,7 +99,7 @@ void procedural_hemisphere(const GeometryOptions& opts, int hemi, Mesh& white, M
 std::vector<std::string> find_geometry_files(const std::string& dir);
 
 // Closed ellipsoid mesh: `rotation` (row-major) maps the ellipsoid's axes to the world.
-Mesh ellipsoid_mesh(const Vec3& centre, const Vec3& semi_axes, const std::array<double, 9>& rotation,
-                    int level = 3);
+Mesh ellipsoid_mesh(const Vec3& centre, const Vec3& semi_axes,
+                    const std::array<double, 9>& rotation, int level = 3);
 
 }  // namespace ddcsr::sim

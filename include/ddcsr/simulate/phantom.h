@@ -42,12 +42,12 @@ struct SimulationOptions {
   double sdf_voxel_size = 0;
   std::vector<Shell> shells{{1000, 30}, {2000, 60}};
   int num_b0 = 6;
-  double snr = 30;          // b0 white-matter signal over the noise sd; 0 = noise-free
-  double bias_field = 0;    // sd of the log of a smooth multiplicative field; 0 = none
+  double snr = 30;                  // b0 white-matter signal over the noise sd; 0 = noise-free
+  double bias_field = 0;            // sd of the log of a smooth multiplicative field; 0 = none
   std::string orientation = "LAS";  // RAS, LAS, LPI or oblique
-  int supersample = 4;      // sub-columns per voxel side for partial volumes
-  double signal_scale = 1000;  // b0 of pure CSF
-  double csf_margin = 2;    // mm of CSF around the brain before the skull
+  int supersample = 4;              // sub-columns per voxel side for partial volumes
+  double signal_scale = 1000;       // b0 of pure CSF
+  double csf_margin = 2;            // mm of CSF around the brain before the skull
   TissueModel tissue;
 };
 
@@ -57,10 +57,10 @@ inline const char* const kFractionFrames[] = {"white_matter", "cortical_grey_mat
 
 struct Subject {
   PhantomGeometry geometry;
-  Protocol protocol;        // b-vectors in scanner RAS
-  Volume dwi;               // 4D
-  Volume mask;              // intracranial, 0/1
-  Volume fractions;         // 5 frames, see kFractionFrames
+  Protocol protocol;  // b-vectors in scanner RAS
+  Volume dwi;         // 4D
+  Volume mask;        // intracranial, 0/1
+  Volume fractions;   // 5 frames, see kFractionFrames
   // lh.white, lh.pial, rh.white, rh.pial (mm, negative inside), on the DWI grid or the finer
   // grid of sdf_voxel_size.
   std::array<Volume, 4> sdf;

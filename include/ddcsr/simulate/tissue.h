@@ -14,9 +14,9 @@
 namespace ddcsr::sim {
 
 struct Compartment {
-  double s0 = 1;            // relative b0 signal
-  double lambda_par = 0;    // mm^2/s
-  double lambda_perp = 0;   // mm^2/s
+  double s0 = 1;           // relative b0 signal
+  double lambda_par = 0;   // mm^2/s
+  double lambda_perp = 0;  // mm^2/s
   double md() const { return (lambda_par + 2 * lambda_perp) / 3; }
   double fa() const;
 };

@@ -57,7 +57,8 @@ double point_triangle_dist2(const Vec3& p, const Vec3& a, const Vec3& b, const V
     return std::min({seg(a, b), seg(b, c), seg(c, a)});
   }
   const double v = vb / denom, w = vc / denom;
-  return dist2({a[0] + ab[0] * v + ac[0] * w, a[1] + ab[1] * v + ac[1] * w, a[2] + ab[2] * v + ac[2] * w});
+  return dist2(
+      {a[0] + ab[0] * v + ac[0] * w, a[1] + ab[1] * v + ac[1] * w, a[2] + ab[2] * v + ac[2] * w});
 }
 
 }  // namespace
@@ -78,7 +79,9 @@ Volume fast_signed_distance(const Mesh& mesh, const Volume& grid, double band) {
     const auto& t = mesh.faces[f];
     return point_triangle_dist2(p, world[t[0]], world[t[1]], world[t[2]]);
   };
-  auto centre = [&](int64_t i, int64_t j, int64_t k) { return v2r.apply({double(i), double(j), double(k)}); };
+  auto centre = [&](int64_t i, int64_t j, int64_t k) {
+    return v2r.apply({double(i), double(j), double(k)});
+  };
 
   std::vector<double> best(static_cast<size_t>(nvox), std::numeric_limits<double>::infinity());
   std::vector<int32_t> nearest(static_cast<size_t>(nvox), -1);
@@ -100,7 +103,8 @@ Volume fast_signed_distance(const Mesh& mesh, const Volume& grid, double band) {
     }
     range[f] = r;
     if (empty) continue;
-    for (int64_t s = r[4] / slab; s <= r[5] / slab; ++s) by_slab[s].push_back(static_cast<int32_t>(f));
+    for (int64_t s = r[4] / slab; s <= r[5] / slab; ++s)
+      by_slab[s].push_back(static_cast<int32_t>(f));
   }
   parallel_for(
       slabs,

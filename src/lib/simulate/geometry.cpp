@@ -91,12 +91,13 @@ struct SulcusSpec {
   double depth;
 };
 const SulcusSpec kPrimarySulci[] = {
-    {{{38, 22, -14}, {48, 4, -4}, {52, -20, 8}, {50, -40, 20}, {44, -52, 30}}, 15},  // lateral (Sylvian)
-    {{{58, -6, 28}, {48, -16, 50}, {32, -26, 66}, {12, -34, 76}}, 14},                // central
-    {{{52, 14, -24}, {60, -14, -10}, {56, -40, 4}, {48, -58, 18}}, 12},              // superior temporal
-    {{{2, -100, 2}, {3, -86, 6}, {4, -68, 6}}, 13},                                   // calcarine
-    {{{3, -66, 8}, {4, -72, 30}, {6, -72, 52}}, 13},                                  // parieto-occipital
-    {{{3, 36, 8}, {3, 24, 30}, {3, -4, 42}, {3, -34, 44}, {6, -46, 56}}, 11},        // cingulate
+    {{{38, 22, -14}, {48, 4, -4}, {52, -20, 8}, {50, -40, 20}, {44, -52, 30}},
+     15},                                                                      // lateral (Sylvian)
+    {{{58, -6, 28}, {48, -16, 50}, {32, -26, 66}, {12, -34, 76}}, 14},         // central
+    {{{52, 14, -24}, {60, -14, -10}, {56, -40, 4}, {48, -58, 18}}, 12},        // superior temporal
+    {{{2, -100, 2}, {3, -86, 6}, {4, -68, 6}}, 13},                            // calcarine
+    {{{3, -66, 8}, {4, -72, 30}, {6, -72, 52}}, 13},                           // parieto-occipital
+    {{{3, 36, 8}, {3, 24, 30}, {3, -4, 42}, {3, -34, 44}, {6, -46, 56}}, 11},  // cingulate
 };
 
 // A primary sulcus: a polyline on the hull (template mm) with its depth; the valley tapers to
@@ -105,7 +106,7 @@ struct Curve {
   std::vector<Vec3> points;
   std::vector<double> arc;  // arc length at each point
   double depth = 12;
-  Vec3 lo, hi;              // bounding box of the points
+  Vec3 lo, hi;  // bounding box of the points
   // Distance from x to the polyline and the arc length of the closest point.
   double distance(const Vec3& x, double& at) const {
     double best = 1e30;
@@ -127,14 +128,14 @@ struct Curve {
 
 // One right hemisphere (the left one is built the same way with its own draws, then mirrored).
 struct HemisphereModel {
-  Vec3 centre;           // star centre C in template space (mm)
+  Vec3 centre;            // star centre C in template space (mm)
   double sy = 1, sz = 1;  // A = diag(1, sy, sz)
   // Pre-stretch semi-axes: lateral (+x), medial (-x), anterior, posterior, superior, inferior.
   double ax_lat, ax_med, ay_ant, ay_post, az_sup, az_inf;
   std::vector<Bump> bumps;
-  double half_gap;        // distance of each pial surface from the midplane (mm)
-  double wall_ramp;       // w_w: width of the white valley walls (mm)
-  double epsilon;         // regularises |grad f| near saddles of the fold field
+  double half_gap;   // distance of each pial surface from the midplane (mm)
+  double wall_ramp;  // w_w: width of the white valley walls (mm)
+  double epsilon;    // regularises |grad f| near saddles of the fold field
   WaveField fold, depth, thickness, bank_gap;
   std::vector<Curve> curves;
   const GeometryOptions* opts;
@@ -157,7 +158,8 @@ struct HemisphereModel {
   double hull_radius(const Vec3& u) const {
     const double ax = u[0] >= 0 ? ax_lat : ax_med, ay = u[1] >= 0 ? ay_ant : ay_post,
                  az = u[2] >= 0 ? az_sup : az_inf;
-    const double q = (u[0] / ax) * (u[0] / ax) + (u[1] / ay) * (u[1] / ay) + (u[2] / az) * (u[2] / az);
+    const double q =
+        (u[0] / ax) * (u[0] / ax) + (u[1] / ay) * (u[1] / ay) + (u[2] / az) * (u[2] / az);
     double log_mod = 0;
     for (const auto& b : bumps) log_mod += b.amplitude * std::exp((dot(u, b.dir) - 1.0) / b.width);
     const double r = std::exp(log_mod) / std::sqrt(q);
@@ -214,7 +216,8 @@ struct HemisphereModel {
     }
     dp = std::min(dp, dw);
     const double thick =
-        o.thickness_min + (crown - o.thickness_min) * (1.0 - 0.5 * std::min(1.0, dw / std::max(o.depth_max, 1.0)));
+        o.thickness_min +
+        (crown - o.thickness_min) * (1.0 - 0.5 * std::min(1.0, dw / std::max(o.depth_max, 1.0)));
 
     const Vec3 au = stretch(u);
     const double au_len = norm(au);
@@ -279,7 +282,8 @@ HemisphereModel draw_hemisphere(const GeometryOptions& o, int hemi) {
     c.depth = std::min(o.depth_max, spec.depth) * rng.uniform(0.85, 1.0);
     std::vector<Vec3> ctrl;
     for (const auto& p : spec.points)
-      ctrl.push_back({p[0] + rng.uniform(-3, 3), p[1] + rng.uniform(-4, 4), p[2] + rng.uniform(-4, 4)});
+      ctrl.push_back(
+          {p[0] + rng.uniform(-3, 3), p[1] + rng.uniform(-4, 4), p[2] + rng.uniform(-4, 4)});
     for (size_t i = 0; i + 1 < ctrl.size(); ++i)
       for (int t = 0; t < 8; ++t) {
         const Vec3 p = add(ctrl[i], mul(sub(ctrl[i + 1], ctrl[i]), t / 8.0));
@@ -314,9 +318,15 @@ std::array<double, 9> rotation_xyz(double ax, double ay, double az) {
   const double cx = std::cos(ax), sx = std::sin(ax), cy = std::cos(ay), sy = std::sin(ay),
                cz = std::cos(az), sz = std::sin(az);
   // Rz * Ry * Rx
-  return {cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx,
-          sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx,
-          -sy,     cy * sx,                cy * cx};
+  return {cz * cy,
+          cz * sy * sx - sz * cx,
+          cz * sy * cx + sz * sx,
+          sz * cy,
+          sz * sy * sx + cz * cx,
+          sz * sy * cx - cz * sx,
+          -sy,
+          cy * sx,
+          cy * cx};
 }
 
 void transform_mesh(Mesh& mesh, const SmoothWarp& warp, const Affine& similarity) {
@@ -351,14 +361,14 @@ struct EllipsoidSpec {
   Vec3 centre, semi_axes, angles_deg;
 };
 const EllipsoidSpec kVentricles[] = {
-    {{11, 2, 16}, {5, 26, 7}, {-12, 0, 0}},        // frontal horn and body
-    {{21, -36, 10}, {6, 13, 8}, {25, 0, 18}},      // atrium and occipital horn
-    {{29, -14, -12}, {3.5, 13, 4}, {28, 0, -8}},   // temporal horn
+    {{11, 2, 16}, {5, 26, 7}, {-12, 0, 0}},       // frontal horn and body
+    {{21, -36, 10}, {6, 13, 8}, {25, 0, 18}},     // atrium and occipital horn
+    {{29, -14, -12}, {3.5, 13, 4}, {28, 0, -8}},  // temporal horn
 };
 const EllipsoidSpec kDeepGrey[] = {
-    {{11, -18, 6}, {8, 14, 9}, {0, 0, 0}},      // thalamus
-    {{24, 1, 0}, {6.5, 15, 10}, {0, 0, -5}},    // lentiform nucleus
-    {{13, 13, 10}, {5, 10, 8}, {-15, 0, 0}},    // caudate head
+    {{11, -18, 6}, {8, 14, 9}, {0, 0, 0}},    // thalamus
+    {{24, 1, 0}, {6.5, 15, 10}, {0, 0, -5}},  // lentiform nucleus
+    {{13, 13, 10}, {5, 10, 8}, {-15, 0, 0}},  // caudate head
 };
 
 }  // namespace
@@ -393,14 +403,15 @@ double SmoothWarp::lipschitz_bound() const {
   return sum / (sigma * std::sqrt(std::exp(1.0)));
 }
 
-Mesh ellipsoid_mesh(const Vec3& centre, const Vec3& semi_axes, const std::array<double, 9>& rotation,
-                    int level) {
+Mesh ellipsoid_mesh(const Vec3& centre, const Vec3& semi_axes,
+                    const std::array<double, 9>& rotation, int level) {
   Mesh m = make_icosphere(level, 1.0);
   for (auto& v : m.vertices) {
     const Vec3 p{v[0] * semi_axes[0], v[1] * semi_axes[1], v[2] * semi_axes[2]};
     Vec3 q;
     for (int r = 0; r < 3; ++r)
-      q[r] = centre[r] + rotation[r * 3] * p[0] + rotation[r * 3 + 1] * p[1] + rotation[r * 3 + 2] * p[2];
+      q[r] = centre[r] + rotation[r * 3] * p[0] + rotation[r * 3 + 1] * p[1] +
+             rotation[r * 3 + 2] * p[2];
     v = to_float3(q);
   }
   return m;
@@ -456,9 +467,13 @@ std::vector<std::string> find_geometry_files(const std::string& dir) {
     for (const char* surf : {"white", "pial"}) {
       const std::string h = hemi, s = surf, side = h == "lh" ? "left" : "right";
       // Exact conventional names first, in this order of preference.
-      const std::vector<std::string> preferred = {
-          h + "." + s, h + "." + s + ".surf.gii", h + "." + s + ".gii", h + "." + s + ".gii.gz",
-          s + "_" + side + ".gii.gz", s + "_" + side + ".gii", s + "_" + side + ".surf.gii"};
+      const std::vector<std::string> preferred = {h + "." + s,
+                                                  h + "." + s + ".surf.gii",
+                                                  h + "." + s + ".gii",
+                                                  h + "." + s + ".gii.gz",
+                                                  s + "_" + side + ".gii.gz",
+                                                  s + "_" + side + ".gii",
+                                                  s + "_" + side + ".surf.gii"};
       std::string found;
       for (const auto& p : preferred)
         if (std::binary_search(names.begin(), names.end(), p)) {
@@ -473,8 +488,8 @@ std::vector<std::string> find_geometry_files(const std::string& dir) {
           if (gh == h && gs == s) guesses.push_back(name);
         }
         if (guesses.size() > 1)
-          throw InputError(dir, "several files could be the " + h + " " + s + " surface: " +
-                                    guesses[0] + ", " + guesses[1]);
+          throw InputError(dir, "several files could be the " + h + " " + s +
+                                    " surface: " + guesses[0] + ", " + guesses[1]);
         if (guesses.empty())
           throw InputError(dir, "no " + h + " " + s + " surface (expected e.g. " + h + "." + s +
                                     " or " + s + "_" + side + ".gii.gz)");
@@ -500,11 +515,11 @@ PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& pro
       Mesh m = read_surface(g.source_files[i]);
       const MeshTopology topo = mesh_topology(m);
       if (!topo.closed_manifold() || topo.components != 1)
-        throw InputError(g.source_files[i], "surface must be one closed manifold (has " +
-                                                std::to_string(topo.boundary_edges) + " boundary and " +
-                                                std::to_string(topo.nonmanifold_edges) +
-                                                " non-manifold edges, " +
-                                                std::to_string(topo.components) + " components)");
+        throw InputError(g.source_files[i],
+                         "surface must be one closed manifold (has " +
+                             std::to_string(topo.boundary_edges) + " boundary and " +
+                             std::to_string(topo.nonmanifold_edges) + " non-manifold edges, " +
+                             std::to_string(topo.components) + " components)");
       // Counter-clockwise seen from outside, as everything downstream assumes.
       if (mesh_volume(m) < 0)
         for (auto& f : m.faces) std::swap(f[1], f[2]);
@@ -522,7 +537,8 @@ PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& pro
   for (int h = 0; h < 2; ++h)
     for (const auto& v : g.pial[h].vertices) box.add(to_vec3(v));
   // The procedural template is MNI-like by construction; real surfaces may sit anywhere.
-  const Vec3 anchor = opts.geometry_dir.empty() ? Vec3{0, 0, 0} : sub(box.centre(), kMniBrainCentre);
+  const Vec3 anchor =
+      opts.geometry_dir.empty() ? Vec3{0, 0, 0} : sub(box.centre(), kMniBrainCentre);
   g.mni_offset = anchor;
 
   // Extras in template space.
@@ -531,7 +547,8 @@ PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& pro
   for (int h = 0; h < 2; ++h) {
     const double side = h == 0 ? -1.0 : 1.0;
     const double ventricle_size = opts.variability ? extra_rng.uniform(0.8, 1.3) : 1.0;
-    auto place = [&](const EllipsoidSpec& spec, double size, std::vector<std::pair<Mesh, int>>& out) {
+    auto place = [&](const EllipsoidSpec& spec, double size,
+                     std::vector<std::pair<Mesh, int>>& out) {
       const double jx = opts.variability ? extra_rng.uniform(-1.5, 1.5) : 0.0;
       const double jy = opts.variability ? extra_rng.uniform(-3, 3) : 0.0;
       const double jz = opts.variability ? extra_rng.uniform(-2, 2) : 0.0;
@@ -570,13 +587,15 @@ PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& pro
   Random sim_rng(mix_seed(opts.seed, 201));
   // Templates are MNI-sized, larger than a typical adult brain; kTypicalScale brings them to
   // ~1.15 l of brain tissue before the random scaling.
-  const double iso = kTypicalScale *
-                     (opts.variability ? std::exp(std::clamp(sim_rng.normal(0, 0.06), -0.15, 0.15)) : 1.0);
+  const double iso =
+      kTypicalScale *
+      (opts.variability ? std::exp(std::clamp(sim_rng.normal(0, 0.06), -0.15, 0.15)) : 1.0);
   Vec3 axis_scale{1, 1, 1}, angles{0, 0, 0}, shift{0, 0, 0};
   if (opts.variability) {
     for (auto& s : axis_scale) s = std::exp(std::clamp(sim_rng.normal(0, 0.03), -0.08, 0.08));
     const double d2r = M_PI / 180;
-    angles = {sim_rng.uniform(-10, 10) * d2r, sim_rng.uniform(-6, 6) * d2r, sim_rng.uniform(-8, 8) * d2r};
+    angles = {sim_rng.uniform(-10, 10) * d2r, sim_rng.uniform(-6, 6) * d2r,
+              sim_rng.uniform(-8, 8) * d2r};
     for (auto& t : shift) t = sim_rng.uniform(-10, 10);
   }
   {
@@ -589,14 +608,17 @@ PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& pro
     const Vec3 centre = box.centre();
     Vec3 t;
     for (int r = 0; r < 3; ++r)
-      t[r] = centre[r] + shift[r] - (lin[r * 3] * centre[0] + lin[r * 3 + 1] * centre[1] + lin[r * 3 + 2] * centre[2]);
+      t[r] = centre[r] + shift[r] -
+             (lin[r * 3] * centre[0] + lin[r * 3 + 1] * centre[1] + lin[r * 3 + 2] * centre[2]);
     g.similarity = Affine::from_linear_translation(lin, t);
   }
   g.parameters.push_back({"scale_isotropic", iso * opts.scale});
-  for (int a = 0; a < 3; ++a) g.parameters.push_back({std::string("scale_") + "xyz"[a], axis_scale[a]});
+  for (int a = 0; a < 3; ++a)
+    g.parameters.push_back({std::string("scale_") + "xyz"[a], axis_scale[a]});
   for (int a = 0; a < 3; ++a)
     g.parameters.push_back({std::string("rotation_deg_") + "xyz"[a], angles[a] * 180 / M_PI});
-  for (int a = 0; a < 3; ++a) g.parameters.push_back({std::string("shift_mm_") + "xyz"[a], shift[a]});
+  for (int a = 0; a < 3; ++a)
+    g.parameters.push_back({std::string("shift_mm_") + "xyz"[a], shift[a]});
   g.parameters.push_back({"warp_sigma_mm", g.warp.sigma});
   g.parameters.push_back({"warp_lipschitz_bound", g.warp.lipschitz_bound()});
   report(progress, 0.4);

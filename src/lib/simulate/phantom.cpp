@@ -49,9 +49,15 @@ std::array<double, 9> rotation_xyz_deg(double ax, double ay, double az) {
   const double d = M_PI / 180;
   const double cx = std::cos(ax * d), sx = std::sin(ax * d), cy = std::cos(ay * d),
                sy = std::sin(ay * d), cz = std::cos(az * d), sz = std::sin(az * d);
-  return {cz * cy, cz * sy * sx - sz * cx, cz * sy * cx + sz * sx,
-          sz * cy, sz * sy * sx + cz * cx, sz * sy * cx - cz * sx,
-          -sy,     cy * sx,                cy * cx};
+  return {cz * cy,
+          cz * sy * sx - sz * cx,
+          cz * sy * cx + sz * sx,
+          sz * cy,
+          sz * sy * sx + cz * cx,
+          sz * sy * cx - cz * sx,
+          -sy,
+          cy * sx,
+          cy * cx};
 }
 
 // Unit-variance smooth field (random plane waves), for fibre perturbations and the bias field.
@@ -121,17 +127,21 @@ std::array<double, 9> orientation_axes(const std::string& name) {
 }
 
 void validate(const SimulationOptions& o) {
-  if (!(o.voxel_size >= 0.5 && o.voxel_size <= 5.0)) throw UsageError("--voxel-size must be in [0.5, 5] mm");
+  if (!(o.voxel_size >= 0.5 && o.voxel_size <= 5.0))
+    throw UsageError("--voxel-size must be in [0.5, 5] mm");
   if (!(o.sdf_voxel_size == 0 || (o.sdf_voxel_size >= 0.5 && o.sdf_voxel_size <= 5.0)))
     throw UsageError("--sdf-voxel-size must be 0 (the DWI grid) or in [0.5, 5] mm");
-  if (!(o.snr >= 0 && o.snr <= 10000)) throw UsageError("--snr must be in [0, 10000] (0 = no noise)");
+  if (!(o.snr >= 0 && o.snr <= 10000))
+    throw UsageError("--snr must be in [0, 10000] (0 = no noise)");
   if (!(o.bias_field >= 0 && o.bias_field <= 1)) throw UsageError("--bias-field must be in [0, 1]");
   if (o.supersample < 1 || o.supersample > 16) throw UsageError("--supersample must be in [1, 16]");
   if (o.num_b0 < 1 || o.num_b0 > 100) throw UsageError("--b0 must be in [1, 100]");
   if (o.shells.empty()) throw UsageError("--shells: no shell given");
   orientation_axes(o.orientation);
-  if (!(o.geometry.scale >= 0.2 && o.geometry.scale <= 2.0)) throw UsageError("--scale must be in [0.2, 2]");
-  if (o.geometry.mesh_level < 2 || o.geometry.mesh_level > 8) throw UsageError("--mesh-level must be in [2, 8]");
+  if (!(o.geometry.scale >= 0.2 && o.geometry.scale <= 2.0))
+    throw UsageError("--scale must be in [0.2, 2]");
+  if (o.geometry.mesh_level < 2 || o.geometry.mesh_level > 8)
+    throw UsageError("--mesh-level must be in [2, 8]");
 }
 
 Volume acquisition_grid(const PhantomGeometry& g, const SimulationOptions& o) {
@@ -153,7 +163,8 @@ Volume acquisition_grid(const PhantomGeometry& g, const SimulationOptions& o) {
   for (int a = 0; a < 3; ++a) {
     double pmin = 1e30, pmax = -1e30;
     for (int corner = 0; corner < 8; ++corner) {
-      const Vec3 p{corner & 1 ? hi[0] : lo[0], corner & 2 ? hi[1] : lo[1], corner & 4 ? hi[2] : lo[2]};
+      const Vec3 p{corner & 1 ? hi[0] : lo[0], corner & 2 ? hi[1] : lo[1],
+                   corner & 4 ? hi[2] : lo[2]};
       const double proj = R[a] * p[0] + R[3 + a] * p[1] + R[6 + a] * p[2];
       pmin = std::min(pmin, proj);
       pmax = std::max(pmax, proj);
@@ -203,7 +214,8 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
   Volume grid = acquisition_grid(g, o);
   const auto dims = grid.dims;
   const int64_t nvox = grid.voxels_per_volume();
-  if (nvox > int64_t(400) * 400 * 400) throw UsageError("the grid would exceed 400^3 voxels; use larger voxels");
+  if (nvox > int64_t(400) * 400 * 400)
+    throw UsageError("the grid would exceed 400^3 voxels; use larger voxels");
 
   // Exact signed distances of the four truth surfaces.
   const Mesh* surfaces[4] = {&g.white[0], &g.pial[0], &g.white[1], &g.pial[1]};
@@ -211,14 +223,16 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
   // by side; each result depends only on its own surface.
   std::array<Volume, 4> sdf;  // on the DWI grid: the tissue model needs them there
   parallel_for(
-      4, [&](int64_t b, int64_t e) {
+      4,
+      [&](int64_t b, int64_t e) {
         for (int64_t m = b; m < e; ++m) sdf[m] = fast_signed_distance(*surfaces[m], grid);
       },
       1);
   if (o.sdf_voxel_size > 0 && std::fabs(o.sdf_voxel_size - o.voxel_size) > 1e-9) {
     const Volume fine = resampled_grid(grid, o.sdf_voxel_size);
     parallel_for(
-        4, [&](int64_t b, int64_t e) {
+        4,
+        [&](int64_t b, int64_t e) {
           for (int64_t m = b; m < e; ++m) s.sdf[m] = fast_signed_distance(*surfaces[m], fine);
         },
         1);
@@ -253,7 +267,8 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
   const double skull_in = o.csf_margin * scale, skull_out = (o.csf_margin + 6) * scale,
                scalp_out = (o.csf_margin + 11) * scale;
   Random field_rng(mix_seed(o.geometry.seed, 400));
-  const Waves wobble[3] = {Waves(field_rng, 8, 90), Waves(field_rng, 8, 90), Waves(field_rng, 8, 90)};
+  const Waves wobble[3] = {Waves(field_rng, 8, 90), Waves(field_rng, 8, 90),
+                           Waves(field_rng, 8, 90)};
   const Waves bias_waves(field_rng, 6, 220);
   const TissueModel& T = o.tissue;
 
@@ -270,7 +285,8 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
     }
     // f(x) = F(ras2vox(x)): grad_x = (ras2vox linear)^T grad_ijk.
     Vec3 gw;
-    for (int c = 0; c < 3; ++c) gw[c] = ras2vox(0, c) * gi[0] + ras2vox(1, c) * gi[1] + ras2vox(2, c) * gi[2];
+    for (int c = 0; c < 3; ++c)
+      gw[c] = ras2vox(0, c) * gi[0] + ras2vox(1, c) * gi[1] + ras2vox(2, c) * gi[2];
     return gw;
   };
   auto to_world_dir = [&](const Vec3& d) { return normalized(g.similarity.apply_linear(d)); };
@@ -282,9 +298,11 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
       [&](int64_t vb, int64_t ve) {
         std::vector<Term> terms;
         for (int64_t idx = vb; idx < ve; ++idx) {
-          const int64_t i = idx % dims[0], j = (idx / dims[0]) % dims[1], k = idx / (dims[0] * dims[1]);
+          const int64_t i = idx % dims[0], j = (idx / dims[0]) % dims[1],
+                        k = idx / (dims[0] * dims[1]);
           const double fw = std::min(1.0, double(in_white[0].data[idx]) + in_white[1].data[idx]);
-          const double fp = std::max(fw, std::min(1.0, double(in_pial[0].data[idx]) + in_pial[1].data[idx]));
+          const double fp =
+              std::max(fw, std::min(1.0, double(in_pial[0].data[idx]) + in_pial[1].data[idx]));
           const double fv = std::min<double>(ventricles.data[idx], fw);
           const double fd = std::min<double>(deep.data[idx], std::max(0.0, fw - fv));
           const double wm = std::max(0.0, fw - fv - fd);
@@ -304,7 +322,8 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
           const Vec3 perturb{wobble[0](xm), wobble[1](xm), wobble[2](xm)};
           auto wobbled = [&](Vec3 d) {
             d = normalized(d);
-            return to_world_dir({d[0] + 0.15 * perturb[0], d[1] + 0.15 * perturb[1], d[2] + 0.15 * perturb[2]});
+            return to_world_dir(
+                {d[0] + 0.15 * perturb[0], d[1] + 0.15 * perturb[1], d[2] + 0.15 * perturb[2]});
           };
           const Vec3 e_proj = wobbled(sub(xm, {side * 14.0, -16.0, -50.0}));
           const Vec3 e_call = wobbled({side, 0.0, 0.6 * std::tanh((ax - 12.0) / 15.0)});
@@ -321,7 +340,8 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
           terms.clear();
           double dominant = 0;
           if (wm > 0) {
-            const double w[4] = {(1 - beta) * m_proj, (1 - beta) * m_call, (1 - beta) * m_assoc, beta};
+            const double w[4] = {(1 - beta) * m_proj, (1 - beta) * m_call, (1 - beta) * m_assoc,
+                                 beta};
             Vec3 e_norm{0, 0, 1};
             if (beta > 0) e_norm = normalized(gradient(sw, i, j, k));
             const Vec3* dirs[4] = {&e_proj, &e_call, &e_assoc, &e_norm};
@@ -343,9 +363,12 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
           s.fractions.data[s.fractions.index(i, j, k, 1)] = static_cast<float>(cortex);
           s.fractions.data[s.fractions.index(i, j, k, 2)] = static_cast<float>(fd);
           s.fractions.data[s.fractions.index(i, j, k, 3)] = static_cast<float>(csf);
-          s.fractions.data[s.fractions.index(i, j, k, 4)] = wm > 0 ? static_cast<float>(1.0 - dominant) : 0.f;
+          s.fractions.data[s.fractions.index(i, j, k, 4)] =
+              wm > 0 ? static_cast<float>(1.0 - dominant) : 0.f;
 
-          const double bias = o.bias_field > 0 ? std::exp(o.bias_field * std::clamp(bias_waves(xm), -2.5, 2.5)) : 1.0;
+          const double bias = o.bias_field > 0
+                                  ? std::exp(o.bias_field * std::clamp(bias_waves(xm), -2.5, 2.5))
+                                  : 1.0;
           const double amp = o.signal_scale * bias;
           for (int64_t t = 0; t < nvols; ++t) {
             const double b = bvals[t];
@@ -406,14 +429,17 @@ std::string meta_json(const Subject& s, const SimulationOptions& o) {
   j << "  \"geometry\": {\n";
   j << "    \"source\": " << json_string(g.source) << ",\n";
   j << "    \"source_files\": [";
-  for (size_t i = 0; i < g.source_files.size(); ++i) j << (i ? ", " : "") << json_string(g.source_files[i]);
+  for (size_t i = 0; i < g.source_files.size(); ++i)
+    j << (i ? ", " : "") << json_string(g.source_files[i]);
   j << "],\n";
   j << "    \"mesh_level\": " << o.geometry.mesh_level << ",\n";
   j << "    \"scale\": " << json_number(o.geometry.scale) << ",\n";
   j << "    \"variability\": " << (o.geometry.variability ? "true" : "false") << ",\n";
   j << "    \"fold_wavelength_mm\": " << json_number(o.geometry.fold_wavelength) << ",\n";
-  j << "    \"sulcal_depth_mm\": [" << json_number(o.geometry.depth_min) << ", " << json_number(o.geometry.depth_max) << "],\n";
-  j << "    \"thickness_mm\": [" << json_number(o.geometry.thickness_min) << ", " << json_number(o.geometry.thickness_max) << "],\n";
+  j << "    \"sulcal_depth_mm\": [" << json_number(o.geometry.depth_min) << ", "
+    << json_number(o.geometry.depth_max) << "],\n";
+  j << "    \"thickness_mm\": [" << json_number(o.geometry.thickness_min) << ", "
+    << json_number(o.geometry.thickness_max) << "],\n";
   j << "    \"fissure_gap_mm\": " << json_number(o.geometry.fissure_gap) << ",\n";
   j << "    \"surfaces\": {";
   const char* names[4] = {"lh.white", "lh.pial", "rh.white", "rh.pial"};
@@ -425,7 +451,8 @@ std::string meta_json(const Subject& s, const SimulationOptions& o) {
   j << "    \"warp\": {\"sigma_mm\": " << json_number(g.warp.sigma) << ", \"centres\": [";
   for (size_t i = 0; i < g.warp.centres.size(); ++i) j << (i ? ", " : "") << vec(g.warp.centres[i]);
   j << "], \"amplitudes\": [";
-  for (size_t i = 0; i < g.warp.amplitudes.size(); ++i) j << (i ? ", " : "") << vec(g.warp.amplitudes[i]);
+  for (size_t i = 0; i < g.warp.amplitudes.size(); ++i)
+    j << (i ? ", " : "") << vec(g.warp.amplitudes[i]);
   j << "]},\n";
   j << "    \"similarity\": [";
   for (int i = 0; i < 16; ++i) j << (i ? ", " : "") << json_number(g.similarity.m[i]);
@@ -433,14 +460,17 @@ std::string meta_json(const Subject& s, const SimulationOptions& o) {
   j << "    \"mni_offset\": " << vec(g.mni_offset) << ",\n";
   j << "    \"subject_parameters\": {";
   for (size_t i = 0; i < g.parameters.size(); ++i)
-    j << (i ? ", " : "") << json_string(g.parameters[i].first) << ": " << json_number(g.parameters[i].second);
+    j << (i ? ", " : "") << json_string(g.parameters[i].first) << ": "
+      << json_number(g.parameters[i].second);
   j << "}\n  },\n";
   j << "  \"acquisition\": {\n";
   j << "    \"voxel_size_mm\": " << json_number(o.voxel_size) << ",\n";
   j << "    \"sdf_voxel_size_mm\": " << json_number(s.sdf[0].spacing()[0]) << ",\n";
-  j << "    \"sdf_dims\": [" << s.sdf[0].dims[0] << ", " << s.sdf[0].dims[1] << ", " << s.sdf[0].dims[2] << "],\n";
+  j << "    \"sdf_dims\": [" << s.sdf[0].dims[0] << ", " << s.sdf[0].dims[1] << ", "
+    << s.sdf[0].dims[2] << "],\n";
   j << "    \"orientation\": " << json_string(o.orientation) << ",\n";
-  j << "    \"dims\": [" << s.dwi.dims[0] << ", " << s.dwi.dims[1] << ", " << s.dwi.dims[2] << ", " << s.dwi.nvols << "],\n";
+  j << "    \"dims\": [" << s.dwi.dims[0] << ", " << s.dwi.dims[1] << ", " << s.dwi.dims[2] << ", "
+    << s.dwi.nvols << "],\n";
   j << "    \"vox2ras\": [";
   for (int i = 0; i < 16; ++i) j << (i ? ", " : "") << json_number(s.dwi.vox2ras.m[i]);
   j << "],\n";
@@ -465,7 +495,8 @@ std::string meta_json(const Subject& s, const SimulationOptions& o) {
   for (int f = 0; f < 5; ++f) j << (f ? ", " : "") << json_string(kFractionFrames[f]);
   j << "],\n";
   j << "  \"files\": {\"dwi\": \"dwi.nii.gz\", \"bval\": \"dwi.bval\", \"bvec\": \"dwi.bvec\", "
-       "\"mask\": \"mask.nii.gz\", \"fractions\": \"fractions.nii.gz\", \"sdf\": \"sdf/{lh,rh}.{white,pial}.nii.gz\", "
+       "\"mask\": \"mask.nii.gz\", \"fractions\": \"fractions.nii.gz\", \"sdf\": "
+       "\"sdf/{lh,rh}.{white,pial}.nii.gz\", "
        "\"surfaces\": \"surf/{lh,rh}.{white,pial}[.surf.gii]\"},\n";
   j << "  \"conventions\": {\"world\": \"scanner RAS mm\", \"sdf\": \"mm, negative inside\", "
        "\"freesurfer_surfaces\": \"surface RAS with the volume-geometry footer of dwi.nii.gz\", "
@@ -501,7 +532,8 @@ void write_subject(const Subject& s, const SimulationOptions& o, const std::stri
   write_volume(s.mask, file("mask.nii.gz"), fast);
   write_volume(s.fractions, file("fractions.nii.gz"), fast);
   const char* names[4] = {"lh.white", "lh.pial", "rh.white", "rh.pial"};
-  for (int m = 0; m < 4; ++m) write_volume(s.sdf[m], file("sdf/" + std::string(names[m]) + ".nii.gz"), fast);
+  for (int m = 0; m < 4; ++m)
+    write_volume(s.sdf[m], file("sdf/" + std::string(names[m]) + ".nii.gz"), fast);
   report(progress, 0.8);
   const VolumeGeometry geom = volume_geometry_of(s.mask, "dwi.nii.gz");
   SurfaceWriteOptions wopts;

@@ -75,7 +75,8 @@ std::vector<Shell> parse_shells(const std::string& text) {
       throw UsageError("--shells: '" + item + "' is not b-value:directions (e.g. 1000:30)");
     }
     if (!(s.bval >= 50 && s.bval <= 20000))
-      throw UsageError("--shells: b-value " + item.substr(0, colon) + " outside [50, 20000] s/mm^2");
+      throw UsageError("--shells: b-value " + item.substr(0, colon) +
+                       " outside [50, 20000] s/mm^2");
     if (s.directions < 1 || s.directions > 1000)
       throw UsageError("--shells: direction count in '" + item + "' outside [1, 1000]");
     if (!seen.insert(std::lround(s.bval)).second)

@@ -38,7 +38,8 @@ struct ColumnCrossings {
   std::vector<Crossing> sorted;
 };
 
-ColumnCrossings collect_crossings(const std::vector<const Mesh*>& meshes, const Volume& grid, int n) {
+ColumnCrossings collect_crossings(const std::vector<const Mesh*>& meshes, const Volume& grid,
+                                  int n) {
   const int64_t ny = grid.dims[1], nz = grid.dims[2];
   const int64_t NJ = ny * n, NK = nz * n;
   const Affine ras2vox = grid.vox2ras.inverse();
@@ -68,14 +69,19 @@ ColumnCrossings collect_crossings(const std::vector<const Mesh*>& meshes, const 
               const double ylo = std::min({a[1], b[1], cc[1]}), yhi = std::max({a[1], b[1], cc[1]});
               const double zlo = std::min({a[2], b[2], cc[2]}), zhi = std::max({a[2], b[2], cc[2]});
               // Sub-column J sits at y = (J + 0.5) / n - 0.5.
-              const int64_t j0 = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((ylo + 0.5) * n - 0.5)));
-              const int64_t j1 = std::min<int64_t>(NJ - 1, static_cast<int64_t>(std::floor((yhi + 0.5) * n - 0.5)));
-              const int64_t k0 = std::max<int64_t>(0, static_cast<int64_t>(std::ceil((zlo + 0.5) * n - 0.5)));
-              const int64_t k1 = std::min<int64_t>(NK - 1, static_cast<int64_t>(std::floor((zhi + 0.5) * n - 0.5)));
+              const int64_t j0 =
+                  std::max<int64_t>(0, static_cast<int64_t>(std::ceil((ylo + 0.5) * n - 0.5)));
+              const int64_t j1 = std::min<int64_t>(
+                  NJ - 1, static_cast<int64_t>(std::floor((yhi + 0.5) * n - 0.5)));
+              const int64_t k0 =
+                  std::max<int64_t>(0, static_cast<int64_t>(std::ceil((zlo + 0.5) * n - 0.5)));
+              const int64_t k1 = std::min<int64_t>(
+                  NK - 1, static_cast<int64_t>(std::floor((zhi + 0.5) * n - 0.5)));
               if (j0 > j1 || k0 > k1) continue;
               const int32_t vid[3] = {face[0], face[1], face[2]};
               const Vec3* vp[3] = {&a, &b, &cc};
-              // The outward normal's i component is area2 * orient: positive means leaving along +i.
+              // The outward normal's i component is area2 * orient: positive means leaving along
+              // +i.
               const int32_t delta = (area2 * orient > 0) ? -1 : 1;
               for (int64_t K = k0; K <= k1; ++K) {
                 const double pz = (K + 0.5) / n - 0.5;
@@ -137,7 +143,8 @@ void sort_column(std::vector<Crossing>::iterator b, std::vector<Crossing>::itera
 
 }  // namespace
 
-Volume inside_fraction(const std::vector<const Mesh*>& meshes, const Volume& grid, int supersample) {
+Volume inside_fraction(const std::vector<const Mesh*>& meshes, const Volume& grid,
+                       int supersample) {
   if (supersample < 1 || supersample > 16) throw UsageError("supersampling must be in [1, 16]");
   const int n = supersample;
   const int64_t nx = grid.dims[0], ny = grid.dims[1];
@@ -174,7 +181,8 @@ Volume inside_fraction(const std::vector<const Mesh*>& meshes, const Volume& gri
                   if (hi <= lo) continue;
                   any = true;
                   const int64_t i0 = static_cast<int64_t>(std::floor(lo + 0.5));
-                  const int64_t i1 = std::min<int64_t>(nx - 1, static_cast<int64_t>(std::floor(hi + 0.5)));
+                  const int64_t i1 =
+                      std::min<int64_t>(nx - 1, static_cast<int64_t>(std::floor(hi + 0.5)));
                   for (int64_t i = i0; i <= i1; ++i)
                     row[i] += std::min(hi, i + 0.5) - std::max(lo, i - 0.5);
                 }

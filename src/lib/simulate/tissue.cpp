@@ -6,7 +6,8 @@ namespace ddcsr::sim {
 
 double Compartment::fa() const {
   const double m = md();
-  const double num = (lambda_par - m) * (lambda_par - m) + 2 * (lambda_perp - m) * (lambda_perp - m);
+  const double num =
+      (lambda_par - m) * (lambda_par - m) + 2 * (lambda_perp - m) * (lambda_perp - m);
   const double den = lambda_par * lambda_par + 2 * lambda_perp * lambda_perp;
   return den > 0 ? std::sqrt(1.5 * num / den) : 0.0;
 }
