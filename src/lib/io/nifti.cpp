@@ -11,9 +11,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <type_traits>
+#include <vector>
 
 #include "ddcsr/error.h"
 #include "ddcsr/frames.h"
@@ -85,9 +88,34 @@ Volume read_with_itk(const std::string& path, const VolumeHeader& header) {
   return volume;
 }
 
-template <unsigned D>
-void write_with_itk(const Volume& volume, const std::string& path) {
-  using Image = itk::Image<float, D>;
+// Compresses `from` into the gzip file `to` (one member, mtime 0, so the bytes depend only on
+// the data and the level).
+bool gzip_file(const std::string& from, const std::string& to, int level) {
+  std::FILE* in = std::fopen(from.c_str(), "rb");
+  if (!in) return false;
+  const std::string mode = "wb" + std::to_string(level);
+  gzFile out = gzopen(to.c_str(), mode.c_str());
+  if (!out) {
+    std::fclose(in);
+    return false;
+  }
+  gzbuffer(out, 1 << 20);
+  std::vector<char> buffer(size_t(4) << 20);
+  bool ok = true;
+  for (size_t got; (got = std::fread(buffer.data(), 1, buffer.size(), in)) > 0;)
+    if (gzwrite(out, buffer.data(), static_cast<unsigned>(got)) != static_cast<int>(got)) {
+      ok = false;
+      break;
+    }
+  if (std::ferror(in)) ok = false;
+  std::fclose(in);
+  if (gzclose(out) != Z_OK) ok = false;
+  return ok;
+}
+
+template <typename Pixel, unsigned D>
+void write_with_itk(const Volume& volume, const std::string& path, const VolumeWriteOptions& opts) {
+  using Image = itk::Image<Pixel, D>;
   typename Image::Pointer image = Image::New();
   typename Image::RegionType region;
   typename Image::SpacingType spacing;
@@ -109,18 +137,47 @@ void write_with_itk(const Volume& volume, const std::string& path) {
   image->SetOrigin(origin);
   image->SetDirection(direction);
   image->Allocate();
-  std::copy(volume.data.begin(), volume.data.end(), image->GetBufferPointer());
+  auto io = itk::NiftiImageIO::New();
+  if constexpr (std::is_same_v<Pixel, float>) {
+    std::copy(volume.data.begin(), volume.data.end(), image->GetBufferPointer());
+  } else {
+    // Integers with a scl_slope, as scanners store images: value = stored * slope.
+    double slope = opts.int16_slope;
+    if (!(slope > 0)) {
+      float largest = 0;
+      for (float v : volume.data) largest = std::max(largest, std::fabs(v));
+      slope = largest > 0 ? largest / 32000.0 : 1.0;
+    }
+    Pixel* out = image->GetBufferPointer();
+    for (size_t i = 0; i < volume.data.size(); ++i)
+      out[i] = static_cast<Pixel>(std::clamp(std::lround(volume.data[i] / slope), -32768L, 32767L));
+    io->SetRescaleSlope(slope);
+    io->SetRescaleIntercept(0.0);
+  }
 
   AtomicFile file(path);
+  const bool gz = lower(path).size() > 3 && lower(path).substr(lower(path).size() - 3) == ".gz";
+  // ITK's NIfTI writer ignores compression levels; for a chosen level it writes plain NIfTI
+  // beside the temporary file and zlib compresses that here.
+  const bool own_gzip = gz && opts.compression_level > 0;
+  const std::string itk_path =
+      own_gzip ? file.temp_path().substr(0, file.temp_path().size() - 3) : file.temp_path();
   auto writer = itk::ImageFileWriter<Image>::New();
-  writer->SetFileName(file.temp_path());
-  writer->SetImageIO(itk::NiftiImageIO::New());
+  writer->SetFileName(itk_path);
+  writer->SetImageIO(io);
   writer->SetInput(image);
-  writer->SetUseCompression(lower(path).size() > 3 && lower(path).substr(lower(path).size() - 3) == ".gz");
+  writer->SetUseCompression(gz && !own_gzip);
   try {
     writer->Update();
   } catch (const itk::ExceptionObject& e) {
+    std::remove(itk_path.c_str());
     throw InputError(path, "cannot write image: " + itk_reason(e));
+  }
+  if (own_gzip) {
+    image = nullptr;  // the raw copy is on disk; free it before compressing
+    const bool ok = gzip_file(itk_path, file.temp_path(), std::clamp(opts.compression_level, 1, 9));
+    std::remove(itk_path.c_str());
+    if (!ok) throw InputError(path, "cannot write image (compression failed; disk full?)");
   }
   file.commit();
 }
@@ -415,12 +472,20 @@ Volume read_volume(const std::string& path, bool require_4d, bool allow_nonfinit
   return volume;
 }
 
-void write_volume(const Volume& volume, const std::string& path) {
+void write_volume(const Volume& volume, const std::string& path) { write_volume(volume, path, VolumeWriteOptions{}); }
+
+void write_volume(const Volume& volume, const std::string& path, const VolumeWriteOptions& opts) {
   if (!is_nifti_path(path)) throw InputError(path, "output must be .nii or .nii.gz");
   if (volume.data.size() != static_cast<size_t>(volume.voxels_per_volume() * volume.nvols))
     throw std::logic_error("write_volume: data size does not match dimensions");
-  if (volume.nvols > 1) write_with_itk<4>(volume, path);
-  else write_with_itk<3>(volume, path);
+  const bool int16 = opts.type == VolumeWriteOptions::Type::Int16;
+  if (volume.nvols > 1) {
+    if (int16) write_with_itk<int16_t, 4>(volume, path, opts);
+    else write_with_itk<float, 4>(volume, path, opts);
+  } else {
+    if (int16) write_with_itk<int16_t, 3>(volume, path, opts);
+    else write_with_itk<float, 3>(volume, path, opts);
+  }
 }
 
 }  // namespace ddcsr
