@@ -6,11 +6,13 @@
 //   fa md ad rd l1 l2 l3   tensor fit (FA; mean, axial, radial diffusivity; eigenvalues)
 //   sm_b1000 sm_b2500      spherical-mean signal S/S0 at nominal b = 1000 and 2500 s/mm^2
 //   mask      the brain mask (1 inside, 0 outside)
-// The spherical means come from the measured shells: interpolated log-linearly in b between the
-// two shells around the nominal b-value; outside the measured range, from the nearest shell times
-// the ratio the fitted tensor predicts between the two b-values (spherical mean of an axially
-// symmetric tensor, closed form). So a b=1000-only scan predicts b=2500 from its tensor, and a
-// b=2500-only scan predicts b=1000 from its own.
+// The spherical means come from the measured shells: a shell within 5% of the nominal b-value
+// is used as measured (corrected for the small offset by the fitted tensor's predicted ratio);
+// otherwise they are interpolated log-linearly in b between the two shells around the nominal
+// b-value; outside the measured range, they are the nearest shell times the ratio the fitted
+// tensor predicts between the two b-values (spherical mean of an axially symmetric tensor, closed
+// form). So a b=1000-only scan predicts b=2500 from its tensor, and a b=2500-only scan predicts
+// b=1000 from its own.
 // Every channel but the mask is normalised within the mask: (x - median) / (IQR / 1.349), clipped
 // to +-clip; voxels outside the mask are 0.
 #pragma once
@@ -68,7 +70,7 @@ struct FeatureOptions {
 struct NominalSignalPlan {
   double bval = 0;
   std::string method;              // "interpolated", "measured" or "tensor-extrapolated"
-  int shell_a = -1, shell_b = -1;  // shells used (shell_b only when interpolating)
+  int shell_a = -1, shell_b = -1;  // shells used; shell_b >= 0 only when interpolating
 };
 
 // For each nominal b-value: the method and shells, given the measured shells' b-values (ascending).

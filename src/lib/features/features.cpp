@@ -72,7 +72,7 @@ std::vector<NominalSignalPlan> plan_nominal_signals(const std::vector<double>& s
 double nominal_signal(const NominalSignalPlan& p, const std::vector<double>& shell_bvals,
                       const float* shell_means, double l1, double l2, double l3) {
   const double floor = 1e-4;
-  if (p.method == "interpolated") {
+  if (p.shell_b >= 0) {  // interpolated
     const double ba = shell_bvals[p.shell_a], bb = shell_bvals[p.shell_b];
     const double ea = std::max<double>(floor, shell_means[p.shell_a]),
                  eb = std::max<double>(floor, shell_means[p.shell_b]);
