@@ -21,27 +21,22 @@ ddcsr::cli::Command make_simulate_command() {
   c.name = "simulate";
   c.synopsis = "Simulate a diffusion MRI subject with ground-truth white and pial surfaces";
   c.description =
-      "Writes one subject folder: dwi.nii.gz with dwi.bval/dwi.bvec (FSL convention), mask.nii.gz\n"
-      "(intracranial), fractions.nii.gz (white matter, cortical grey, deep grey, CSF, and the "
-      "weight of\n"
-      "non-dominant fibre populations), sdf/{lh,rh}.{white,pial}.nii.gz (signed distances in mm,\n"
-      "negative inside), surf/{lh,rh}.{white,pial} (FreeSurfer, with the geometry footer of "
-      "dwi.nii.gz)\n"
-      "and .surf.gii (scanner RAS), and meta.json with every parameter and the seed.\n"
+      "Writes one subject folder: dwi.nii.gz with dwi.bval/dwi.bvec (FSL convention),\n"
+      "mask.nii.gz (intracranial), fractions.nii.gz (white matter, cortical grey, non-cortical\n"
+      "grey, CSF, and the weight of non-dominant fibre populations),\n"
+      "sdf/{lh,rh}.{white,pial}.nii.gz (signed distances in mm, negative inside),\n"
+      "surf/{lh,rh}.{white,pial} (FreeSurfer, with the geometry footer of dwi.nii.gz) and\n"
+      ".surf.gii (scanner RAS), and meta.json with every parameter and the seed.\n"
       "\n"
-      "Geometry: procedural folded hemispheres (closed, genus 0, no self-intersections by "
-      "construction;\n"
-      "sulci up to 15 mm deep, thickness 1.5-4.5 mm, nearly touching pial banks, a fissure, "
-      "ventricles,\n"
-      "deep grey nuclei), or real surfaces from --geometry DIR (lh/rh white/pial, FreeSurfer or "
-      "GIFTI,\n"
-      "e.g. lh.white or white_left.gii.gz). Each seed adds a random smooth diffeomorphic warp, "
-      "scaling\n"
-      "and rigid motion. Signal: white matter tensors along smooth fibre fields with crossings, "
-      "radial\n"
-      "low-anisotropy cortex, free-water CSF, T2-weighted b0 contrast, Rician noise, optional bias "
-      "field.\n"
-      "The same seed and version give byte-identical files whatever the thread count.";
+      "Geometry: procedural folded hemispheres (closed, genus 0, no self-intersections by\n"
+      "construction; sulci up to 15 mm deep, thickness 1.5-4.5 mm, nearly touching pial banks,\n"
+      "a fissure, ventricles, deep grey nuclei, cerebellum and brainstem), or real surfaces from\n"
+      "--geometry DIR (lh/rh white/pial, FreeSurfer or GIFTI, e.g. lh.white or\n"
+      "white_left.gii.gz). Each seed adds a random smooth diffeomorphic warp, scaling and rigid\n"
+      "motion. Signal: white matter tensors along smooth fibre fields with crossings, radial\n"
+      "low-anisotropy cortex, free-water CSF, T2-weighted b0 contrast, Rician noise, optional\n"
+      "bias field. The same seed and version give byte-identical files whatever the thread\n"
+      "count.";
   c.order = 80;
   c.setup = [](CLI::App& app) {
     auto o = std::make_shared<SimulateCliOptions>();
