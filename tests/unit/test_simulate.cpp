@@ -530,3 +530,47 @@ TEST(SimulatePhantom, FractionsAndSignalAreConsistent) {
 
 }  // namespace
 }  // namespace ddcsr::sim
+
+namespace ddcsr::sim {
+namespace {
+
+TEST(SimulatePhantom, RicianNoiseAndBiasField) {
+  SimulationOptions o = tiny_subject(31);
+  o.bias_field = 0.2;
+  o.snr = 0;
+  const Subject clean = simulate_subject(o);
+  o.snr = 25;
+  const Subject s = simulate_subject(o);
+  const double sigma = o.signal_scale * o.tissue.white.s0 / o.snr;
+  EXPECT_DOUBLE_EQ(s.noise_sigma, sigma);
+  const int64_t n = s.dwi.voxels_per_volume();
+  // Where the noise-free signal is zero (air, skull) the magnitude of complex Gaussian noise is
+  // Rayleigh distributed: mean sigma sqrt(pi/2), second moment 2 sigma^2, in every volume.
+  double m1 = 0, m2 = 0;
+  int64_t count = 0;
+  for (int64_t t = 0; t < s.dwi.nvols; ++t)
+    for (int64_t i = 0; i < n; ++i) {
+      if (clean.dwi.data[i] != 0) continue;  // b0 of the noise-free subject
+      const double v = s.dwi.data[i + t * n];
+      m1 += v;
+      m2 += v * v;
+      ++count;
+    }
+  ASSERT_GT(count, 10000);
+  EXPECT_NEAR(m1 / count, sigma * std::sqrt(M_PI / 2), 0.03 * sigma);
+  EXPECT_NEAR(m2 / count, 2 * sigma * sigma, 0.05 * sigma * sigma);
+  // Bias: pure white matter b0 varies smoothly around its nominal value, never wildly.
+  double lo = 1e30, hi = 0;
+  for (int64_t i = 0; i < n; ++i)
+    if (clean.fractions.data[i] > 0.99999f) {
+      lo = std::min<double>(lo, clean.dwi.data[i]);
+      hi = std::max<double>(hi, clean.dwi.data[i]);
+    }
+  const double nominal = o.signal_scale * o.tissue.white.s0;
+  EXPECT_GT(hi / lo, 1.05);
+  EXPECT_GT(lo, nominal * std::exp(-0.2 * 2.5) - 1e-3);
+  EXPECT_LT(hi, nominal * std::exp(0.2 * 2.5) + 1e-3);
+}
+
+}  // namespace
+}  // namespace ddcsr::sim
