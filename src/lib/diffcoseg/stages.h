@@ -1,0 +1,73 @@
+// The stages of DiffCoSeg, shared between its translation units (internal).
+#pragma once
+#include <cstdint>
+#include <utility>
+#include <vector>
+
+#include "ddcsr/diffcoseg/diffcoseg.h"
+#include "diffcoseg/flow_mesh.h"
+#include "diffcoseg/sdf_field.h"
+
+namespace ddcsr::diffcoseg {
+
+struct WhiteStats {
+  int64_t folded_faces = 0;  // faces whose normal reversed within one integration interval
+  double target_edge = 0;    // final edge length (mm)
+};
+
+// The genus-0 template: an icosphere mapped onto the ellipsoid with the second moments of the
+// white SDF's inside voxels; edges near `edge_mm`.
+Mesh place_template(const Volume& white_sdf, double edge_mm);
+
+// Area of the zero level set estimated from the voxels within half a voxel of it.
+double level_set_area(const Volume& sdf);
+
+// Flows `mesh` to the zero level set of `field` for time `duration`, with remeshing to edge
+// length `edge` between intervals; stops early when converged. Far from the level set the flow
+// follows the field's growth directions when it has them.
+void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge,
+                       double duration, const DiffCoSegOptions& options, WhiteStats& stats);
+
+// Newton steps onto the zero level set of `field`, each at most `max_step` mm; only vertices
+// with mask[v] when a mask is given.
+void project_to_level_set(FlowMesh& mesh, const SdfField& field, int iterations, double max_step,
+                          const std::vector<char>* mask = nullptr);
+
+// Vertices of the faces in `pairs`, grown by `rings` rings of neighbours.
+std::vector<char> vertices_near_faces(const FlowMesh& mesh,
+                                      const std::vector<std::pair<int, int>>& pairs, int rings);
+
+// Self-intersecting face pairs of the mesh restricted to faces near the vertices in `mask`
+// (within `radius` mm), in the mesh's face numbering. Used between repair rounds; the full
+// check runs at the end.
+std::vector<std::pair<int, int>> local_self_intersections(const Mesh& mesh,
+                                                          const std::vector<char>& mask,
+                                                          double radius);
+
+}  // namespace ddcsr::diffcoseg
+
+namespace ddcsr::diffcoseg {
+
+// Walks from white vertices outward along the unit gradient of the smoothed white SDF (RK2,
+// steps of 0.05-0.25 mm) until the pial SDF turns non-negative, the raw white SDF stops
+// growing (the medial sheet of a sulcus the pial SDF leaves closed), or a length limit. Paths
+// are deterministic, so a walk with a smaller limit retraces a prefix of a longer one.
+class PialInflator {
+ public:
+  enum Stop : int { kPialZero = 0, kSulcus = 1, kLimit = 2 };
+  PialInflator(const SdfField& direction, const SdfField& pial, const SdfField& white)
+      : direction_(direction), pial_(pial), white_(white) {}
+  // End point of the path from `start`, at most `limit` mm long; its length and why it stopped.
+  Vec3 walk(const Vec3& start, double limit, double& length, Stop& stop) const;
+  // Unit outward direction at x.
+  Vec3 outward(const Vec3& x) const;
+
+  double ridge_slope = 0.3;  // raw white SDF growth per mm below which a sulcus is closed
+
+ private:
+  const SdfField& direction_;
+  const SdfField& pial_;
+  const SdfField& white_;
+};
+
+}  // namespace ddcsr::diffcoseg
