@@ -189,6 +189,9 @@ struct RawNifti {
   int datatype = 0, bytes_per_voxel = 0;
   int64_t offset = 0, count = 1;
   double slope = 1, inter = 0;  // scl_slope/scl_inter; slope 0 or not finite means none
+  // Voxel sizes that niftilib would silently replace by 1: zero or NaN pixdim when no sform
+  // overrides them.
+  bool pixdim_ok = true;
 };
 
 RawNifti read_raw_header(const std::string& path) {
@@ -219,6 +222,13 @@ RawNifti read_raw_header(const std::string& path) {
     r.swap = size_field != 348;
     r.datatype = i16(70);
     r.bytes_per_voxel = i16(72) / 8;
+    if (i16(254) <= 0)
+      for (int d = 1; d <= 3; ++d) {
+        const uint32_t bits = u32(76 + 4 * d);
+        float p;
+        std::memcpy(&p, &bits, 4);
+        if (!std::isfinite(p) || p == 0.f) r.pixdim_ok = false;
+      }
     const uint32_t raw = u32(108);
     float vox_offset;
     std::memcpy(&vox_offset, &raw, 4);
@@ -402,6 +412,7 @@ bool is_nifti_path(const std::string& path) {
 
 VolumeHeader read_volume_header(const std::string& path) {
   auto io = open_nifti_io(path);
+  if (!read_raw_header(path).pixdim_ok) throw InputError(path, "voxel size (pixdim) is zero or not a number");
   VolumeHeader h;
   const unsigned ndim = io->GetNumberOfDimensions();
   if (ndim < 2 || ndim > 4) throw InputError(path, "has " + std::to_string(ndim) + " dimensions; expected a 3D or 4D image");
