@@ -68,6 +68,9 @@ struct DiffCoSegOptions {
   // than the half-width of any gyrus, and than the half-width of any sulcal cave's mouth.
   double growth_depth_mm = 3.0;
   double growth_outside_depth_mm = 8.0;
+  // Growth does not pass necks thinner than twice this (mm): a mesh with edges about a voxel
+  // long cannot enter them without tangling; the surface spans such a neck instead.
+  double growth_neck_mm = 0.5;
   // Newton projection iterations onto the unsmoothed zero level set at the end.
   int projection_iterations = 6;
   // Pial: maximum cortical thickness (mm), the smoothing (mm) of the white SDF whose gradient
@@ -77,7 +80,7 @@ struct DiffCoSegOptions {
   double pial_direction_sigma_mm = 1.0;
   double sulcus_margin_mm = 0.1;
   // Rounds of local self-intersection repair before giving up and reporting.
-  int repair_rounds = 30;
+  int repair_rounds = 45;
 };
 
 // What the checks found on one output surface.
@@ -104,9 +107,9 @@ struct HemisphereSurfaces {
   // interval, and the vertices whose pial stop was set by a closed sulcus.
   int64_t flow_folded_faces = 0;
   int64_t pial_sulcus_stops = 0;
-  // Times a white vertex was smoothed to make room for pial where white pinches or touches
-  // itself.
-  int64_t white_yielded = 0;
+  // Pial vertices that coincide with their white vertex (zero thickness: where white touches
+  // itself there is no room for cortex, or the pial SDF says there is none).
+  int64_t pial_zero_thickness_vertices = 0;
   double seconds_white = 0, seconds_pial = 0, seconds_checks = 0;
   // Every failed guarantee, one line each; empty when all hold.
   std::vector<std::string> problems;

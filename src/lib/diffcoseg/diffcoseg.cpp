@@ -23,37 +23,65 @@ namespace ddcsr {
 namespace diffcoseg {
 
 std::vector<std::pair<int, int>> local_self_intersections(const Mesh& mesh,
-                                                          const std::vector<char>& mask,
-                                                          double radius) {
-  auto cell_of = [&](const std::array<float, 3>& p) {
-    return std::array<int64_t, 3>{static_cast<int64_t>(std::floor(p[0] / radius)),
-                                  static_cast<int64_t>(std::floor(p[1] / radius)),
-                                  static_cast<int64_t>(std::floor(p[2] / radius))};
+                                                          const std::vector<char>& mask) {
+  // Faces that can meet a face with a marked vertex are those whose bounding boxes overlap
+  // its box. The boxes of the marked faces go into a uniform grid (cells the size of a typical
+  // edge); every face whose box touches an occupied cell joins the check. Exact predicates
+  // then decide on that submesh.
+  struct Box {
+    float lo[3], hi[3];
   };
+  auto box_of = [&](const std::array<int32_t, 3>& f) {
+    Box b;
+    for (int a = 0; a < 3; ++a) {
+      b.lo[a] = std::min({mesh.vertices[f[0]][a], mesh.vertices[f[1]][a], mesh.vertices[f[2]][a]});
+      b.hi[a] = std::max({mesh.vertices[f[0]][a], mesh.vertices[f[1]][a], mesh.vertices[f[2]][a]});
+    }
+    return b;
+  };
+  std::vector<Box> marked;
+  double extent = 0;
+  for (const auto& f : mesh.faces)
+    if (mask[f[0]] || mask[f[1]] || mask[f[2]]) {
+      marked.push_back(box_of(f));
+      for (int a = 0; a < 3; ++a) extent = std::max(extent, double(marked.back().hi[a] - marked.back().lo[a]));
+    }
+  if (marked.empty()) return {};
+  const double cell = std::max(extent, 1e-3);
   auto key = [](int64_t x, int64_t y, int64_t z) {
     return ((x + (1 << 20)) << 42) ^ ((y + (1 << 20)) << 21) ^ (z + (1 << 20));
   };
-  // Cells of the marked vertices and their neighbours, sorted for lookup.
-  std::vector<int64_t> cells;
-  for (size_t v = 0; v < mesh.vertices.size(); ++v)
-    if (mask[v]) {
-      const auto c = cell_of(mesh.vertices[v]);
-      for (int dz = -1; dz <= 1; ++dz)
-        for (int dy = -1; dy <= 1; ++dy)
-          for (int dx = -1; dx <= 1; ++dx) cells.push_back(key(c[0] + dx, c[1] + dy, c[2] + dz));
+  auto cell_range = [&](const Box& b, int64_t lo[3], int64_t hi[3]) {
+    for (int a = 0; a < 3; ++a) {
+      lo[a] = static_cast<int64_t>(std::floor(b.lo[a] / cell));
+      hi[a] = static_cast<int64_t>(std::floor(b.hi[a] / cell));
     }
-  if (cells.empty()) return {};
+  };
+  // A marked box is at most one cell wide, so it touches at most 2 x 2 x 2 cells.
+  std::vector<int64_t> cells;
+  for (const Box& b : marked) {
+    int64_t lo[3], hi[3];
+    cell_range(b, lo, hi);
+    for (int64_t z = lo[2]; z <= hi[2]; ++z)
+      for (int64_t y = lo[1]; y <= hi[1]; ++y)
+        for (int64_t x = lo[0]; x <= hi[0]; ++x) cells.push_back(key(x, y, z));
+  }
   std::sort(cells.begin(), cells.end());
   cells.erase(std::unique(cells.begin(), cells.end()), cells.end());
   Mesh sub;
   std::vector<int32_t> vmap(mesh.vertices.size(), -1);
   std::vector<int> fmap;
   for (size_t f = 0; f < mesh.faces.size(); ++f) {
+    const Box b = box_of(mesh.faces[f]);
+    int64_t lo[3], hi[3];
+    cell_range(b, lo, hi);
     bool near = false;
-    for (int k = 0; k < 3 && !near; ++k) {
-      const auto c = cell_of(mesh.vertices[mesh.faces[f][k]]);
-      near = std::binary_search(cells.begin(), cells.end(), key(c[0], c[1], c[2]));
-    }
+    // Long faces span many cells; cap the scan and include them anyway.
+    if ((hi[0] - lo[0] + 1) * (hi[1] - lo[1] + 1) * (hi[2] - lo[2] + 1) > 64) near = true;
+    for (int64_t z = lo[2]; z <= hi[2] && !near; ++z)
+      for (int64_t y = lo[1]; y <= hi[1] && !near; ++y)
+        for (int64_t x = lo[0]; x <= hi[0] && !near; ++x)
+          near = std::binary_search(cells.begin(), cells.end(), key(x, y, z));
     if (!near) continue;
     std::array<int32_t, 3> face;
     for (int k = 0; k < 3; ++k) {
@@ -97,17 +125,6 @@ void check_volume(const Volume& v, const std::string& what) {
     if (!std::isfinite(s)) throw InputError("", what + " holds a non-finite value");
 }
 
-double longest_edge(const Mesh& mesh) {
-  double longest = 0;
-  for (const auto& f : mesh.faces)
-    for (int k = 0; k < 3; ++k) {
-      const auto& a = mesh.vertices[f[k]];
-      const auto& b = mesh.vertices[f[(k + 1) % 3]];
-      longest = std::max(longest, double(std::hypot(a[0] - b[0], a[1] - b[1], a[2] - b[2])));
-    }
-  return longest;
-}
-
 // The self-intersecting face pairs of a mesh whose vertices move in small groups: one full
 // check, then after each move only the neighbourhood of the moved vertices is checked again.
 // A pair involving a moved face is always inside that neighbourhood (its faces' boxes
@@ -117,8 +134,6 @@ class IntersectionTracker {
   explicit IntersectionTracker(const Mesh& mesh) : pairs_(self_intersections(mesh)) {}
   const Pairs& pairs() const { return pairs_; }
   void update(const Mesh& mesh, const std::vector<char>& moved) {
-    // Cells twice the longest edge: every face meeting a moved face lies in a neighbour cell.
-    const double radius = 2.0 * longest_edge(mesh) + 1e-3;
     Pairs kept;
     for (const auto& pr : pairs_) {
       bool touched = false;
@@ -126,7 +141,7 @@ class IntersectionTracker {
         for (int32_t v : mesh.faces[face]) touched |= moved[v] != 0;
       if (!touched) kept.push_back(pr);
     }
-    const Pairs fresh = local_self_intersections(mesh, moved, radius);
+    const Pairs fresh = local_self_intersections(mesh, moved);
     kept.insert(kept.end(), fresh.begin(), fresh.end());
     std::sort(kept.begin(), kept.end());
     kept.erase(std::unique(kept.begin(), kept.end()), kept.end());
@@ -138,14 +153,26 @@ class IntersectionTracker {
 };
 
 // White and pial as one mesh (pial vertices and faces after white's), so one check finds the
-// self-intersections of each and the places where one passes through the other.
-Mesh combine(const Mesh& white, const Mesh& pial) {
+// self-intersections of each and the places where one passes through the other. A pial vertex
+// that coincides with its white vertex (`copy`) is that white vertex in the combined mesh, so
+// faces meeting there are judged by the adjacency rules (touching at a shared corner is not an
+// intersection) rather than as strangers that happen to share a point.
+void set_combined_faces(const Mesh& white, const Mesh& pial, const std::vector<char>& copy,
+                        Mesh& both) {
+  const int32_t nv = static_cast<int32_t>(white.vertices.size());
+  both.faces.resize(white.faces.size() + pial.faces.size());
+  std::copy(white.faces.begin(), white.faces.end(), both.faces.begin());
+  for (size_t f = 0; f < pial.faces.size(); ++f)
+    for (int k = 0; k < 3; ++k) {
+      const int32_t v = pial.faces[f][k];
+      both.faces[white.faces.size() + f][k] = copy[v] ? v : v + nv;
+    }
+}
+Mesh combine(const Mesh& white, const Mesh& pial, const std::vector<char>& copy) {
   Mesh both;
   both.vertices = white.vertices;
   both.vertices.insert(both.vertices.end(), pial.vertices.begin(), pial.vertices.end());
-  both.faces = white.faces;
-  const int32_t nv = static_cast<int32_t>(white.vertices.size());
-  for (const auto& f : pial.faces) both.faces.push_back({f[0] + nv, f[1] + nv, f[2] + nv});
+  set_combined_faces(white, pial, copy, both);
   return both;
 }
 
@@ -324,8 +351,10 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   const double sigma_max = *std::max_element(options.sigmas_mm.begin(), options.sigmas_mm.end());
   const Vec3 wsp = white_sdf.spacing();
   const double wvox = std::min({wsp[0], wsp[1], wsp[2]});
+  // Room around the white matter for the smoothing and the exterior seeds of the growth
+  // directions; replicated edges beyond it only blur what lies far from the surface.
   const int64_t pad = static_cast<int64_t>(
-      std::ceil((std::max(3.0 * sigma_max, options.growth_outside_depth_mm) + 4.0) / wvox));
+      std::ceil((std::max(1.5 * sigma_max, options.growth_outside_depth_mm) + 2.0) / wvox));
   const VoxelBox wbox = box_below(white_sdf, 0.f, pad);
   if (wbox.voxels() == 0) throw InputError("", "white SDF has no voxel inside the surface");
   double edge = std::sqrt(2.0 * level_set_area(white_sdf) /
@@ -340,11 +369,13 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   for (size_t k = 0; k < nlevels; ++k) {
     const double sigma = options.sigmas_mm[k];
     SdfField field(white_sdf, wbox, sigma);
-    field.add_growth_directions(options.growth_depth_mm, options.growth_outside_depth_mm);
+    field.add_growth_directions(options.growth_depth_mm, options.growth_outside_depth_mm,
+                                options.growth_neck_mm);
     const double level_edge = std::max({edge, options.flow_edge_mm, 0.5 * sigma});
     if (!flow_mesh) flow_mesh = std::make_unique<FlowMesh>(place_template(white_sdf, level_edge));
     flow_mesh->remesh(level_edge);
-    flow_to_level_set(*flow_mesh, field, level_edge, options.level_time, options, stats);
+    flow_to_level_set(*flow_mesh, field, level_edge, options.level_time,
+                      k + 1 < nlevels ? 0.01 : 0.002, options, stats);
     if (debug())
       std::fprintf(stderr, "DEVDEBUG level %zu sigma %.2f verts %lld t %.2f cpu %.2f\n", k, sigma,
                    (long long)flow_mesh->num_vertices(), seconds_since(t0),
@@ -359,7 +390,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
                   std::sqrt(2.0 * fm.area() / (std::sqrt(3.0) * double(options.target_vertices))));
   fm.remesh(edge);
   fm.relax(0.5, true);
-  flow_to_level_set(fm, white_raw, edge, options.final_time, options, stats);
+  flow_to_level_set(fm, white_raw, edge, options.final_time, 0.01, options, stats);
   for (int it = 0; it < options.projection_iterations; ++it) {
     if (it + 2 < options.projection_iterations) fm.relax(0.3, true);
     project_to_level_set(fm, white_raw, 1, 0.3 * edge);
@@ -370,63 +401,45 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
                  (long long)fm.num_vertices(), seconds_since(t0),
                  double(std::clock()) / CLOCKS_PER_SEC);
 
-  // Local repair of white self-intersections left by the discretisation, and of places where
-  // white nearly touches itself or pinches (the pial surface starts a small step out along the
-  // normals and needs that room): the check runs on white pushed out by that step. Repair
-  // smooths the involved vertices and a growing neighbourhood, re-projecting gently in the
-  // first rounds.
-  auto offset_white = [&]() {
-    const std::vector<Vec3> n = fm.vertex_normals();
-    Mesh m = fm.to_mesh();
-    for (size_t i = 0; i < m.vertices.size(); ++i)
-      for (int a = 0; a < 3; ++a) m.vertices[i][a] += float(kPialOffset * n[i][a]);
-    return m;
-  };
-  // Spikes: vertices whose normal points away from one of their own faces; stepping out along
-  // it would cross that face.
-  auto spikes = [&]() {
-    const std::vector<Vec3> n = fm.vertex_normals();
-    Pairs bad;
-    for (int32_t f = 0; f < static_cast<int32_t>(fm.tri.size()); ++f) {
-      const auto& t = fm.tri[f];
-      const Vec3 fn = normalized(cross(fm.pos[t[1]] - fm.pos[t[0]], fm.pos[t[2]] - fm.pos[t[0]]));
-      for (int32_t v : t)
-        if (dot(fn, n[v]) < 0.2) {
-          bad.emplace_back(f, f);
-          break;
-        }
-    }
-    return bad;
-  };
-  IntersectionTracker white_si(offset_white());
+  // Local repair of white self-intersections left by the discretisation: smooth the involved
+  // vertices and a growing neighbourhood, re-projecting gently in the first rounds.
+  IntersectionTracker white_si(fm.to_mesh());
+  if (debug()) {
+    const Mesh wm = fm.to_mesh();
+    const auto real = self_intersections(wm);
+    std::fprintf(stderr, "DEVDEBUG white before repair: real SI %zu\n", real.size());
+    for (size_t q = 0; q < real.size() && q < 5; ++q) { const auto& v = wm.vertices[wm.faces[real[q].first][0]]; std::fprintf(stderr, "DEVDEBUG   realSI at %.2f %.2f %.2f\n", v[0], v[1], v[2]); }
+    for (size_t q = 0; q < white_si.pairs().size() && q < 5; ++q) { const auto& v = wm.vertices[wm.faces[white_si.pairs()[q].first][0]]; std::fprintf(stderr, "DEVDEBUG   offSI at %.2f %.2f %.2f\n", v[0], v[1], v[2]); }
+  }
   {
     std::vector<char> touched(fm.vertex_slots(), 0);
     int round = 0;
-    for (Pairs bad = spikes(); (!white_si.pairs().empty() || !bad.empty()) &&
-                               round < options.repair_rounds;
-         bad = spikes()) {
+    while (!white_si.pairs().empty() && round < options.repair_rounds) {
       ++round;
-      bad.insert(bad.end(), white_si.pairs().begin(), white_si.pairs().end());
-      const std::vector<char> mask = vertices_near_faces(fm, bad, 1 + round / 4);
+      const std::vector<char> mask = vertices_near_faces(fm, white_si.pairs(), 1 + round / 4);
       for (size_t v = 0; v < mask.size(); ++v) touched[v] |= mask[v];
-      fm.relax(0.5, false, &mask);
-      fm.relax(0.5, false, &mask);
-      if (2 * round <= options.repair_rounds)
-        project_to_level_set(fm, white_raw, 1, 0.05 * edge, &mask);
-      // Normals change one ring beyond the moved vertices.
-      std::vector<char> changed = mask;
-      std::vector<int32_t> ring;
-      for (int32_t v = 0; v < fm.vertex_slots(); ++v)
-        if (mask[v]) {
-          fm.one_ring(v, ring);
-          for (int32_t w : ring) changed[w] = 1;
-        }
-      white_si.update(offset_white(), changed);
+      // Escalating: first Taubin's lambda|mu smoothing, which removes folds without shrinking
+      // thin blades of white matter, with a gentle re-projection; then plain Laplacian
+      // smoothing, re-projected; at last Laplacian smoothing alone over a growing region,
+      // which flattens any tangle.
+      const int stage = 3 * round / std::max(1, options.repair_rounds);
+      for (int it = 0; it < 2; ++it) {
+        fm.relax(0.5, false, &mask);
+        if (stage == 0) fm.relax(-0.53, false, &mask);
+      }
+      if (stage < 2) project_to_level_set(fm, white_raw, 1, 0.05 * edge, &mask);
+      white_si.update(fm.to_mesh(), mask);
     }
     out.white_check.repair_rounds = round;
     out.white_check.repaired_vertices = std::count(touched.begin(), touched.end(), 1);
   }
   Mesh white = fm.to_mesh();
+  if (debug()) {
+    const auto real = self_intersections(white);
+    std::fprintf(stderr, "DEVDEBUG white after repair: real SI %zu rounds %d\n", real.size(), out.white_check.repair_rounds);
+    for (size_t q = 0; q < real.size() && q < 5; ++q) { const auto& v = white.vertices[white.faces[real[q].first][0]]; std::fprintf(stderr, "DEVDEBUG   realSI at %.2f %.2f %.2f\n", v[0], v[1], v[2]); }
+    for (size_t q = 0; q < white_si.pairs().size() && q < 5; ++q) { const auto& v = white.vertices[white.faces[white_si.pairs()[q].first][0]]; std::fprintf(stderr, "DEVDEBUG   offSI at %.2f %.2f %.2f\n", v[0], v[1], v[2]); }
+  }
   out.seconds_white = seconds_since(t0);
   if (debug())
     std::fprintf(stderr, "DEVDEBUG white repaired pairs %zu t %.2f cpu %.2f\n",
@@ -445,9 +458,11 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   const int64_t nv = static_cast<int64_t>(white.vertices.size());
   // Every pial vertex starts a small step out along the white surface's normal, so that where
   // the cortex vanishes (the medial wall) the pial surface is a thin offset of white that
-  // contains it instead of coinciding with it. The repair may shrink the step, never to zero.
+  // contains it instead of coinciding with it. The repair may shrink the step and, where white
+  // touches itself so that there is no room at all, drop it: the pial vertex is then the white
+  // vertex (cortex of zero thickness, as FreeSurfer's medial wall).
   const std::vector<Vec3> normals = fm.vertex_normals();
-  constexpr double kMinOffset = 0.005, kWhiteYield = 0.5;
+  constexpr double kMinOffset = 0.005;
   std::vector<double> offset(nv, kPialOffset);
   std::vector<Vec3> start(nv);
   auto white_at = [&](int64_t i) {
@@ -483,18 +498,34 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   // each other or white. At length zero a pial vertex is its white vertex plus the small
   // offset, which then halves; the fully retracted surface is a thin offset of the clean white
   // one, so every round moves toward a valid state. White and pial are checked as one mesh.
-  Mesh both = combine(white, pial);
+  std::vector<char> copy(nv, 0);
+  Mesh both = combine(white, pial, copy);
   IntersectionTracker both_si(both);
   if (debug())
     std::fprintf(stderr, "DEVDEBUG combined pairs %zu t %.2f cpu %.2f\n", both_si.pairs().size(),
                  seconds_since(t0), double(std::clock()) / CLOCKS_PER_SEC);
   const int32_t nf = static_cast<int32_t>(white.faces.size());
+  // A pial face whose three vertices are their white vertices is a copy of a white face: it
+  // meets a white face or another copy exactly where its white face does, which the
+  // white-white pairs already report (or it is its white face itself). Such pairs are not
+  // counted again; a copy against a pial face that is not one is a crossing.
+  auto is_copy = [&](int face) {
+    if (face < nf) return false;
+    for (int32_t v : pial.faces[face - nf])
+      if (!copy[v]) return false;
+    return true;
+  };
+  auto mirrored = [&](int f, int g) {  // f < g
+    return is_copy(g) && (f < nf || is_copy(f));
+  };
   auto pial_pairs_of = [&](const Pairs& all) {
-    // Pial faces involved in anything: pial-pial pairs and white-pial crossings.
+    // Pial faces involved in anything, except copies (which cannot retract further).
     Pairs pial_faces;
-    for (const auto& [f, g] : all)
+    for (const auto& [f, g] : all) {
+      if (mirrored(f, g)) continue;
       for (int face : {f, g})
-        if (face >= nf) pial_faces.emplace_back(face - nf, face - nf);
+        if (face >= nf && !is_copy(face)) pial_faces.emplace_back(face - nf, face - nf);
+    }
     return pial_faces;
   };
   {
@@ -504,7 +535,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
          !involved.empty() && round < options.repair_rounds;
          involved = pial_pairs_of(both_si.pairs())) {
       ++round;
-      const std::vector<char> mask = vertices_near_faces(fm, involved, round / 4);
+      const std::vector<char> mask = vertices_near_faces(fm, involved, 1 + round / 4);
       std::vector<char> moved(2 * nv, 0);
       parallel_for(nv, [&](int64_t begin, int64_t end) {
         for (int64_t i = begin; i < end; ++i) {
@@ -512,28 +543,18 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
           touched[i] = 1;
           moved[nv + i] = 1;
           if (length[i] <= 0) {
-            if (offset[i] > kMinOffset) {
-              offset[i] = std::max(kMinOffset, 0.5 * offset[i]);
-            } else {
-              // No room between white and pial: white pinches or touches itself here. White
-              // gives way: a smoothing step toward its neighbours.
-              Vec3 centroid{0, 0, 0};
-              int count = 0;
-              for (const int32_t* r = fm.ring_begin(i); r != fm.ring_end(i); ++r, ++count)
-                centroid += white_at(*r);
-              const Vec3 w = white_at(i) + (kWhiteYield / double(count)) * centroid -
-                             kWhiteYield * white_at(i);
-              white.vertices[i] = {float(w[0]), float(w[1]), float(w[2])};
-              both.vertices[i] = white.vertices[i];
-              moved[i] = 1;
-              ++out.white_yielded;
-            }
+            offset[i] = offset[i] > kMinOffset ? std::max(kMinOffset, 0.5 * offset[i]) : 0.0;
             start[i] = white_at(i) + offset[i] * normals[i];
+            if (offset[i] == 0) {
+              copy[i] = 1;
+              moved[i] = 1;
+            }
           }
-          place(i, 0.6 * length[i] - 0.05);
+          place(i, 0.5 * length[i] - 0.1);
         }
       }, 1024);
       for (int64_t i = 0; i < nv; ++i) both.vertices[nv + i] = pial.vertices[i];
+      set_combined_faces(white, pial, copy, both);
       both_si.update(both, moved);
     }
     out.pial_check.repair_rounds = round;
@@ -546,9 +567,11 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   t0 = Clock::now();
   Pairs white_pairs, pial_pairs;
   int64_t crossings = 0;
+  out.pial_zero_thickness_vertices = std::count(copy.begin(), copy.end(), 1);
   for (const auto& [f, g] : both_si.pairs()) {
     if (g < nf) white_pairs.emplace_back(f, g);
-    else if (f >= nf) pial_pairs.emplace_back(f - nf, g - nf);
+    else if (mirrored(f, g)) continue;
+    else if (f >= nf && !is_copy(f) && !is_copy(g)) pial_pairs.emplace_back(f - nf, g - nf);
     else ++crossings;
   }
   if (debug()) {
@@ -562,8 +585,9 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   }
   fill_check(white, white_pairs, out.white_check);
   fill_check(pial, pial_pairs, out.pial_check);
-  // White is one closed surface: if it meets pial nowhere, all of it lies on one side of pial,
-  // and one vertex tells which. Otherwise count exactly.
+  // White is one closed surface: if it crosses pial nowhere (touching where pial copies it is
+  // no crossing), all of it lies on one side of pial, and one vertex tells which. Otherwise
+  // count exactly. White vertices on the pial surface are not outside it.
   if (crossings == 0) {
     int64_t deepest = 0;
     for (int64_t i = 1; i < nv; ++i)

@@ -129,7 +129,8 @@ SdfField::SdfField(const Volume& sdf, const VoxelBox& box, double sigma_mm) {
   }, 1);
 }
 
-void SdfField::add_growth_directions(double inside_depth_mm, double outside_depth_mm) {
+void SdfField::add_growth_directions(double inside_depth_mm, double outside_depth_mm,
+                                     double neck_mm) {
   const int64_t nvox = dims_[0] * dims_[1] * dims_[2];
   const float inf = std::numeric_limits<float>::infinity();
   std::vector<float> dist(nvox, inf);
@@ -157,7 +158,9 @@ void SdfField::add_growth_directions(double inside_depth_mm, double outside_dept
   parallel_for(2, [&](int64_t begin, int64_t end) {
     for (int64_t side = begin; side < end; ++side) {
       const float sign = side == 0 ? -1.f : 1.f;  // inside, outside
-      auto on_side = [&](size_t idx) { return sign * data_[idx][0] > 0; };
+      // Propagation stays a little away from the surface, so it does not pass necks thinner
+      // than 2 * neck_mm, which a mesh with edges about a voxel long cannot enter cleanly.
+      auto on_side = [&](size_t idx) { return sign * data_[idx][0] > neck_mm; };
       const double depth_mm = side == 0 ? inside_depth_mm : outside_depth_mm;
       auto deep = [&](size_t idx) { return sign * data_[idx][0] >= depth_mm; };
       // Seeds: one connected component of the deep voxels (6-connected). Outside, the one

@@ -35,9 +35,9 @@ class SdfField {
   // interior {value <= -inside_depth_mm}, measured within the inside, so they run along the
   // axis of a thin gyrus rather than across it; outside they follow the geodesic distance from
   // the far exterior {value >= outside_depth_mm} within the outside, so they run down into
-  // sulci and into caves behind narrower mouths. Voxels the propagation does not reach (no seed
-  // on their side) get no direction.
-  void add_growth_directions(double inside_depth_mm, double outside_depth_mm);
+  // sulci and into caves behind narrower mouths. Propagation only runs through voxels at least
+  // `neck_mm` from the surface; voxels it does not reach get no direction.
+  void add_growth_directions(double inside_depth_mm, double outside_depth_mm, double neck_mm);
   bool has_growth() const { return !growth_.empty(); }
 
   // Value (mm) at a scanner-RAS point, with its gradient when `grad` is given and the

@@ -23,10 +23,13 @@ Mesh place_template(const Volume& white_sdf, double edge_mm);
 double level_set_area(const Volume& sdf);
 
 // Flows `mesh` to the zero level set of `field` for time `duration`, with remeshing to edge
-// length `edge` between intervals; stops early when converged. Far from the level set the flow
-// follows the field's growth directions when it has them.
-void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge,
-                       double duration, const DiffCoSegOptions& options, WhiteStats& stats);
+// length `edge` between intervals. Stops early once at most `settled_fraction` of the vertices
+// moved by more than a tenth of a voxel in an interval (a few may still creep along a thin
+// gyrus; the next level takes them on). Far from the level set the flow follows the field's
+// growth directions when it has them.
+void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge, double duration,
+                       double settled_fraction, const DiffCoSegOptions& options,
+                       WhiteStats& stats);
 
 // Newton steps onto the zero level set of `field`, each at most `max_step` mm; only vertices
 // with mask[v] when a mask is given.
@@ -37,12 +40,11 @@ void project_to_level_set(FlowMesh& mesh, const SdfField& field, int iterations,
 std::vector<char> vertices_near_faces(const FlowMesh& mesh,
                                       const std::vector<std::pair<int, int>>& pairs, int rings);
 
-// Self-intersecting face pairs of the mesh restricted to faces near the vertices in `mask`
-// (within `radius` mm), in the mesh's face numbering. Used between repair rounds; the full
-// check runs at the end.
+// Self-intersecting face pairs of the mesh among the faces whose bounding boxes come near
+// those of the faces with a vertex in `mask`, in the mesh's face numbering: every pair that
+// involves a marked face is found.
 std::vector<std::pair<int, int>> local_self_intersections(const Mesh& mesh,
-                                                          const std::vector<char>& mask,
-                                                          double radius);
+                                                          const std::vector<char>& mask);
 
 }  // namespace ddcsr::diffcoseg
 
