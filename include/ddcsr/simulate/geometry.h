@@ -51,6 +51,9 @@
 
 namespace ddcsr::sim {
 
+// Rotation matrix (row-major) Rz * Ry * Rx for angles in radians about x, y, z.
+std::array<double, 9> rotation_xyz(double ax, double ay, double az);
+
 struct GeometryOptions {
   uint64_t seed = 1;
   std::string geometry_dir;  // empty: procedural hemispheres; else lh/rh white/pial read there

@@ -314,20 +314,6 @@ std::array<float, 3> to_float3(const Vec3& v) {
   return {static_cast<float>(v[0]), static_cast<float>(v[1]), static_cast<float>(v[2])};
 }
 
-std::array<double, 9> rotation_xyz(double ax, double ay, double az) {
-  const double cx = std::cos(ax), sx = std::sin(ax), cy = std::cos(ay), sy = std::sin(ay),
-               cz = std::cos(az), sz = std::sin(az);
-  // Rz * Ry * Rx
-  return {cz * cy,
-          cz * sy * sx - sz * cx,
-          cz * sy * cx + sz * sx,
-          sz * cy,
-          sz * sy * sx + cz * cx,
-          sz * sy * cx - cz * sx,
-          -sy,
-          cy * sx,
-          cy * cx};
-}
 
 void transform_mesh(Mesh& mesh, const SmoothWarp& warp, const Affine& similarity) {
   parallel_for(
@@ -378,6 +364,21 @@ const EllipsoidSpec kCerebellarWhite{{17, -58, -31}, {10, 13, 8}, {-10, 0, 0}};
 const EllipsoidSpec kBrainstem{{0, -28, -40}, {11, 12, 28}, {-15, 0, 0}};
 
 }  // namespace
+
+std::array<double, 9> rotation_xyz(double ax, double ay, double az) {
+  const double cx = std::cos(ax), sx = std::sin(ax), cy = std::cos(ay), sy = std::sin(ay),
+               cz = std::cos(az), sz = std::sin(az);
+  // Rz * Ry * Rx
+  return {cz * cy,
+          cz * sy * sx - sz * cx,
+          cz * sy * cx + sz * sx,
+          sz * cy,
+          sz * sy * sx + cz * cx,
+          sz * sy * cx - cz * sx,
+          -sy,
+          cy * sx,
+          cy * cx};
+}
 
 Vec3 SmoothWarp::apply(const Vec3& x) const {
   Vec3 y = x;

@@ -45,20 +45,6 @@ double ramp_inside(double d, double threshold, double width) {
   return std::clamp(0.5 - (d - threshold) / width, 0.0, 1.0);
 }
 
-std::array<double, 9> rotation_xyz_deg(double ax, double ay, double az) {
-  const double d = M_PI / 180;
-  const double cx = std::cos(ax * d), sx = std::sin(ax * d), cy = std::cos(ay * d),
-               sy = std::sin(ay * d), cz = std::cos(az * d), sz = std::sin(az * d);
-  return {cz * cy,
-          cz * sy * sx - sz * cx,
-          cz * sy * cx + sz * sx,
-          sz * cy,
-          sz * sy * sx + cz * cx,
-          sz * sy * cx - cz * sx,
-          -sy,
-          cy * sx,
-          cy * cx};
-}
 
 // Unit-variance smooth field (random plane waves), for fibre perturbations and the bias field.
 struct Waves {
@@ -119,7 +105,8 @@ std::array<double, 9> orientation_axes(const std::string& name) {
   if (n == "LAS") return {-1, 0, 0, 0, 1, 0, 0, 0, 1};
   if (n == "LPI") return {-1, 0, 0, 0, -1, 0, 0, 0, -1};
   if (n == "OBLIQUE") {
-    const auto R = rotation_xyz_deg(15, -5, 8);
+    const double deg = M_PI / 180;
+    const auto R = rotation_xyz(15 * deg, -5 * deg, 8 * deg);
     // R * diag(-1, 1, 1): an LAS grid turned like an AC-PC-angled axial prescription.
     return {-R[0], R[1], R[2], -R[3], R[4], R[5], -R[6], R[7], R[8]};
   }
