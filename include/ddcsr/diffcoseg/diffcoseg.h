@@ -1,38 +1,50 @@
 // DiffCoSeg: closed, genus-0, intersection-free white and pial surfaces of one hemisphere from
-// its white-matter and pial signed distance functions (SDFs).
+// its white-matter and pial signed distance functions (SDFs, mm, negative inside).
 //
-// White surface. A genus-0 icosphere is placed in the white SDF's interior (the ellipsoid of
-// the inside voxels' second moments, shrunk) and carried to the SDF's zero level set by the flows
-// of stationary velocity fields v(x) = -s(x) grad s(x) / max(|grad s|^2, g_min^2), clamped in
-// speed, where s is the white SDF Gaussian-smoothed at a decreasing series of widths (coarse to
-// fine: thin gyri appear as the smoothing shrinks and the surface follows them continuously).
-// Each vertex is integrated with RK4 in steps that move it less than a fraction of its shortest
-// edge and of a voxel, so neighbouring trajectories cannot pass each other and the discrete map
-// stays a diffeomorphism in practice. Between short integration intervals, topology-preserving
-// isotropic remeshing (edge split / collapse with link condition / flip, tangential relaxation)
-// keeps edges even while the surface grows into gyri. A final Newton projection onto the zero
-// level set of the unsmoothed SDF, with step limits, fixes the vertices.
+// White surface. A genus-0 icosphere, mapped onto the ellipsoid with the second moments of the
+// white SDF's inside voxels, is carried to the SDF's zero level set by the flows of stationary
+// velocity fields, coarse to fine: the SDF Gaussian-smoothed at decreasing widths, so that
+// folds appear gradually. Near the level set (|s| < growth_reach_mm) the field is the Newton
+// field v = -s grad s / |grad s|^2; farther away it follows geodesic growth directions (the
+// gradient of the distance from the deep interior, measured inside the white matter, and from
+// the far exterior, measured outside), so a surface spanning the neck of a thin gyrus advances
+// along the gyrus instead of being pulled sideways onto its walls, and a surface over the
+// mouth of a sulcus descends into it. Each vertex is integrated with RK4 in steps shorter than
+// a fraction of its shortest edge and of a voxel, so neighbouring trajectories cannot pass each
+// other and the discrete map stays a diffeomorphism in practice; faces that still turn over in
+// an interval are smoothed at once. Between intervals, topology-preserving isotropic remeshing
+// (edge split, collapse under the link condition, flip; tangential relaxation) keeps edges
+// even while the surface grows into gyri. At the end the mesh is refined to the requested
+// vertex count and Newton-projected, with step limits, onto the unsmoothed zero level set.
 //
-// Pial surface. The white mesh (same vertices and triangles) is inflated along the outward unit
-// field of the white SDF (smoothed; its streamlines cannot cross) until each vertex reaches the
-// pial SDF's zero level set. A vertex also stops short of the medial sheet of the space outside
-// the white surface, i.e. where the banks of a sulcus that the pial SDF cannot resolve at voxel
-// size would meet, so opposite banks meet but never cross and pial never crosses white.
+// Pial surface. The white mesh (same vertices and triangles) is inflated: each vertex starts a
+// small step (0.02 mm) out along the white normal and walks along the outward unit field of the
+// (smoothed) white SDF, whose streamlines cannot cross, until the pial SDF turns non-negative.
+// Where the pial SDF does not open a sulcus (banks closer than a voxel) the walk stops
+// `sulcus_margin_mm` before the medial sheet of the space outside white (where the white SDF
+// stops growing), so opposite banks meet but do not cross, and pial never crosses white.
 //
-// Guarantees, checked on every output mesh and reported (never hidden): closed two-manifold, one
-// component, Euler characteristic 2, no self-intersecting face (exact predicates through CGAL),
-// no white vertex outside the pial surface. Self-intersections left by the discretisation are
-// repaired locally (white: smoothing of the involved vertices; pial: pulling the involved
-// vertices back towards white). Whatever remains after repair is in the report and in
-// `problems`.
+// Guarantees, checked on every output and reported, never hidden: closed two-manifold, one
+// component, Euler characteristic 2, no self-intersecting face (exact predicates, CGAL, via
+// ddcsr/geometry/mesh_checks.h), no white vertex outside pial. White and pial are checked as
+// one mesh, which also finds every place where pial passes through white. Intersections left
+// by the discretisation are repaired locally: white by smoothing the involved vertices
+// (Taubin, then Laplacian, with gentle re-projection); pial by pulling the involved vertices
+// back along their paths, down to coinciding with white (zero thickness) where white touches
+// itself. A pial vertex that coincides with its white vertex touches white, it does not cross
+// it. Whatever the repair cannot fix is listed in `problems` and in the checks.
 //
 // Thickness: per vertex, the mean of the distance from the white vertex to the pial surface and
-// from the pial vertex to the white surface (FreeSurfer's mris_thickness definition).
+// from the pial vertex to the white surface (FreeSurfer's mris_thickness definition), each
+// searched over the surface around the partner vertex.
 //
 // Method family: CortexODE (Ma et al. 2022), CorticalFlow (Lebrat et al. 2021), CoSeg / DDCSR
-// (diffeomorphic deformation of a template to predicted SDFs), DeepCSR (Cruz et al. 2021);
-// remeshing after Botsch & Kobbelt, "A remeshing approach to multiresolution modeling" (2004).
+// (diffeomorphic deformation of a template to predicted SDFs), DeepCSR (Cruz et al. 2021),
+// Laplace/streamline thickness (Jones et al. 2000); remeshing after Botsch & Kobbelt, "A
+// remeshing approach to multiresolution modeling" (2004); Taubin, "A signal processing
+// approach to fair surface design" (1995).
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -52,15 +64,15 @@ struct DiffCoSegOptions {
   // Integration time per smoothing level (the flow converges like exp(-t) near the surface) and
   // the length of one interval between remeshings.
   double level_time = 6.0;
-  double remesh_interval = 0.5;
+  double remesh_interval = 1.0;
   // Edge length (mm) while following the smoothing levels; the mesh is refined to the final
   // vertex count afterwards and follows the unsmoothed SDF for `final_time`.
   double flow_edge_mm = 1.0;
-  double final_time = 1.5;
+  double final_time = 0.5;
   // A vertex moves at most this fraction of min(its shortest edge, voxel size) per RK4 step.
   double max_step_fraction = 0.3;
-  // Speed clamp (mm per unit time) of the velocity fields; away from the surface the speed is
-  // |s| / growth_tau, and beyond growth_reach_mm the coarsest SDF's normal steers the growth.
+  // Speed clamp (mm per unit time) of the velocity fields; beyond growth_reach_mm from the level
+  // set the geodesic growth directions steer, at speed |s| / growth_tau.
   double max_speed = 3.0;
   double growth_tau = 0.5;
   double growth_reach_mm = 1.0;
@@ -117,16 +129,25 @@ struct HemisphereSurfaces {
 };
 
 // Reconstructs one hemisphere. `white_sdf` and `pial_sdf` are 3D volumes in mm, negative inside,
-// on any grids (vox2ras to scanner RAS). `hemi` ("lh"/"rh") is stored in the meshes. Throws
-// InputError when an SDF has no inside voxel or the pial SDF does not contain the white
-// interior; never throws for a failed guarantee (see `problems`). Runs on thread_count() threads;
-// the result does not depend on the thread count.
+// on any grids (vox2ras to scanner RAS). `hemi` ("lh"/"rh") is stored in the meshes, with the
+// white SDF's volume geometry. Throws InputError when an SDF is not a finite 3D volume or has
+// no inside voxel, UsageError for invalid options; never throws for a failed guarantee (see
+// `problems`). Runs on thread_count() threads; the result does not depend on the thread count.
 HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume& pial_sdf,
                                           const std::string& hemi, const DiffCoSegOptions& options,
                                           const ProgressFn& progress = {});
 
-// Per-vertex thickness of paired surfaces (same vertex count): the mean of the distances from
-// each white vertex to the pial surface and from each pial vertex to the white surface.
+// Both hemispheres at once, each on its own thread (each also runs its loops on
+// thread_count() threads): [0] is "lh", [1] is "rh". Results are those of
+// reconstruct_hemisphere; progress reports the mean of the two.
+std::array<HemisphereSurfaces, 2> reconstruct_hemispheres(
+    const Volume& lh_white_sdf, const Volume& lh_pial_sdf, const Volume& rh_white_sdf,
+    const Volume& rh_pial_sdf, const DiffCoSegOptions& options, const ProgressFn& progress = {});
+
+// Per-vertex thickness of paired surfaces (one triangulation): the mean of the distances from
+// each white vertex to the pial surface and from each pial vertex to the white surface, each
+// searched over the surface around the partner vertex. Throws InputError when the
+// triangulations differ.
 std::vector<float> cortical_thickness(const Mesh& white, const Mesh& pial);
 
 }  // namespace ddcsr

@@ -4,11 +4,10 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
-#include <cstdio>   // DEVDEBUG
-#include <cstdlib>  // DEVDEBUG
-#include <ctime>    // DEVDEBUG
 #include <memory>
+#include <mutex>
 #include <sstream>
+#include <thread>
 
 #include "ddcsr/error.h"
 #include "ddcsr/frames.h"
@@ -113,7 +112,6 @@ using Clock = std::chrono::steady_clock;
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
 }
-bool debug() { return std::getenv("DCS_DEBUG") != nullptr; }  // DEVDEBUG
 
 using Pairs = std::vector<std::pair<int, int>>;
 
@@ -299,6 +297,36 @@ std::vector<float> local_thickness(const Mesh& white, const Mesh& pial) {
   return thickness;
 }
 
+// Whether p lies inside the closed mesh: parity of the crossings of rays in three fixed,
+// unremarkable directions (a ray grazing an edge is a measure-zero accident), majority vote.
+bool inside_by_rays(const Mesh& mesh, const Vec3& p) {
+  static const Vec3 kDirs[3] = {normalized(Vec3{0.5773, 0.4163, 0.7023}),
+                                normalized(Vec3{-0.6419, 0.7318, -0.2289}),
+                                normalized(Vec3{0.1237, -0.8412, 0.5263})};
+  int votes = 0;
+  for (const Vec3& d : kDirs) {
+    int crossings = 0;
+    for (const auto& f : mesh.faces) {
+      auto at = [&](int32_t v) {
+        return Vec3{mesh.vertices[v][0], mesh.vertices[v][1], mesh.vertices[v][2]};
+      };
+      const Vec3 a = at(f[0]), e1 = at(f[1]) - a, e2 = at(f[2]) - a;
+      const Vec3 h = cross(d, e2);
+      const double det = dot(e1, h);
+      if (std::abs(det) < 1e-14) continue;
+      const Vec3 t = p - a;
+      const double u = dot(t, h) / det;
+      if (u < 0 || u > 1) continue;
+      const Vec3 q = cross(t, e1);
+      const double v = dot(d, q) / det;
+      if (v < 0 || u + v > 1) continue;
+      if (dot(e2, q) / det > 0) ++crossings;
+    }
+    votes += crossings % 2;
+  }
+  return votes >= 2;
+}
+
 // White vertices outside the pial surface, by exact inside tests (ray votes); only needed when
 // the surfaces cross somewhere.
 int64_t count_outside(const Mesh& white, const Mesh& pial) {
@@ -376,10 +404,6 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
     flow_mesh->remesh(level_edge);
     flow_to_level_set(*flow_mesh, field, level_edge, options.level_time,
                       k + 1 < nlevels ? 0.01 : 0.002, options, stats);
-    if (debug())
-      std::fprintf(stderr, "DEVDEBUG level %zu sigma %.2f verts %lld t %.2f cpu %.2f\n", k, sigma,
-                   (long long)flow_mesh->num_vertices(), seconds_since(t0),
-                   double(std::clock()) / CLOCKS_PER_SEC);
     report(progress, 0.6 * double(k + 1) / double(nlevels));
   }
   FlowMesh& fm = *flow_mesh;
@@ -388,29 +412,20 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   // briefly at full resolution, then settle the vertices onto the level set.
   edge = std::max(0.05 * wvox,
                   std::sqrt(2.0 * fm.area() / (std::sqrt(3.0) * double(options.target_vertices))));
-  fm.remesh(edge);
-  fm.relax(0.5, true);
+  for (int it = 0; it < 2; ++it) {
+    fm.remesh(edge);
+    fm.relax(0.5, true);
+  }
   flow_to_level_set(fm, white_raw, edge, options.final_time, 0.01, options, stats);
   for (int it = 0; it < options.projection_iterations; ++it) {
     if (it + 2 < options.projection_iterations) fm.relax(0.3, true);
     project_to_level_set(fm, white_raw, 1, 0.3 * edge);
   }
   out.flow_folded_faces = stats.folded_faces;
-  if (debug())
-    std::fprintf(stderr, "DEVDEBUG projected verts %lld t %.2f cpu %.2f\n",
-                 (long long)fm.num_vertices(), seconds_since(t0),
-                 double(std::clock()) / CLOCKS_PER_SEC);
 
   // Local repair of white self-intersections left by the discretisation: smooth the involved
   // vertices and a growing neighbourhood, re-projecting gently in the first rounds.
   IntersectionTracker white_si(fm.to_mesh());
-  if (debug()) {
-    const Mesh wm = fm.to_mesh();
-    const auto real = self_intersections(wm);
-    std::fprintf(stderr, "DEVDEBUG white before repair: real SI %zu\n", real.size());
-    for (size_t q = 0; q < real.size() && q < 5; ++q) { const auto& v = wm.vertices[wm.faces[real[q].first][0]]; std::fprintf(stderr, "DEVDEBUG   realSI at %.2f %.2f %.2f\n", v[0], v[1], v[2]); }
-    for (size_t q = 0; q < white_si.pairs().size() && q < 5; ++q) { const auto& v = wm.vertices[wm.faces[white_si.pairs()[q].first][0]]; std::fprintf(stderr, "DEVDEBUG   offSI at %.2f %.2f %.2f\n", v[0], v[1], v[2]); }
-  }
   {
     std::vector<char> touched(fm.vertex_slots(), 0);
     int round = 0;
@@ -434,16 +449,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
     out.white_check.repaired_vertices = std::count(touched.begin(), touched.end(), 1);
   }
   Mesh white = fm.to_mesh();
-  if (debug()) {
-    const auto real = self_intersections(white);
-    std::fprintf(stderr, "DEVDEBUG white after repair: real SI %zu rounds %d\n", real.size(), out.white_check.repair_rounds);
-    for (size_t q = 0; q < real.size() && q < 5; ++q) { const auto& v = white.vertices[white.faces[real[q].first][0]]; std::fprintf(stderr, "DEVDEBUG   realSI at %.2f %.2f %.2f\n", v[0], v[1], v[2]); }
-    for (size_t q = 0; q < white_si.pairs().size() && q < 5; ++q) { const auto& v = white.vertices[white.faces[white_si.pairs()[q].first][0]]; std::fprintf(stderr, "DEVDEBUG   offSI at %.2f %.2f %.2f\n", v[0], v[1], v[2]); }
-  }
   out.seconds_white = seconds_since(t0);
-  if (debug())
-    std::fprintf(stderr, "DEVDEBUG white repaired pairs %zu t %.2f cpu %.2f\n",
-                 white_si.pairs().size(), seconds_since(t0), double(std::clock()) / CLOCKS_PER_SEC);
   report(progress, 0.7);
 
   // --- Pial surface: inflate the white mesh.
@@ -490,9 +496,6 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
     }
   }, 1024);
   out.pial_sulcus_stops = std::count(sulcus.begin(), sulcus.end(), 1);
-  if (debug())
-    std::fprintf(stderr, "DEVDEBUG pial walked t %.2f cpu %.2f\n", seconds_since(t0),
-                 double(std::clock()) / CLOCKS_PER_SEC);
 
   // Repair: pull pial vertices back along their paths toward white where pial faces intersect
   // each other or white. At length zero a pial vertex is its white vertex plus the small
@@ -501,9 +504,6 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   std::vector<char> copy(nv, 0);
   Mesh both = combine(white, pial, copy);
   IntersectionTracker both_si(both);
-  if (debug())
-    std::fprintf(stderr, "DEVDEBUG combined pairs %zu t %.2f cpu %.2f\n", both_si.pairs().size(),
-                 seconds_since(t0), double(std::clock()) / CLOCKS_PER_SEC);
   const int32_t nf = static_cast<int32_t>(white.faces.size());
   // A pial face whose three vertices are their white vertices is a copy of a white face: it
   // meets a white face or another copy exactly where its white face does, which the
@@ -574,15 +574,6 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
     else if (f >= nf && !is_copy(f) && !is_copy(g)) pial_pairs.emplace_back(f - nf, g - nf);
     else ++crossings;
   }
-  if (debug()) {
-    int shown = 0;
-    for (const auto& [f, g] : both_si.pairs())
-      if (f < nf && g >= nf && shown++ < 8) {
-        const auto& pf = pial.faces[g - nf];
-        const auto& wf = white.faces[f];
-        std::fprintf(stderr, "DEVDEBUG cross w%d (%d %d %d) p%d (%d %d %d) len %.3f %.3f %.3f off %.4f %.4f %.4f at %.2f %.2f %.2f\n", f, wf[0], wf[1], wf[2], g - nf, pf[0], pf[1], pf[2], length[pf[0]], length[pf[1]], length[pf[2]], offset[pf[0]], offset[pf[1]], offset[pf[2]], pial.vertices[pf[0]][0], pial.vertices[pf[0]][1], pial.vertices[pf[0]][2]);
-      }
-  }
   fill_check(white, white_pairs, out.white_check);
   fill_check(pial, pial_pairs, out.pial_check);
   // White is one closed surface: if it crosses pial nowhere (touching where pial copies it is
@@ -592,8 +583,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
     int64_t deepest = 0;
     for (int64_t i = 1; i < nv; ++i)
       if (length[i] + offset[i] > length[deepest] + offset[deepest]) deepest = i;
-    const MeshDistance to_pial(pial);
-    out.white_vertices_outside_pial = to_pial.inside(white_at(deepest)) ? 0 : nv;
+    out.white_vertices_outside_pial = inside_by_rays(pial, white_at(deepest)) ? 0 : nv;
   } else {
     out.white_vertices_outside_pial = count_outside(white, pial);
   }
@@ -620,6 +610,39 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   out.white = std::move(white);
   out.pial = std::move(pial);
   report(progress, 1.0);
+  return out;
+}
+
+std::array<HemisphereSurfaces, 2> reconstruct_hemispheres(
+    const Volume& lh_white_sdf, const Volume& lh_pial_sdf, const Volume& rh_white_sdf,
+    const Volume& rh_pial_sdf, const DiffCoSegOptions& options, const ProgressFn& progress) {
+  std::array<HemisphereSurfaces, 2> out;
+  std::array<double, 2> done{0, 0};
+  std::mutex mutex;
+  auto part = [&](int h) -> ProgressFn {
+    if (!progress) return {};
+    return [&, h](double f) {
+      std::lock_guard<std::mutex> lock(mutex);
+      done[h] = f;
+      progress(0.5 * (done[0] + done[1]));
+    };
+  };
+  std::exception_ptr error;
+  std::thread rh([&] {
+    try {
+      out[1] = reconstruct_hemisphere(rh_white_sdf, rh_pial_sdf, "rh", options, part(1));
+    } catch (...) {
+      error = std::current_exception();
+    }
+  });
+  try {
+    out[0] = reconstruct_hemisphere(lh_white_sdf, lh_pial_sdf, "lh", options, part(0));
+  } catch (...) {
+    rh.join();
+    throw;
+  }
+  rh.join();
+  if (error) std::rethrow_exception(error);
   return out;
 }
 

@@ -153,16 +153,24 @@ void SdfField::add_growth_directions(double inside_depth_mm, double outside_dept
   auto inside_grid = [&](int64_t i, int64_t j, int64_t k) {
     return i >= 0 && j >= 0 && k >= 0 && i < dims_[0] && j < dims_[1] && k < dims_[2];
   };
-  // Dijkstra on each side separately (a voxel's side is the sign of its value); the two
-  // propagations touch disjoint voxels, so they run concurrently.
+  // Per voxel, one byte: bit 0/1 = inside/outside and at least neck_mm from the surface (the
+  // propagation stays that far away, so it does not pass necks thinner than 2 * neck_mm, which
+  // a mesh with edges about a voxel long cannot enter cleanly); bit 2/3 = deep inside/outside.
+  std::vector<uint8_t> cls(nvox);
+  parallel_for(nvox, [&](int64_t begin, int64_t end) {
+    for (int64_t idx = begin; idx < end; ++idx) {
+      const float v = data_[idx][0];
+      cls[idx] = uint8_t((-v > neck_mm ? 1 : 0) | (v > neck_mm ? 2 : 0) |
+                         (-v >= inside_depth_mm ? 4 : 0) | (v >= outside_depth_mm ? 8 : 0));
+    }
+  }, 65536);
+  // Dijkstra on each side separately; the two propagations touch disjoint voxels, so they run
+  // concurrently.
   parallel_for(2, [&](int64_t begin, int64_t end) {
     for (int64_t side = begin; side < end; ++side) {
-      const float sign = side == 0 ? -1.f : 1.f;  // inside, outside
-      // Propagation stays a little away from the surface, so it does not pass necks thinner
-      // than 2 * neck_mm, which a mesh with edges about a voxel long cannot enter cleanly.
-      auto on_side = [&](size_t idx) { return sign * data_[idx][0] > neck_mm; };
-      const double depth_mm = side == 0 ? inside_depth_mm : outside_depth_mm;
-      auto deep = [&](size_t idx) { return sign * data_[idx][0] >= depth_mm; };
+      const uint8_t side_bit = side == 0 ? 1 : 2, deep_bit = side == 0 ? 4 : 8;
+      auto on_side = [&](size_t idx) { return (cls[idx] & side_bit) != 0; };
+      auto deep = [&](size_t idx) { return (cls[idx] & deep_bit) != 0; };
       // Seeds: one connected component of the deep voxels (6-connected). Outside, the one
       // touching the crop's border (the far exterior); inside, the largest (the core of the
       // white matter). Other deep pockets (a wide sulcal cave behind a narrower mouth, a thick
@@ -216,12 +224,18 @@ void SdfField::add_growth_directions(double inside_depth_mm, double outside_dept
             const int64_t idx = index(i, j, k);
             if (!seed(idx)) continue;
             dist[idx] = 0;
-            // Only seeds next to the rest of their side need to start the propagation.
-            for (const Step& st : steps)
-              if (inside_grid(i + st.dx, j + st.dy, k + st.dz) && on_side(idx + st.offset) &&
-                  !seed(idx + st.offset)) {
-                buckets[0].push_back(idx);
-                break;
+            // Only seeds next to the rest of their side need to start the propagation (a
+            // face neighbour decides: the 26-neighbourhood would change distances by a
+            // fraction of a voxel, which the directions do not feel).
+            const int64_t nb[6][3] = {{i - 1, j, k}, {i + 1, j, k}, {i, j - 1, k},
+                                      {i, j + 1, k}, {i, j, k - 1}, {i, j, k + 1}};
+            for (const auto& q : nb)
+              if (inside_grid(q[0], q[1], q[2])) {
+                const int64_t n = index(q[0], q[1], q[2]);
+                if (on_side(n) && !seed(n)) {
+                  buckets[0].push_back(idx);
+                  break;
+                }
               }
           }
       for (size_t b = 0; b < buckets.size(); ++b) {
@@ -234,7 +248,7 @@ void SdfField::add_growth_directions(double inside_depth_mm, double outside_dept
           for (const Step& st : steps) {
             if (!interior && !inside_grid(i + st.dx, j + st.dy, k + st.dz)) continue;
             const int64_t n = idx + st.offset;
-            if (!on_side(n)) continue;
+            if (!on_side(n) || seed(n)) continue;
             const float nd = d + st.length;
             if (nd < dist[n]) {
               dist[n] = nd;

@@ -12,7 +12,6 @@ namespace ddcsr::diffcoseg {
 
 struct WhiteStats {
   int64_t folded_faces = 0;  // faces whose normal reversed within one integration interval
-  double target_edge = 0;    // final edge length (mm)
 };
 
 // The genus-0 template: an icosphere mapped onto the ellipsoid with the second moments of the

@@ -1,9 +1,6 @@
 // White surface: template placement, coarse-to-fine SDF flows, projection.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>  // DEVDEBUG
-#include <cstdlib>  // DEVDEBUG
-#include <ctime>  // DEVDEBUG
 
 #include "ddcsr/error.h"
 #include "ddcsr/threads.h"
@@ -152,7 +149,6 @@ void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge, doubl
   double elapsed = 0;
   while (elapsed < duration - 1e-9) {
     const double interval = std::min(options.remesh_interval, duration - elapsed);
-    const double i0 = double(std::clock()) / CLOCKS_PER_SEC;  // DEVDEBUG
     const std::vector<double> shortest = mesh.shortest_edges();
     const std::vector<Vec3> normals_before = face_normals(mesh);
     const int64_t nv = mesh.vertex_slots();
@@ -179,12 +175,6 @@ void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge, doubl
         mesh.pos[v] = x;
       }
     }, 2048);
-    if (std::getenv("DCS_DEBUG")) std::fprintf(stderr, "DEVDEBUG   integrate cpu %.3f\n", double(std::clock()) / CLOCKS_PER_SEC - i0);
-    if (std::getenv("DCS_DEBUG")) {
-      int64_t vmax = 0; int64_t nbig = 0; for (int64_t v = 0; v < (int64_t)moved.size(); ++v) { if (moved[v] > moved[vmax]) vmax = v; nbig += moved[v] > 0.3; }
-      Vec3 gg; double sv = field.sample(mesh.pos[vmax], &gg);
-      std::fprintf(stderr, "DEVDEBUG   maxv at %.1f %.1f %.1f s %.3f |g| %.3f nbig %lld\n", mesh.pos[vmax][0], mesh.pos[vmax][1], mesh.pos[vmax][2], sv, norm(gg), (long long)nbig);
-    }
     // Faces that turned over: the discrete map folded where the flow squeezes the surface
     // faster than the step control saw. Smoothing their neighbourhood unfolds them before the
     // fold can grow.
@@ -198,32 +188,15 @@ void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge, doubl
       for (int it = 0; it < 3; ++it) mesh.relax(0.5, false, &mask);
     }
     elapsed += interval;
-    const double r0 = double(std::clock()) / CLOCKS_PER_SEC;  // DEVDEBUG
     mesh.remesh(edge);
-    const double r1 = double(std::clock()) / CLOCKS_PER_SEC;  // DEVDEBUG
     mesh.relax(0.5, true);
     mesh.relax(0.5, true);
-    if (std::getenv("DCS_DEBUG")) std::fprintf(stderr, "DEVDEBUG   remesh cpu %.3f relax cpu %.3f\n", r1 - r0, double(std::clock()) / CLOCKS_PER_SEC - r1);
     double max_moved = 0;
     for (double m : moved) max_moved = std::max(max_moved, m);
-    if (std::getenv("DCS_DEBUG")) {  // DEVDEBUG
-      const auto se = mesh.shortest_edges();
-      double mn = 1e9; for (int64_t v = 0; v < mesh.vertex_slots(); ++v) mn = std::min(mn, se[v]);
-      static int dump = 0;
-      if (std::getenv("DCS_DUMP")) {
-      const Mesh dm = mesh.to_mesh();
-      FILE* fp = std::fopen(("/tmp/dcs_dump_" + std::to_string(dump++) + ".bin").c_str(), "wb");
-      int64_t nvv = dm.vertices.size(), nff = dm.faces.size();
-      std::fwrite(&nvv, 8, 1, fp); std::fwrite(&nff, 8, 1, fp);
-      std::fwrite(dm.vertices.data(), 12, nvv, fp); std::fwrite(dm.faces.data(), 12, nff, fp); std::fclose(fp);
-      }
-      std::fprintf(stderr, "DEVDEBUG   t %.2f verts %lld max_moved %.3f min_edge %.4f area %.0f\n", elapsed, (long long)mesh.num_vertices(), max_moved, mn, mesh.area());
-    }
     // Converged: hardly any vertex moves by more than a small fraction of a voxel per interval
     // (a few may still creep along a thin gyrus; the next level takes them on).
     const int64_t moving = std::count_if(moved.begin(), moved.end(),
                                          [&](double m) { return m > 0.1 * voxel; });
-    if (std::getenv("DCS_DEBUG")) { std::vector<double> mm(moved); std::sort(mm.begin(), mm.end()); std::fprintf(stderr, "DEVDEBUG   moved p50 %.3f p90 %.3f p99 %.3f p999 %.3f\n", mm[mm.size()/2], mm[mm.size()*9/10], mm[mm.size()*99/100], mm[mm.size()*999/1000]); }
     if (max_moved < 0.02 * voxel || double(moving) <= settled_fraction * double(nv)) break;
   }
 }
