@@ -4,10 +4,12 @@
 set -euo pipefail
 
 packages=(build-essential cmake git pkg-config zlib1g-dev
-  libtorch-dev libinsighttoolkit5-dev libcgal-dev libeigen3-dev libcli11-dev libspdlog-dev)
+  libtorch-dev libinsighttoolkit5-dev libcgal-dev libeigen3-dev libcli11-dev libspdlog-dev
+  nlohmann-json3-dev)
 if [[ "${1:-}" == "--test" ]]; then
   # Tests: GoogleTest, and independent readers/fitters on Debian's own Python.
-  packages+=(libgtest-dev libgmock-dev python3 python3-numpy python3-nibabel python3-scipy python3-dipy python3-torch)
+  packages+=(libgtest-dev libgmock-dev python3 python3-numpy python3-nibabel python3-scipy python3-dipy python3-torch
+    clang libclang-rt-14-dev bc)
 fi
 # Speeds up rebuilds; harmless when absent.
 packages+=(ccache)

@@ -19,7 +19,11 @@ ProgressBar::ProgressBar(std::string label)
   if (!quiet_ && !tty_) spdlog::info("{}...", label_);
 }
 
-ProgressBar::~ProgressBar() { done(); }
+// Destroyed without done(): the work failed or was abandoned; end the bar's line, claim nothing.
+ProgressBar::~ProgressBar() {
+  if (finished_ || quiet_) return;
+  if (tty_ && last_percent_ >= 0) std::fputs("\n", stderr);
+}
 
 void ProgressBar::update(double fraction) {
   if (quiet_ || finished_ || !tty_) return;

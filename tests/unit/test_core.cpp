@@ -125,3 +125,10 @@ TEST(Threads, ResolvePolicy) {
   unsetenv("OMP_NUM_THREADS");
   EXPECT_GE(resolve_thread_count(0), 1);
 }
+
+#include "ddcsr/checksum.h"
+TEST(Checksum, Sha256KnownVectors) {
+  EXPECT_EQ(sha256(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  EXPECT_EQ(sha256(std::string(1000, 'a')), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
+}

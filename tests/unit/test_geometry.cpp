@@ -1,6 +1,7 @@
 // Mesh distance, signed distance, inside tests and self-intersections on analytic shapes.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 
 #include "ddcsr/geometry/mesh_checks.h"
@@ -49,6 +50,41 @@ TEST(MeshDistance, SphereDistanceMatchesPolyhedron) {
   }
 }
 
+TEST(MeshDistance, MatchesBruteForceOnABumpyMesh) {
+  // A non-convex mesh and points near and far: the hierarchy must find the nearest triangle.
+  Mesh m = make_icosphere(3, 10.0);
+  for (auto& v : m.vertices) {
+    const double f = 1 + 0.3 * std::sin(v[0]) * std::cos(0.7 * v[1]) * std::sin(0.9 * v[2]);
+    for (int c = 0; c < 3; ++c) v[c] = static_cast<float>(v[c] * f);
+  }
+  Mesh single;
+  single.vertices = m.vertices;
+  const MeshDistance md(m);
+  uint64_t state = 12345;
+  auto uniform = [&] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return double(state >> 11) * 0x1.0p-53;
+  };
+  std::vector<MeshDistance> each_face;
+  for (const auto& f : m.faces) {
+    single.faces = {f};
+    each_face.emplace_back(single);
+  }
+  MeshDistance::Closest prev;
+  for (int n = 0; n < 300; ++n) {
+    const double scale = n < 150 ? 14.0 : 40.0;
+    const Vec3 p{scale * (2 * uniform() - 1), scale * (2 * uniform() - 1),
+                 scale * (2 * uniform() - 1)};
+    double brute = 1e300;
+    for (const auto& one : each_face) brute = std::min(brute, one.distance(p));
+    EXPECT_NEAR(md.distance(p), brute, 1e-9);
+    // A hint from an unrelated earlier query must not change the answer.
+    const MeshDistance::Closest c = md.closest(p, prev);
+    EXPECT_NEAR(c.distance, brute, 1e-9);
+    prev = c;
+  }
+}
+
 TEST(MeshDistance, InsideAtVerticesEdgesAndAxes) {
   // Points on axes and through vertices of an icosphere make rays graze edges; the voting must
   // still give the right side.
@@ -68,7 +104,7 @@ TEST(MeshDistance, InsideAtVerticesEdgesAndAxes) {
 
 TEST(MeshDistance, SignedDistanceVolumeOfSphere) {
   const double R = 12;
-  const Mesh sphere = make_icosphere(5, R, {0.3, -0.2, 0.1});
+  const Mesh sphere = make_icosphere(4, R, {0.3, -0.2, 0.1});
   Affine a;
   a(0, 0) = 1.5, a(1, 1) = 1.5, a(2, 2) = 1.5;
   a(0, 3) = -24, a(1, 3) = -24, a(2, 3) = -24;
@@ -85,9 +121,44 @@ TEST(MeshDistance, SignedDistanceVolumeOfSphere) {
           const double r = norm({p[0] - 0.3, p[1] + 0.2, p[2] - 0.1});
           max_err = std::max(max_err, std::abs(sdf.at(i, j, k) - (r - R)));
         }
-    // Level-5 icosphere of radius 12: chordal error below 0.02 mm.
+    // Level-4 icosphere of radius 12: chordal error below 0.02 mm.
     EXPECT_LT(max_err, 0.02) << threads << " threads";
   }
+}
+
+TEST(MeshDistance, BandedSignedDistanceVolume) {
+  // Exact inside the band, +-band beyond it with the sign of the exact volume.
+  const Mesh sphere = make_icosphere(4, 8.0, {1, 0, 0});
+  Affine a;
+  a(0, 0) = 1.5, a(1, 1) = 1.5, a(2, 2) = 1.5;
+  a(0, 3) = -24, a(1, 3) = -24, a(2, 3) = -24;
+  const Volume grid({32, 32, 32}, 1, a);
+  const Volume exact = signed_distance_volume(sphere, grid);
+  SignedDistanceOptions opts;
+  opts.max_distance = 4.0;
+  const Volume banded = signed_distance_volume(sphere, grid, opts);
+  int64_t beyond = 0;
+  for (size_t v = 0; v < exact.data.size(); ++v) {
+    if (std::abs(exact.data[v]) <= 4.0f) {
+      ASSERT_EQ(banded.data[v], exact.data[v]);
+    } else {
+      ASSERT_EQ(banded.data[v], exact.data[v] < 0 ? -4.0f : 4.0f) << v;
+      ++beyond;
+    }
+  }
+  EXPECT_GT(beyond, 1000);
+  // Deep inside (the sphere's centre region) the flood must have carried the inside sign.
+  EXPECT_EQ(banded.at(16, 16, 16), -4.0f);
+  // A band narrower than two voxels is widened to keep the sign flood safe.
+  opts.max_distance = 0.1;
+  const Volume narrow = signed_distance_volume(sphere, grid, opts);
+  for (size_t v = 0; v < exact.data.size(); ++v)
+    ASSERT_EQ(narrow.data[v] < 0, exact.data[v] < 0) << v;
+  // No surface near the grid at all: every voxel outside.
+  Volume far_grid = grid;
+  far_grid.vox2ras(0, 3) = 500;
+  const Volume empty = signed_distance_volume(sphere, far_grid, opts);
+  EXPECT_EQ(*std::min_element(empty.data.begin(), empty.data.end()), 3.0f);
 }
 
 Mesh pushed_through_icosphere() {
@@ -144,6 +215,8 @@ TEST(MeshChecks, VerticesOutside) {
   const Mesh outer = make_icosphere(3, 10.0);
   EXPECT_EQ(fraction_vertices_outside(make_icosphere(3, 9.0), outer), 0.0);
   EXPECT_EQ(fraction_vertices_outside(make_icosphere(3, 11.0), outer), 100.0);
+  // A surface against itself: every vertex on the surface, none outside.
+  EXPECT_EQ(fraction_vertices_outside(outer, outer), 0.0);
   // Shifted by 5 mm along x: vertices with x > ~2.6 of the shifted sphere leave the outer one.
   const Mesh shifted = make_icosphere(3, 9.0, {5, 0, 0});
   const double pct = fraction_vertices_outside(shifted, outer);

@@ -22,7 +22,8 @@ double self_intersection_fraction(const Mesh& mesh);
 double self_intersection_fraction(const std::vector<std::pair<int, int>>& pairs, size_t num_faces);
 
 // Percentage (0-100) of the vertices of `inner` that lie outside the closed mesh `outer`
-// (e.g. white vertices outside the pial surface).
+// (e.g. white vertices outside the pial surface). Vertices within 0.001 mm of `outer` count as
+// inside: white and pial coincide along the medial wall.
 double fraction_vertices_outside(const Mesh& inner, const Mesh& outer);
 
 }  // namespace ddcsr

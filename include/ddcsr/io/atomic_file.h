@@ -33,6 +33,13 @@ void write_file_atomic(const std::string& path, const std::string& bytes);
 // decompressed size so a hostile file cannot exhaust memory.
 std::string read_file_maybe_gz(const std::string& path, size_t max_bytes = size_t(1) << 31);
 
+// The marker in every temporary name: ".tmp-HOST~PID~N", unique per host, process and call, so
+// leftovers of killed runs can be told from the work of live processes (even on other nodes
+// sharing the file system).
+std::string temporary_token();
+// True when `name` holds a temporary token of a process on this host that no longer runs.
+bool is_stale_temporary(const std::string& name);
+
 // Double extensions that belong together: ".nii.gz", ".surf.gii", ".gii.gz", ...
 std::string full_extension(const std::string& path);
 

@@ -30,6 +30,15 @@ Volume read_volume(const std::string& path, bool require_4d = false, bool allow_
 // atomically (temporary name, renamed when complete).
 void write_volume(const Volume& volume, const std::string& path);
 
+struct VolumeWriteOptions {
+  // Int16 stores round(value / slope) with that NIfTI scl_slope, as scanners store images: half
+  // the size and far faster to gzip than noisy float32. slope <= 0 picks max|value| / 32000.
+  enum class Type { Float32, Int16 } type = Type::Float32;
+  double int16_slope = 0;
+  int compression_level = 0;  // zlib level 1-9 for .nii.gz; 0 = ITK's default
+};
+void write_volume(const Volume& volume, const std::string& path, const VolumeWriteOptions& opts);
+
 // Returns true when `path` names a NIfTI file by extension.
 bool is_nifti_path(const std::string& path);
 

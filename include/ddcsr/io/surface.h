@@ -2,6 +2,7 @@
 // GIFTI (ASCII, Base64Binary, GZipBase64Binary; .gii.gz too) and FreeSurfer "curv" scalars.
 // In memory, vertices are always scanner RAS.
 #pragma once
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -25,6 +26,9 @@ enum class GiftiEncoding { Ascii, Base64Binary, GZipBase64Binary };
 struct SurfaceWriteOptions {
   GiftiEncoding gifti_encoding = GiftiEncoding::GZipBase64Binary;
   std::string created_by = "ddcsr";
+  // Seconds since the epoch for FreeSurfer's "created by ... on DATE" stamp; negative = now.
+  // A fixed value makes the file a pure function of the mesh (reproducible outputs).
+  int64_t created_time = -1;
 };
 
 // Writes by extension, atomically. FreeSurfer files hold surface RAS = scanner RAS - c_ras of

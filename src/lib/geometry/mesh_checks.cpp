@@ -131,6 +131,7 @@ double self_intersection_fraction(const Mesh& mesh) {
 }
 
 double fraction_vertices_outside(const Mesh& inner, const Mesh& outer) {
+  constexpr double kOnSurfaceMm = 1e-3;
   if (inner.vertices.empty()) return 0;
   const MeshDistance md(outer);
   const int64_t n = static_cast<int64_t>(inner.vertices.size());
@@ -139,7 +140,9 @@ double fraction_vertices_outside(const Mesh& inner, const Mesh& outer) {
     int64_t local = 0;
     for (int64_t i = begin; i < end; ++i) {
       const auto& v = inner.vertices[i];
-      if (!md.inside({v[0], v[1], v[2]})) ++local;
+      const Vec3 p{v[0], v[1], v[2]};
+      // On the surface is not outside: white and pial share vertices along the medial wall.
+      if (!md.inside(p) && md.distance(p) > kOnSurfaceMm) ++local;
     }
     outside += local;
   });

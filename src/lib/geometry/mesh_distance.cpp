@@ -1,19 +1,15 @@
-// Distance queries run on a CGAL AABB tree of the triangles (Simple_cartesian<double>: the
-// constructions are plain floating point, which is all a distance needs). The tree only finds
-// the nearest triangle; the closest point is then recomputed here so that we know which feature
-// (face, edge, vertex) it lies on and can pick the matching pseudo-normal for the sign.
+// Distance queries run on a bounding volume hierarchy of the triangles built here. CGAL's
+// AABB_tree gave the same answers but took 1.6x the CPU time on a whole-grid signed distance
+// volume of a 164k-vertex cortex (its generic traversal costs 1-2 us per query even when the
+// hint is already the answer). The closest point is computed with the Voronoi region it lies in
+// (face, edge, vertex), so that the sign can use the matching angle-weighted pseudo-normal.
 #include "ddcsr/geometry/mesh_distance.h"
-
-#include <CGAL/AABB_traits.h>
-#include <CGAL/AABB_tree.h>
-#include <CGAL/AABB_triangle_primitive.h>
-#include <CGAL/Simple_cartesian.h>
 
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <limits>
 #include <mutex>
-#include <unordered_map>
 
 #include "ddcsr/error.h"
 #include "ddcsr/threads.h"
@@ -21,13 +17,6 @@
 namespace ddcsr {
 
 namespace {
-
-using K = CGAL::Simple_cartesian<double>;
-using Point = K::Point_3;
-using Triangle = K::Triangle_3;
-using TriangleIterator = std::vector<Triangle>::const_iterator;
-using Primitive = CGAL::AABB_triangle_primitive<K, TriangleIterator>;
-using Tree = CGAL::AABB_tree<CGAL::AABB_traits<K, Primitive>>;
 
 inline Vec3 sub(const Vec3& a, const Vec3& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
 inline Vec3 add(const Vec3& a, const Vec3& b) { return {a[0] + b[0], a[1] + b[1], a[2] + b[2]}; }
@@ -128,11 +117,160 @@ const Vec3 kRayDirections[] = {
 struct MeshDistance::Impl {
   std::vector<Vec3> vertices;
   std::vector<std::array<int32_t, 3>> faces;
-  std::vector<Triangle> triangles;
-  Tree tree;
+
+  // Hierarchy: a leaf holds triangles [first, first + count) of the leaf-ordered arrays; an
+  // internal node (count == 0) has children first and first + 1.
+  struct Node {
+    double lo[3], hi[3];
+    int32_t first = 0, count = 0;
+  };
+  static constexpr int kLeafSize = 4;
+  std::vector<Node> nodes;
+  std::vector<int32_t> leaf_face;             // face index of each leaf-ordered triangle
+  std::vector<std::array<Vec3, 3>> leaf_tri;  // its corners, stored in traversal order
+  double box_pad = 0;                         // slack of boxes in ray tests
+
+  // Pseudo-normals, computed on the first signed query (plain distance queries never need them).
+  std::once_flag normals_once;
   std::vector<Vec3> face_normals;    // unit
   std::vector<Vec3> vertex_normals;  // angle-weighted, not normalised (only the sign matters)
   std::vector<std::array<Vec3, 3>> edge_normals;  // per face: edges ab, bc, ca
+
+  void build() {
+    const int32_t nf = static_cast<int32_t>(faces.size());
+    std::vector<Vec3> centroid(nf);
+    std::vector<std::array<Vec3, 2>> bounds(nf);
+    for (int32_t f = 0; f < nf; ++f) {
+      const Vec3 &a = vertices[faces[f][0]], &b = vertices[faces[f][1]], &c = vertices[faces[f][2]];
+      for (int k = 0; k < 3; ++k) {
+        centroid[f][k] = (a[k] + b[k] + c[k]) / 3;
+        bounds[f][0][k] = std::min({a[k], b[k], c[k]});
+        bounds[f][1][k] = std::max({a[k], b[k], c[k]});
+      }
+    }
+    leaf_face.resize(nf);
+    for (int32_t f = 0; f < nf; ++f) leaf_face[f] = f;
+    nodes.reserve(2 * (nf / kLeafSize + 1));
+    nodes.emplace_back();
+    build_node(0, 0, nf, centroid, bounds);
+    leaf_tri.resize(nf);
+    for (int32_t k = 0; k < nf; ++k)
+      for (int c = 0; c < 3; ++c) leaf_tri[k][c] = vertices[faces[leaf_face[k]][c]];
+    const Node& root = nodes[0];
+    box_pad = 1e-9 * std::max({root.hi[0] - root.lo[0], root.hi[1] - root.lo[1],
+                               root.hi[2] - root.lo[2], 1.0});
+  }
+
+  void build_node(size_t n, int32_t begin, int32_t end, const std::vector<Vec3>& centroid,
+                  const std::vector<std::array<Vec3, 2>>& bounds) {
+    double clo[3], chi[3];
+    for (int k = 0; k < 3; ++k) {
+      nodes[n].lo[k] = clo[k] = std::numeric_limits<double>::infinity();
+      nodes[n].hi[k] = chi[k] = -std::numeric_limits<double>::infinity();
+    }
+    for (int32_t i = begin; i < end; ++i) {
+      const int32_t f = leaf_face[i];
+      for (int k = 0; k < 3; ++k) {
+        nodes[n].lo[k] = std::min(nodes[n].lo[k], bounds[f][0][k]);
+        nodes[n].hi[k] = std::max(nodes[n].hi[k], bounds[f][1][k]);
+        clo[k] = std::min(clo[k], centroid[f][k]);
+        chi[k] = std::max(chi[k], centroid[f][k]);
+      }
+    }
+    int axis = 0;
+    for (int k = 1; k < 3; ++k)
+      if (chi[k] - clo[k] > chi[axis] - clo[axis]) axis = k;
+    if (end - begin <= kLeafSize || !(chi[axis] > clo[axis])) {
+      nodes[n].first = begin;
+      nodes[n].count = end - begin;
+      return;
+    }
+    // Median split on the widest centroid extent; ties broken by face index (deterministic).
+    const int32_t mid = begin + (end - begin) / 2;
+    std::nth_element(leaf_face.begin() + begin, leaf_face.begin() + mid, leaf_face.begin() + end,
+                     [&](int32_t a, int32_t b) {
+                       return centroid[a][axis] < centroid[b][axis] ||
+                              (centroid[a][axis] == centroid[b][axis] && a < b);
+                     });
+    const size_t left = nodes.size();
+    nodes.emplace_back();
+    nodes.emplace_back();
+    nodes[n].first = static_cast<int32_t>(left);
+    nodes[n].count = 0;
+    build_node(left, begin, mid, centroid, bounds);
+    build_node(left + 1, mid, end, centroid, bounds);
+  }
+
+  static double box_distance2(const Node& node, const Vec3& p) {
+    double d2 = 0;
+    for (int k = 0; k < 3; ++k) {
+      const double e = std::max({node.lo[k] - p[k], 0.0, p[k] - node.hi[k]});
+      d2 += e * e;
+    }
+    return d2;
+  }
+
+  // Nearest face to p, starting from a known candidate (or none: hint < 0). Visits the nearer
+  // child first and prunes boxes no nearer than the best so far.
+  // With a finite `max_distance`, only faces within it count (-1 when there is none).
+  int64_t nearest_face(const Vec3& p, int64_t hint,
+                       double max_distance = std::numeric_limits<double>::infinity()) const {
+    double best2 = max_distance * max_distance;
+    int64_t best = -1;
+    Feature feature;
+    if (hint >= 0) {
+      const auto& t = faces[hint];
+      const Vec3 q =
+          closest_on_triangle(p, vertices[t[0]], vertices[t[1]], vertices[t[2]], feature);
+      const double d2 = dot(sub(p, q), sub(p, q));
+      if (d2 <= best2) {
+        best2 = d2;
+        best = hint;
+      }
+    }
+    struct Entry {
+      int32_t node;
+      double d2;
+    };
+    Entry stack[128];
+    int top = 0;
+    stack[top++] = {0, box_distance2(nodes[0], p)};
+    while (top > 0) {
+      const Entry e = stack[--top];
+      if (e.d2 >= best2) continue;
+      const Node& node = nodes[e.node];
+      if (node.count > 0) {
+        for (int32_t i = node.first; i < node.first + node.count; ++i) {
+          const auto& t = leaf_tri[i];
+          // The triangle's box is a cheap lower bound that rejects most of a leaf.
+          double box2 = 0;
+          for (int k = 0; k < 3; ++k) {
+            const double e = std::max({std::min({t[0][k], t[1][k], t[2][k]}) - p[k], 0.0,
+                                       p[k] - std::max({t[0][k], t[1][k], t[2][k]})});
+            box2 += e * e;
+          }
+          if (box2 >= best2) continue;
+          const Vec3 q = closest_on_triangle(p, t[0], t[1], t[2], feature);
+          const double d2 = dot(sub(p, q), sub(p, q));
+          if (d2 < best2 || (d2 == best2 && leaf_face[i] < best)) {
+            best2 = d2;
+            best = leaf_face[i];
+          }
+        }
+        continue;
+      }
+      const int32_t l = node.first, r = node.first + 1;
+      const double dl = box_distance2(nodes[l], p), dr = box_distance2(nodes[r], p);
+      if (dl <= dr) {
+        if (dr < best2) stack[top++] = {r, dr};
+        if (dl < best2) stack[top++] = {l, dl};
+      } else {
+        if (dl < best2) stack[top++] = {l, dl};
+        if (dr < best2) stack[top++] = {r, dr};
+      }
+    }
+    return best;
+  }
 
   Vec3 closest_on(const Vec3& p, int64_t face) const {
     Feature f;
@@ -140,16 +278,49 @@ struct MeshDistance::Impl {
     return closest_on_triangle(p, vertices[t[0]], vertices[t[1]], vertices[t[2]], f);
   }
 
-  Closest make_closest(const Vec3& p, TriangleIterator it) const {
+  Closest make_closest(const Vec3& p, int64_t face) const {
     Closest c;
-    c.face = it - triangles.begin();
-    c.point = closest_on(p, c.face);
+    c.face = face;
+    c.point = closest_on(p, face);
     const Vec3 d = sub(p, c.point);
     c.distance = std::sqrt(dot(d, d));
     return c;
   }
 
-  Vec3 pseudo_normal(const Vec3& p, int64_t face) const {
+  void compute_normals() {
+    face_normals.resize(faces.size());
+    vertex_normals.assign(vertices.size(), {0, 0, 0});
+    // Each directed edge as (undirected key, face * 3 + corner); sorting groups an edge's faces.
+    std::vector<std::pair<uint64_t, int64_t>> edges;
+    edges.reserve(faces.size() * 3);
+    for (size_t fi = 0; fi < faces.size(); ++fi) {
+      const auto& f = faces[fi];
+      const Vec3 n = normalized(
+          cross(sub(vertices[f[1]], vertices[f[0]]), sub(vertices[f[2]], vertices[f[0]])));
+      face_normals[fi] = n;
+      for (int c = 0; c < 3; ++c) {
+        const Vec3& here = vertices[f[c]];
+        const Vec3 u = normalized(sub(vertices[f[(c + 1) % 3]], here));
+        const Vec3 w = normalized(sub(vertices[f[(c + 2) % 3]], here));
+        const double angle = std::acos(std::clamp(dot(u, w), -1.0, 1.0));
+        vertex_normals[f[c]] = add(vertex_normals[f[c]], scale(n, angle));
+        edges.emplace_back(edge_key(f[c], f[(c + 1) % 3]), int64_t(fi) * 3 + c);
+      }
+    }
+    std::sort(edges.begin(), edges.end());
+    edge_normals.resize(faces.size());
+    for (size_t b = 0; b < edges.size();) {
+      size_t e = b;
+      Vec3 sum{0, 0, 0};
+      for (; e < edges.size() && edges[e].first == edges[b].first; ++e)
+        sum = add(sum, face_normals[edges[e].second / 3]);
+      for (size_t k = b; k < e; ++k) edge_normals[edges[k].second / 3][edges[k].second % 3] = sum;
+      b = e;
+    }
+  }
+
+  Vec3 pseudo_normal(const Vec3& p, int64_t face) {
+    std::call_once(normals_once, [this] { compute_normals(); });
     Feature f;
     const auto& t = faces[face];
     closest_on_triangle(p, vertices[t[0]], vertices[t[1]], vertices[t[2]], f);
@@ -172,33 +343,58 @@ struct MeshDistance::Impl {
     return face_normals[face];
   }
 
+  bool ray_hits_box(const Node& node, const Vec3& o, const Vec3& inv) const {
+    double t0 = 0, t1 = std::numeric_limits<double>::infinity();
+    for (int k = 0; k < 3; ++k) {
+      double a = (node.lo[k] - box_pad - o[k]) * inv[k], b = (node.hi[k] + box_pad - o[k]) * inv[k];
+      if (a > b) std::swap(a, b);
+      t0 = std::max(t0, a);
+      t1 = std::min(t1, b);
+    }
+    return t0 <= t1;
+  }
+
   // Crossing parity of one ray; false when the ray grazes an edge, a vertex or a face plane,
-  // where counting would be ambiguous.
+  // where counting would be ambiguous. Every triangle whose (padded) box the ray meets is tested
+  // with tolerances, so a graze is noticed rather than missed.
   bool ray_parity(const Vec3& p, const Vec3& dir, bool& odd) const {
-    std::vector<Primitive::Id> hits;
-    tree.all_intersected_primitives(
-        K::Ray_3(Point(p[0], p[1], p[2]), K::Vector_3(dir[0], dir[1], dir[2])),
-        std::back_inserter(hits));
+    const Vec3 inv{1 / dir[0], 1 / dir[1], 1 / dir[2]};  // the fixed directions have no zero
+    int32_t stack[128];
+    int top = 0;
+    stack[top++] = 0;
     int count = 0;
-    for (const auto& it : hits) {
-      const auto& f = faces[it - triangles.begin()];
-      const Vec3 &a = vertices[f[0]], &b = vertices[f[1]], &c = vertices[f[2]];
-      // Moller-Trumbore, with tolerances relative to the triangle's size.
-      const Vec3 e1 = sub(b, a), e2 = sub(c, a);
-      const Vec3 h = cross(dir, e2);
-      const double det = dot(e1, h);
-      const double scale2 = std::sqrt(dot(e1, e1) * dot(e2, e2));
-      if (std::abs(det) <= 1e-12 * scale2) return false;  // ray in the triangle's plane
-      const Vec3 s = sub(p, a);
-      const double u = dot(s, h) / det;
-      const Vec3 q = cross(s, e1);
-      const double v = dot(dir, q) / det;
-      const double t = dot(e2, q) / det;
-      constexpr double eps = 1e-9;
-      if (u < -eps || v < -eps || u + v > 1 + eps || t < -eps) continue;
-      if (u < eps || v < eps || u + v > 1 - eps) return false;  // through an edge or vertex
-      if (t <= eps * std::sqrt(scale2)) continue;               // p on the surface
-      ++count;
+    while (top > 0) {
+      const Node& node = nodes[stack[--top]];
+      if (!ray_hits_box(node, p, inv)) continue;
+      if (node.count == 0) {
+        stack[top++] = node.first;
+        stack[top++] = node.first + 1;
+        continue;
+      }
+      for (int32_t i = node.first; i < node.first + node.count; ++i) {
+        const Vec3 &a = leaf_tri[i][0], &b = leaf_tri[i][1], &c = leaf_tri[i][2];
+        // Moller-Trumbore, with tolerances relative to the triangle's size.
+        const Vec3 e1 = sub(b, a), e2 = sub(c, a);
+        const Vec3 h = cross(dir, e2);
+        const double det = dot(e1, h);
+        const double scale2 = std::sqrt(dot(e1, e1) * dot(e2, e2));
+        const Vec3 s = sub(p, a);
+        if (std::abs(det) <= 1e-12 * scale2) {
+          // Ray parallel to the triangle's plane: only a problem if it lies in that plane.
+          const Vec3 n = cross(e1, e2);
+          if (std::abs(dot(s, n)) <= 1e-9 * scale2 * std::sqrt(scale2)) return false;
+          continue;
+        }
+        const double u = dot(s, h) / det;
+        const Vec3 q = cross(s, e1);
+        const double v = dot(dir, q) / det;
+        const double t = dot(e2, q) / det;
+        constexpr double eps = 1e-9;
+        if (u < -eps || v < -eps || u + v > 1 + eps || t < -eps) continue;
+        if (u < eps || v < eps || u + v > 1 - eps) return false;  // through an edge or vertex
+        if (t <= eps * std::sqrt(scale2)) continue;               // p on the surface
+        ++count;
+      }
     }
     odd = count % 2 == 1;
     return true;
@@ -212,43 +408,10 @@ MeshDistance::MeshDistance(const Mesh& mesh) : impl_(std::make_unique<Impl>()) {
   for (const auto& v : mesh.vertices) m.vertices.push_back({v[0], v[1], v[2]});
   m.faces = mesh.faces;
   const int64_t nv = static_cast<int64_t>(m.vertices.size());
-  m.triangles.reserve(m.faces.size());
-  for (const auto& f : m.faces) {
+  for (const auto& f : m.faces)
     for (int c = 0; c < 3; ++c)
       if (f[c] < 0 || f[c] >= nv) throw InputError("", "face refers to a missing vertex");
-    const Vec3 &a = m.vertices[f[0]], &b = m.vertices[f[1]], &c = m.vertices[f[2]];
-    m.triangles.emplace_back(Point(a[0], a[1], a[2]), Point(b[0], b[1], b[2]),
-                             Point(c[0], c[1], c[2]));
-  }
-  m.tree.insert(m.triangles.begin(), m.triangles.end());
-  m.tree.build();
-  // Built now, not lazily on the first query, so that queries from many threads only read.
-  m.tree.accelerate_distance_queries();
-
-  m.face_normals.resize(m.faces.size());
-  m.vertex_normals.assign(m.vertices.size(), {0, 0, 0});
-  std::unordered_map<uint64_t, Vec3> edge_sum;
-  edge_sum.reserve(m.faces.size() * 2);
-  for (size_t fi = 0; fi < m.faces.size(); ++fi) {
-    const auto& f = m.faces[fi];
-    const Vec3 n = normalized(
-        cross(sub(m.vertices[f[1]], m.vertices[f[0]]), sub(m.vertices[f[2]], m.vertices[f[0]])));
-    m.face_normals[fi] = n;
-    for (int c = 0; c < 3; ++c) {
-      const Vec3& here = m.vertices[f[c]];
-      const Vec3 u = normalized(sub(m.vertices[f[(c + 1) % 3]], here));
-      const Vec3 w = normalized(sub(m.vertices[f[(c + 2) % 3]], here));
-      const double angle = std::acos(std::clamp(dot(u, w), -1.0, 1.0));
-      m.vertex_normals[f[c]] = add(m.vertex_normals[f[c]], scale(n, angle));
-      auto& e = edge_sum[edge_key(f[c], f[(c + 1) % 3])];
-      e = add(e, n);
-    }
-  }
-  m.edge_normals.resize(m.faces.size());
-  for (size_t fi = 0; fi < m.faces.size(); ++fi) {
-    const auto& f = m.faces[fi];
-    for (int c = 0; c < 3; ++c) m.edge_normals[fi][c] = edge_sum[edge_key(f[c], f[(c + 1) % 3])];
-  }
+  m.build();
 }
 
 MeshDistance::~MeshDistance() = default;
@@ -258,16 +421,26 @@ MeshDistance& MeshDistance::operator=(MeshDistance&&) noexcept = default;
 size_t MeshDistance::num_faces() const { return impl_->faces.size(); }
 
 MeshDistance::Closest MeshDistance::closest(const Vec3& p) const {
-  const auto pp = impl_->tree.closest_point_and_primitive(Point(p[0], p[1], p[2]));
-  return impl_->make_closest(p, pp.second);
+  return impl_->make_closest(p, impl_->nearest_face(p, -1));
 }
 
 MeshDistance::Closest MeshDistance::closest(const Vec3& p, const Closest& hint) const {
-  if (hint.face < 0 || hint.face >= static_cast<int64_t>(impl_->faces.size())) return closest(p);
-  const Tree::Point_and_primitive_id h(Point(hint.point[0], hint.point[1], hint.point[2]),
-                                       impl_->triangles.begin() + hint.face);
-  const auto pp = impl_->tree.closest_point_and_primitive(Point(p[0], p[1], p[2]), h);
-  return impl_->make_closest(p, pp.second);
+  const int64_t h =
+      hint.face >= 0 && hint.face < static_cast<int64_t>(impl_->faces.size()) ? hint.face : -1;
+  return impl_->make_closest(p, impl_->nearest_face(p, h));
+}
+
+MeshDistance::Closest MeshDistance::closest_within(const Vec3& p, double max_distance) const {
+  return closest_within(p, max_distance, Closest{});
+}
+
+MeshDistance::Closest MeshDistance::closest_within(const Vec3& p, double max_distance,
+                                                   const Closest& hint) const {
+  const int64_t h =
+      hint.face >= 0 && hint.face < static_cast<int64_t>(impl_->faces.size()) ? hint.face : -1;
+  const int64_t f = impl_->nearest_face(p, h, max_distance);
+  if (f < 0) return Closest{};
+  return impl_->make_closest(p, f);
 }
 
 double MeshDistance::distance(const Vec3& p) const { return closest(p).distance; }
@@ -294,34 +467,82 @@ bool MeshDistance::inside(const Vec3& p) const {
 }
 
 Volume signed_distance_volume(const Mesh& mesh, const Volume& grid, const ProgressFn& progress) {
+  return signed_distance_volume(mesh, grid, SignedDistanceOptions{}, progress);
+}
+
+Volume signed_distance_volume(const Mesh& mesh, const Volume& grid,
+                              const SignedDistanceOptions& opts, const ProgressFn& progress) {
   const MeshDistance md(mesh);
   Volume out(grid.dims, 1, grid.vox2ras, 0.f);
-  const int64_t nx = grid.dims[0], rows = grid.dims[1] * grid.dims[2];
+  const int64_t nx = grid.dims[0], ny = grid.dims[1], nz = grid.dims[2], rows = ny * nz;
+  if (rows * nx == 0) return out;
+  const Vec3 sp = grid.spacing();
+  const double max_spacing = std::max({sp[0], sp[1], sp[2]});
+  // The sign of a voxel beyond the band is copied from a face neighbour, which is safe only if
+  // the surface cannot pass between them: the band must be wider than the voxel spacing.
+  const bool banded = std::isfinite(opts.max_distance);
+  const double band = banded ? std::max(opts.max_distance, 2 * max_spacing) : opts.max_distance;
+  const float far = std::numeric_limits<float>::quiet_NaN();
   std::atomic<int64_t> rows_done{0};
   std::mutex progress_mutex;
   report(progress, 0.0);
   // One chunk is a few scanlines: along a scanline each query starts from its neighbour's answer,
-  // which bounds the tree search tightly from the start.
+  // which bounds the search tightly from the start.
   parallel_for(
       rows,
       [&](int64_t begin, int64_t end) {
         for (int64_t r = begin; r < end; ++r) {
-          const int64_t j = r % grid.dims[1], k = r / grid.dims[1];
+          const int64_t j = r % ny, k = r / ny;
           MeshDistance::Closest prev;
           for (int64_t i = 0; i < nx; ++i) {
             const Vec3 p = grid.vox2ras.apply({double(i), double(j), double(k)});
-            const MeshDistance::Closest c = i == 0 ? md.closest(p) : md.closest(p, prev);
-            out.data[out.index(i, j, k)] = static_cast<float>(md.signed_distance(c, p));
+            const MeshDistance::Closest c = md.closest_within(p, band, prev);
+            out.data[out.index(i, j, k)] =
+                c.face < 0 ? far : static_cast<float>(md.signed_distance(c, p));
             prev = c;
           }
         }
         const int64_t done = rows_done += end - begin;
         if (progress && progress_mutex.try_lock()) {
-          progress(double(done) / double(rows));
+          progress(0.98 * double(done) / double(rows));
           progress_mutex.unlock();
         }
       },
-      std::max<int64_t>(1, 4096 / std::max<int64_t>(nx, 1)));
+      std::max<int64_t>(1, 4096 / nx));
+  if (banded) {
+    // Beyond the band: +-band, the sign flooded through face neighbours from the band.
+    const int64_t n = out.voxels_per_volume();
+    std::vector<int64_t> queue;
+    for (int64_t v = 0; v < n; ++v)
+      if (!std::isnan(out.data[v])) queue.push_back(v);
+    auto flood = [&](size_t head) {
+      for (; head < queue.size(); ++head) {
+        const int64_t v = queue[head];
+        const int64_t i = v % nx, j = (v / nx) % ny, k = v / (nx * ny);
+        const float sign = out.data[v] < 0 ? -1.f : 1.f;
+        const int64_t nb[6][3] = {{i - 1, j, k}, {i + 1, j, k}, {i, j - 1, k},
+                                  {i, j + 1, k}, {i, j, k - 1}, {i, j, k + 1}};
+        for (const auto& q : nb) {
+          if (!out.inside(q[0], q[1], q[2])) continue;
+          float& x = out.data[out.index(q[0], q[1], q[2])];
+          if (!std::isnan(x)) continue;
+          x = sign * static_cast<float>(band);
+          queue.push_back(static_cast<int64_t>(out.index(q[0], q[1], q[2])));
+        }
+      }
+    };
+    flood(0);
+    // Regions with no surface nearby at all (a mesh far from part of the grid, or none of it).
+    for (int64_t v = 0; v < n; ++v) {
+      if (!std::isnan(out.data[v])) continue;
+      const Vec3 p =
+          grid.vox2ras.apply({double(v % nx), double((v / nx) % ny), double(v / (nx * ny))});
+      out.data[v] = (md.inside(p) ? -1.f : 1.f) * static_cast<float>(band);
+      const size_t head = queue.size();
+      queue.push_back(v);
+      flood(head);
+    }
+  }
   report(progress, 1.0);
   return out;
 }

@@ -1,6 +1,7 @@
 #include "ddcsr/io/atomic_file.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <unistd.h>
 #include <zlib.h>
 
@@ -31,6 +32,31 @@ std::string full_extension(const std::string& path) {
   return dot == std::string::npos || dot == 0 ? std::string() : name.substr(dot);
 }
 
+std::string temporary_token() {
+  static std::atomic<int> counter{0};
+  char host[256] = {};
+  if (::gethostname(host, sizeof host - 1) != 0 || !host[0]) std::strcpy(host, "localhost");
+  for (char* c = host; *c; ++c)
+    if (*c == '~' || *c == '/') *c = '_';
+  return std::string(".tmp-") + host + "~" + std::to_string(::getpid()) + "~" + std::to_string(counter++);
+}
+
+bool is_stale_temporary(const std::string& name) {
+  const auto start = name.find(".tmp-");
+  if (start == std::string::npos) return false;
+  const auto t1 = name.find('~', start), t2 = t1 == std::string::npos ? t1 : name.find('~', t1 + 1);
+  if (t2 == std::string::npos) return false;
+  char host[256] = {};
+  ::gethostname(host, sizeof host - 1);
+  std::string here = host[0] ? host : "localhost";
+  std::replace(here.begin(), here.end(), '~', '_');
+  std::replace(here.begin(), here.end(), '/', '_');
+  if (name.substr(start + 5, t1 - start - 5) != here) return false;
+  const long pid = std::strtol(name.c_str() + t1 + 1, nullptr, 10);
+  if (pid <= 0 || pid == ::getpid()) return false;
+  return ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+}
+
 AtomicFile::AtomicFile(const std::string& final_path) : final_path_(final_path) {
   const fs::path p(final_path);
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
@@ -38,13 +64,10 @@ AtomicFile::AtomicFile(const std::string& final_path) : final_path_(final_path) 
   if (!fs::is_directory(dir, ec)) throw InputError(final_path, "output folder does not exist");
   if (::access(dir.c_str(), W_OK) != 0) throw InputError(final_path, "output folder is not writable");
   if (fs::is_directory(p, ec)) throw InputError(final_path, "output path is a folder");
-  static std::atomic<int> counter{0};
   const std::string ext = full_extension(final_path);
   const std::string name = p.filename().string();
   const std::string stem = name.substr(0, name.size() - ext.size());
-  temp_path_ = (dir / ("." + stem + ".tmp-" + std::to_string(::getpid()) + "-" +
-                       std::to_string(counter++) + ext))
-                   .string();
+  temp_path_ = (dir / ("." + stem + temporary_token() + ext)).string();
 }
 
 AtomicFile::~AtomicFile() {

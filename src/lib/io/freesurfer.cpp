@@ -128,8 +128,8 @@ VolumeGeometry parse_footer(BigEndianReader& in, const std::string& source) {
   return g;
 }
 
-std::string stamp(const std::string& created_by) {
-  const std::time_t now = std::time(nullptr);
+std::string stamp(const std::string& created_by, int64_t created_time) {
+  const std::time_t now = created_time >= 0 ? static_cast<std::time_t>(created_time) : std::time(nullptr);
   char date[64];
   std::strftime(date, sizeof date, "%a %b %d %H:%M:%S %Y", std::gmtime(&now));
   return "created by " + created_by + " on " + date;
@@ -169,11 +169,12 @@ Mesh parse_freesurfer_binary(const std::string& bytes, const std::string& source
   return mesh;
 }
 
-std::string serialize_freesurfer_binary(const Mesh& mesh, const std::string& created_by) {
+std::string serialize_freesurfer_binary(const Mesh& mesh, const std::string& created_by,
+                                        int64_t created_time) {
   std::string out;
   out.reserve(64 + mesh.vertices.size() * 12 + mesh.faces.size() * 12 + 512);
   out += "\xFF\xFF\xFE";
-  out += stamp(created_by) + "\n\n";
+  out += stamp(created_by, created_time) + "\n\n";
   put_u32(out, static_cast<uint32_t>(mesh.vertices.size()));
   put_u32(out, static_cast<uint32_t>(mesh.faces.size()));
   const VolumeGeometry& g = mesh.geometry;

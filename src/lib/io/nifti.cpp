@@ -11,13 +11,17 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <type_traits>
+#include <vector>
 
 #include "ddcsr/error.h"
 #include "ddcsr/frames.h"
 #include "ddcsr/io/atomic_file.h"
+#include "ddcsr/threads.h"
 
 namespace fs = std::filesystem;
 
@@ -84,9 +88,34 @@ Volume read_with_itk(const std::string& path, const VolumeHeader& header) {
   return volume;
 }
 
-template <unsigned D>
-void write_with_itk(const Volume& volume, const std::string& path) {
-  using Image = itk::Image<float, D>;
+// Compresses `from` into the gzip file `to` (one member, mtime 0, so the bytes depend only on
+// the data and the level).
+bool gzip_file(const std::string& from, const std::string& to, int level) {
+  std::FILE* in = std::fopen(from.c_str(), "rb");
+  if (!in) return false;
+  const std::string mode = "wb" + std::to_string(level);
+  gzFile out = gzopen(to.c_str(), mode.c_str());
+  if (!out) {
+    std::fclose(in);
+    return false;
+  }
+  gzbuffer(out, 1 << 20);
+  std::vector<char> buffer(size_t(4) << 20);
+  bool ok = true;
+  for (size_t got; (got = std::fread(buffer.data(), 1, buffer.size(), in)) > 0;)
+    if (gzwrite(out, buffer.data(), static_cast<unsigned>(got)) != static_cast<int>(got)) {
+      ok = false;
+      break;
+    }
+  if (std::ferror(in)) ok = false;
+  std::fclose(in);
+  if (gzclose(out) != Z_OK) ok = false;
+  return ok;
+}
+
+template <typename Pixel, unsigned D>
+void write_with_itk(const Volume& volume, const std::string& path, const VolumeWriteOptions& opts) {
+  using Image = itk::Image<Pixel, D>;
   typename Image::Pointer image = Image::New();
   typename Image::RegionType region;
   typename Image::SpacingType spacing;
@@ -108,18 +137,47 @@ void write_with_itk(const Volume& volume, const std::string& path) {
   image->SetOrigin(origin);
   image->SetDirection(direction);
   image->Allocate();
-  std::copy(volume.data.begin(), volume.data.end(), image->GetBufferPointer());
+  auto io = itk::NiftiImageIO::New();
+  if constexpr (std::is_same_v<Pixel, float>) {
+    std::copy(volume.data.begin(), volume.data.end(), image->GetBufferPointer());
+  } else {
+    // Integers with a scl_slope, as scanners store images: value = stored * slope.
+    double slope = opts.int16_slope;
+    if (!(slope > 0)) {
+      float largest = 0;
+      for (float v : volume.data) largest = std::max(largest, std::fabs(v));
+      slope = largest > 0 ? largest / 32000.0 : 1.0;
+    }
+    Pixel* out = image->GetBufferPointer();
+    for (size_t i = 0; i < volume.data.size(); ++i)
+      out[i] = static_cast<Pixel>(std::clamp(std::lround(volume.data[i] / slope), -32768L, 32767L));
+    io->SetRescaleSlope(slope);
+    io->SetRescaleIntercept(0.0);
+  }
 
   AtomicFile file(path);
+  const bool gz = lower(path).size() > 3 && lower(path).substr(lower(path).size() - 3) == ".gz";
+  // ITK's NIfTI writer ignores compression levels; for a chosen level it writes plain NIfTI
+  // beside the temporary file and zlib compresses that here.
+  const bool own_gzip = gz && opts.compression_level > 0;
+  const std::string itk_path =
+      own_gzip ? file.temp_path().substr(0, file.temp_path().size() - 3) : file.temp_path();
   auto writer = itk::ImageFileWriter<Image>::New();
-  writer->SetFileName(file.temp_path());
-  writer->SetImageIO(itk::NiftiImageIO::New());
+  writer->SetFileName(itk_path);
+  writer->SetImageIO(io);
   writer->SetInput(image);
-  writer->SetUseCompression(lower(path).size() > 3 && lower(path).substr(lower(path).size() - 3) == ".gz");
+  writer->SetUseCompression(gz && !own_gzip);
   try {
     writer->Update();
   } catch (const itk::ExceptionObject& e) {
+    std::remove(itk_path.c_str());
     throw InputError(path, "cannot write image: " + itk_reason(e));
+  }
+  if (own_gzip) {
+    image = nullptr;  // the raw copy is on disk; free it before compressing
+    const bool ok = gzip_file(itk_path, file.temp_path(), std::clamp(opts.compression_level, 1, 9));
+    std::remove(itk_path.c_str());
+    if (!ok) throw InputError(path, "cannot write image (compression failed; disk full?)");
   }
   file.commit();
 }
@@ -130,6 +188,10 @@ struct RawNifti {
   bool valid = false, swap = false;
   int datatype = 0, bytes_per_voxel = 0;
   int64_t offset = 0, count = 1;
+  double slope = 1, inter = 0;  // scl_slope/scl_inter; slope 0 or not finite means none
+  // Voxel sizes that niftilib would silently replace by 1: zero or NaN pixdim when no sform
+  // overrides them.
+  bool pixdim_ok = true;
 };
 
 RawNifti read_raw_header(const std::string& path) {
@@ -160,11 +222,23 @@ RawNifti read_raw_header(const std::string& path) {
     r.swap = size_field != 348;
     r.datatype = i16(70);
     r.bytes_per_voxel = i16(72) / 8;
+    if (i16(254) <= 0)
+      for (int d = 1; d <= 3; ++d) {
+        const uint32_t bits = u32(76 + 4 * d);
+        float p;
+        std::memcpy(&p, &bits, 4);
+        if (!std::isfinite(p) || p == 0.f) r.pixdim_ok = false;
+      }
     const uint32_t raw = u32(108);
     float vox_offset;
     std::memcpy(&vox_offset, &raw, 4);
     if (!(vox_offset >= 348 && vox_offset < 1e9f)) return r;
     r.offset = static_cast<int64_t>(vox_offset);
+    float slope, inter;
+    const uint32_t slope_bits = u32(112), inter_bits = u32(116);
+    std::memcpy(&slope, &slope_bits, 4);
+    std::memcpy(&inter, &inter_bits, 4);
+    r.slope = slope, r.inter = inter;
     const int ndim = i16(40);
     for (int d = 1; d <= std::clamp(ndim, 0, 7); ++d) r.count *= std::max<int64_t>(1, i16(40 + 2 * d));
   } else if (got >= 540 && (size_field == 540 || __builtin_bswap32(size_field) == 540)) {
@@ -172,12 +246,16 @@ RawNifti read_raw_header(const std::string& path) {
     r.datatype = i16(12);
     r.bytes_per_voxel = i16(14) / 8;
     r.offset = i64(168);
+    const int64_t slope_bits = i64(176), inter_bits = i64(184);
+    std::memcpy(&r.slope, &slope_bits, 8);
+    std::memcpy(&r.inter, &inter_bits, 8);
     if (r.offset < 540) return r;
     const int64_t ndim = i64(16);
     for (int d = 1; d <= std::clamp<int64_t>(ndim, 0, 7); ++d) r.count *= std::max<int64_t>(1, i64(16 + 8 * d));
   } else {
     return r;
   }
+  if (!(r.slope != 0 && std::isfinite(r.slope) && std::isfinite(r.inter))) r.slope = 1, r.inter = 0;
   r.valid = r.bytes_per_voxel > 0;
   return r;
 }
@@ -255,6 +333,75 @@ int64_t first_nonfinite_raw(const std::string& path, const RawNifti& raw) {
   return -1;
 }
 
+// Voxels of a NIfTI file of a plain numeric type, decompressed in chunks straight into the
+// Volume with byte order and scl_slope/scl_inter applied: no second copy of the image (niftilib
+// loads the whole file into its own buffer first), and NaN/Inf stay visible for the caller's
+// check. Returns false, touching nothing, for types it does not handle.
+template <typename T>
+void convert_chunk(const char* bytes, size_t count, bool swap, double slope, double inter, float* out) {
+  const bool scaled = slope != 1 || inter != 0;
+  for (size_t i = 0; i < count; ++i) {
+    T v;
+    if (swap) {
+      char b[sizeof(T)];
+      for (size_t k = 0; k < sizeof(T); ++k) b[k] = bytes[i * sizeof(T) + sizeof(T) - 1 - k];
+      std::memcpy(&v, b, sizeof(T));
+    } else {
+      std::memcpy(&v, bytes + i * sizeof(T), sizeof(T));
+    }
+    out[i] = scaled ? static_cast<float>(static_cast<double>(v) * slope + inter) : static_cast<float>(v);
+  }
+}
+
+bool read_voxels_direct(const std::string& path, const RawNifti& raw, Volume& volume) {
+  using Convert = void (*)(const char*, size_t, bool, double, double, float*);
+  Convert convert = nullptr;
+  int size = 0;
+  switch (raw.datatype) {  // NIfTI datatype codes
+    case 2: convert = convert_chunk<uint8_t>, size = 1; break;
+    case 256: convert = convert_chunk<int8_t>, size = 1; break;
+    case 4: convert = convert_chunk<int16_t>, size = 2; break;
+    case 512: convert = convert_chunk<uint16_t>, size = 2; break;
+    case 8: convert = convert_chunk<int32_t>, size = 4; break;
+    case 768: convert = convert_chunk<uint32_t>, size = 4; break;
+    case 16: convert = convert_chunk<float>, size = 4; break;
+    case 1024: convert = convert_chunk<int64_t>, size = 8; break;
+    case 1280: convert = convert_chunk<uint64_t>, size = 8; break;
+    case 64: convert = convert_chunk<double>, size = 8; break;
+    default: return false;
+  }
+  const size_t n = static_cast<size_t>(volume.voxels_per_volume() * volume.nvols);
+  if (!raw.valid || raw.bytes_per_voxel != size || static_cast<size_t>(raw.count) != n) return false;
+  gzFile gz = gzopen(path.c_str(), "rb");
+  if (!gz) return false;
+  gzbuffer(gz, 1u << 20);
+  if (gzseek(gz, raw.offset, SEEK_SET) != raw.offset) {
+    gzclose(gz);
+    throw InputError(path, "file is truncated: no voxel data after the header");
+  }
+  volume.data.resize(n);
+  const size_t chunk = (size_t(8) << 20) / size;  // voxels per read
+  std::vector<char> buffer(chunk * size);
+  size_t done = 0;
+  while (done < n) {
+    const size_t want = std::min(chunk, n - done);
+    const int got = gzread(gz, buffer.data(), static_cast<unsigned>(want * size));
+    if (got < static_cast<int>(want * size)) {
+      gzclose(gz);
+      throw InputError(path, "file is truncated or its compressed data is corrupt");
+    }
+    // Conversion in parallel slices of the chunk while the next read waits: cheap, but it keeps
+    // decompression the only serial part.
+    parallel_for(static_cast<int64_t>(want), [&](int64_t b, int64_t e) {
+      convert(buffer.data() + b * size, static_cast<size_t>(e - b), raw.swap, raw.slope, raw.inter,
+              volume.data.data() + done + b);
+    }, int64_t(1) << 18);
+    done += want;
+  }
+  gzclose(gz);
+  return true;
+}
+
 }  // namespace
 
 bool is_nifti_path(const std::string& path) {
@@ -265,6 +412,7 @@ bool is_nifti_path(const std::string& path) {
 
 VolumeHeader read_volume_header(const std::string& path) {
   auto io = open_nifti_io(path);
+  if (!read_raw_header(path).pixdim_ok) throw InputError(path, "voxel size (pixdim) is zero or not a number");
   VolumeHeader h;
   const unsigned ndim = io->GetNumberOfDimensions();
   if (ndim < 2 || ndim > 4) throw InputError(path, "has " + std::to_string(ndim) + " dimensions; expected a 3D or 4D image");
@@ -315,12 +463,18 @@ Volume read_volume(const std::string& path, bool require_4d, bool allow_nonfinit
   const RawNifti raw = read_raw_header(path);
   if (raw.valid && !holds_all_voxels(path, raw))
     throw InputError(path, "file is truncated: it holds fewer voxels than its header declares");
-  Volume volume = header.ndim == 4 ? read_with_itk<4>(path, header) : read_with_itk<3>(path, header);
+  Volume volume;
+  volume.dims = header.dims;
+  volume.nvols = header.nvols;
+  volume.vox2ras = header.vox2ras;
+  const bool direct = read_voxels_direct(path, raw, volume);
+  if (!direct) volume = header.ndim == 4 ? read_with_itk<4>(path, header) : read_with_itk<3>(path, header);
   if (!allow_nonfinite) {
     int64_t at = -1;
     const auto bad = std::find_if(volume.data.begin(), volume.data.end(), [](float v) { return !std::isfinite(v); });
     if (bad != volume.data.end()) at = bad - volume.data.begin();
-    if (at < 0 && header.floating_point)
+    // niftilib turns NaN/Inf into 0, so after an ITK read the file itself is checked.
+    if (at < 0 && header.floating_point && !direct)
       at = first_nonfinite_raw(path, raw);
     if (at >= 0)
       throw InputError(path, "contains NaN or infinite voxel values (first in volume " +
@@ -329,12 +483,20 @@ Volume read_volume(const std::string& path, bool require_4d, bool allow_nonfinit
   return volume;
 }
 
-void write_volume(const Volume& volume, const std::string& path) {
+void write_volume(const Volume& volume, const std::string& path) { write_volume(volume, path, VolumeWriteOptions{}); }
+
+void write_volume(const Volume& volume, const std::string& path, const VolumeWriteOptions& opts) {
   if (!is_nifti_path(path)) throw InputError(path, "output must be .nii or .nii.gz");
   if (volume.data.size() != static_cast<size_t>(volume.voxels_per_volume() * volume.nvols))
     throw std::logic_error("write_volume: data size does not match dimensions");
-  if (volume.nvols > 1) write_with_itk<4>(volume, path);
-  else write_with_itk<3>(volume, path);
+  const bool int16 = opts.type == VolumeWriteOptions::Type::Int16;
+  if (volume.nvols > 1) {
+    if (int16) write_with_itk<int16_t, 4>(volume, path, opts);
+    else write_with_itk<float, 4>(volume, path, opts);
+  } else {
+    if (int16) write_with_itk<int16_t, 3>(volume, path, opts);
+    else write_with_itk<float, 3>(volume, path, opts);
+  }
 }
 
 }  // namespace ddcsr

@@ -78,7 +78,7 @@ void write_surface(const Mesh& mesh, const std::string& path, const SurfaceWrite
       bytes = detail::serialize_freesurfer_ascii(mesh, fs::path(path).filename().string());
       break;
     case SurfaceFormat::FreeSurferBinary:
-      bytes = detail::serialize_freesurfer_binary(mesh, opts.created_by);
+      bytes = detail::serialize_freesurfer_binary(mesh, opts.created_by, opts.created_time);
       break;
   }
   write_file_atomic(path, bytes);

@@ -11,7 +11,8 @@ Mesh parse_freesurfer_binary(const std::string& bytes, const std::string& source
 Mesh parse_freesurfer_ascii(const std::string& text, const std::string& source);
 Mesh parse_gifti(const std::string& xml, const std::string& source);
 
-std::string serialize_freesurfer_binary(const Mesh& mesh, const std::string& created_by);
+std::string serialize_freesurfer_binary(const Mesh& mesh, const std::string& created_by,
+                                        int64_t created_time = -1);
 std::string serialize_freesurfer_ascii(const Mesh& mesh, const std::string& source_name);
 std::string serialize_gifti(const Mesh& mesh, GiftiEncoding encoding);
 

@@ -1,0 +1,109 @@
+// The network's input: rotation-invariant diffusion features on an isotropic RAS-aligned grid.
+// One code path for training and inference, so the two never disagree.
+//
+// Channels (fixed, whatever the protocol, so that one model serves every scan):
+//   b0        mean b0 signal
+//   fa md ad rd l1 l2 l3   tensor fit (FA; mean, axial, radial diffusivity; eigenvalues)
+//   sm_b1000 sm_b2500      spherical-mean signal S/S0 at nominal b = 1000 and 2500 s/mm^2
+//   mask      the brain mask (1 inside, 0 outside)
+// The spherical means come from the measured shells: a shell within 5% of the nominal b-value
+// is used as measured (corrected for the small offset by the fitted tensor's predicted ratio);
+// otherwise they are interpolated log-linearly in b between the two shells around the nominal
+// b-value; outside the measured range, they are the nearest shell times the ratio the fitted
+// tensor predicts between the two b-values (spherical mean of an axially symmetric tensor, closed
+// form). So a b=1000-only scan predicts b=2500 from its tensor, and a b=2500-only scan predicts
+// b=1000 from its own.
+// Every channel but the mask is normalised within the mask: (x - median) / (IQR / 1.349), clipped
+// to +-clip; voxels outside the mask are 0.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "ddcsr/features/dti.h"
+#include "ddcsr/features/mask.h"
+#include "ddcsr/features/protocol.h"
+#include "ddcsr/io/gradients.h"
+#include "ddcsr/progress.h"
+#include "ddcsr/volume.h"
+
+namespace ddcsr {
+
+// The channel names in order; their count is the network's number of input channels.
+const std::vector<std::string>& feature_channel_names();
+// The nominal b-values of the sm_b* channels.
+const std::vector<double>& feature_nominal_bvals();
+
+struct GridOptions {
+  double spacing_mm = 1.0;
+  double margin_mm = 8.0;  // around the mask's bounding box
+  int multiple = 16;       // each dimension is padded to a multiple of this (the network's stride)
+};
+
+// An isotropic grid with axes along R, A, S that covers the mask's bounding box plus a margin.
+// Its origin lies on the lattice of multiples of the spacing, so the affine (and its float32
+// copy in NIfTI, for spacings such as 1, 1.25 or 0.5 mm) is exact.
+struct NetworkGrid {
+  std::array<int64_t, 3> dims{0, 0, 0};
+  Affine vox2ras;
+};
+NetworkGrid network_grid(const Volume& mask, const GridOptions& options = {});
+
+// Resamples every frame of `source` onto `grid` (trilinear; 0 outside its field of view).
+Volume resample_to_grid(const Volume& source, const NetworkGrid& grid);
+
+struct ChannelNormalisation {
+  double center = 0, scale = 1, clip = 0;  // clip 0: not normalised (the mask)
+};
+
+struct FeatureOptions {
+  ProtocolOptions protocol;
+  MaskOptions mask;
+  DtiOptions dti;
+  GridOptions grid;
+  double clip = 5.0;
+  bool keep_native = false;  // also return the maps on the scan's grid
+  // For messages only.
+  std::string image_path, mask_path;
+};
+
+// How each sm_b* channel was obtained for this protocol.
+struct NominalSignalPlan {
+  double bval = 0;
+  std::string method;              // "interpolated", "measured" or "tensor-extrapolated"
+  int shell_a = -1, shell_b = -1;  // shells used; shell_b >= 0 only when interpolating
+};
+
+// For each nominal b-value: the method and shells, given the measured shells' b-values (ascending).
+std::vector<NominalSignalPlan> plan_nominal_signals(const std::vector<double>& shell_bvals);
+// One voxel's spherical-mean signal at the plan's b-value from its per-shell mean S/S0 and its
+// tensor eigenvalues (l1 >= l2 >= l3).
+double nominal_signal(const NominalSignalPlan& plan, const std::vector<double>& shell_bvals,
+                      const float* shell_means, double l1, double l2, double l3);
+
+struct FeatureSet {
+  Volume channels;  // the network grid; nvols = channel count
+  Volume mask;      // the brain mask on the network grid (0/1)
+  std::vector<std::string> channel_names;
+  std::vector<ChannelNormalisation> normalisation;
+  Protocol protocol;
+  std::vector<NominalSignalPlan> nominal;
+  bool mask_given = false;
+  double mask_volume_ml = 0;  // on the scan's grid
+  GridOptions grid;
+  // With keep_native: the maps on the scan's grid and the mask there.
+  DiffusionMaps native;
+  Volume native_mask;
+
+  const Affine& vox2ras() const { return channels.vox2ras; }
+};
+
+// The whole feature stage: protocol analysis, brain mask (given, checked on the DWI's grid; or
+// automatic), tensor fit, nominal-b signals, resampling onto the network grid, normalisation.
+// `mask` may be null. InputError for unusable inputs.
+FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const Volume* mask,
+                            const FeatureOptions& options = {}, const ProgressFn& progress = {});
+
+// The JSON sidecar text describing a FeatureSet: channels, normalisation, grid, protocol.
+std::string feature_sidecar_json(const FeatureSet& features);
+
+}  // namespace ddcsr

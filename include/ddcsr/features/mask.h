@@ -1,0 +1,66 @@
+// Brain masks for diffusion scans: checking a given mask, or computing one from the data.
+#pragma once
+#include <string>
+#include <vector>
+
+#include "ddcsr/features/protocol.h"
+#include "ddcsr/volume.h"
+
+namespace ddcsr {
+
+struct MaskOptions {
+  // Voxels below this fraction of the local brain intensity are background. Local, because
+  // receive-coil sensitivity makes one end of the brain several times brighter than the other.
+  double threshold = 0.5;
+  double bias_sigma_mm = 20.0;  // scale of the intensity field that is divided out
+  int bias_iterations = 3;
+  // Opening radius: cuts the thin bridges (scalp, eyes, skull base) that join the brain to
+  // bright tissue outside it.
+  double open_mm = 5.0;
+  double smooth_mm = 2.0;  // Gaussian sigma that rounds the final edge
+  // Scans finer than this are masked on a grid of about this voxel size (block means), and the
+  // smoothed mask interpolated back.
+  double working_mm = 2.5;
+};
+
+// True when two grids agree: same dimensions and affines within `tolerance_mm` at every corner.
+bool same_grid(const Volume& a, const Volume& b, double tolerance_mm = 1e-3);
+
+// A given mask (nonzero = brain) as 0/1 on the DWI's grid. InputError naming `mask_path` when the
+// grids differ (dimensions or affine) or the mask is empty.
+Volume check_mask(const Volume& mask, const Volume& dwi, const std::string& mask_path);
+
+// The image the automatic mask thresholds: the mean of the b0 volumes and of each shell's mean,
+// each scaled by its 98th percentile, so that brain (bright at b0 and at high b) stands out from
+// scalp (bright at b0 only) and from background (dark in both).
+Volume mask_contrast(const Volume& dwi, const Protocol& protocol);
+
+// Automatic brain mask (0/1 on the DWI's grid): the contrast image divided by a smooth intensity
+// field estimated within the mask (iterated from an Otsu threshold), thresholded, opened, the
+// largest component kept, holes filled (in 3D and slice by slice, for slabs), then the edge
+// smoothed. InputError when nothing is left.
+Volume auto_mask(const Volume& dwi, const Protocol& protocol, const MaskOptions& options = {},
+                 const std::string& image_path = "");
+
+// Building blocks, exposed for tests and for other stages that clean binary masks.
+namespace mask_ops {
+using Bits = std::vector<unsigned char>;
+// Otsu's threshold of `values` over `bins` bins between their minimum and maximum.
+double otsu_threshold(const std::vector<float>& values, int bins = 256);
+// Erosion/dilation by an ellipsoid of radius `radius_mm`. Erosion treats the space beyond the
+// field of view as foreground, since the brain continues past a slab's edge.
+Bits erode(const Bits& m, const std::array<int64_t, 3>& dims, const Vec3& spacing,
+           double radius_mm);
+Bits dilate(const Bits& m, const std::array<int64_t, 3>& dims, const Vec3& spacing,
+            double radius_mm);
+// The largest 6-connected component.
+Bits largest_component(const Bits& m, const std::array<int64_t, 3>& dims);
+// Background not 6-connected to the edge of the field of view becomes foreground; then the same
+// for each slice along every axis whose in-plane background does not reach that slice's edge.
+Bits fill_holes(const Bits& m, const std::array<int64_t, 3>& dims);
+// Separable Gaussian blur with sigma in mm (in place on `v`, one 3D volume).
+void gaussian_blur(std::vector<float>& v, const std::array<int64_t, 3>& dims, const Vec3& spacing,
+                   double sigma_mm);
+}  // namespace mask_ops
+
+}  // namespace ddcsr

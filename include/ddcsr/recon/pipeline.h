@@ -1,0 +1,52 @@
+// The whole reconstruction of one subject: DWI -> features -> SDFNet -> DiffCoSeg -> outputs.
+// Library code: reports stages and progress through an observer and never logs or prints.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ddcsr/diffcoseg/diffcoseg.h"
+#include "ddcsr/features/features.h"
+#include "ddcsr/recon/cohort.h"
+#include "ddcsr/resources.h"
+#include "ddcsr/sdfnet/sdfnet.h"
+
+namespace ddcsr {
+
+struct ReconOptions {
+  std::string model_path;  // the SDFNet file (see default_model_path)
+  std::string device = "auto";
+  std::vector<std::string> hemis{"lh", "rh"};
+  bool save_sdf = false;  // also write sdf/{lh,rh}.{white,pial}.nii.gz on the network grid
+  bool qc = true;         // qc/{axial,coronal,sagittal}.png
+  FeatureOptions features;
+  SdfInferenceOptions inference;
+  DiffCoSegOptions diffcoseg;
+  std::string command_line;  // recorded in the report
+};
+
+struct ReconObserver {
+  std::function<void(const std::string& stage)> stage_started;
+  std::function<void(const StageUsage& usage)> stage_finished;
+  ProgressFn progress;  // within the current stage
+  std::function<void(const std::string& message)> note;     // facts worth a log line
+  std::function<void(const std::string& message)> warning;  // a guarantee or expectation failed
+};
+
+struct ReconSummary {
+  std::vector<StageUsage> stages;
+  double seconds = 0, peak_rss_mb = 0;
+  std::vector<std::string> problems;  // failed guarantees (surfaces written and reported anyway)
+};
+
+// Reconstructs `subject` into `out_dir` (an existing folder, normally the temporary folder of an
+// AtomicFolder): surf/{lh,rh}.{white,pial}[.surf.gii], surf/{lh,rh}.thickness, qc/*.png,
+// optionally sdf/*.nii.gz, and last report.json (status "ok"). InputError for unusable inputs.
+ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions& options, const std::string& out_dir,
+                                 const ReconObserver& observer = {});
+
+// Where the shipped model is: $DDCSR_MODEL, else models/sdfnet.pt beside the source tree of the
+// executable (build/ddcsr -> models/sdfnet.pt), else PREFIX/share/ddcsr/models/sdfnet.pt.
+std::string default_model_path(const std::string& executable_path);
+
+}  // namespace ddcsr

@@ -1,0 +1,97 @@
+// A simulated diffusion MRI subject with ground-truth cortical surfaces ("ddcsr simulate").
+//
+// Pipeline: geometry (geometry.h) -> acquisition grid -> signed distance volumes of the four
+// surfaces (distance.h) -> partial-volume fractions (rasterize.h: white, pial, ventricles, deep
+// grey, cerebellum and brainstem; the intracranial CSF envelope, skull and scalp are distance
+// bands around the pial surfaces and the hindbrain)
+// -> multi-compartment signal (tissue.h) -> optional bias field -> Rician noise.
+//
+// Grid: voxels of --voxel-size mm covering the head (brain + CSF + 6 mm skull + 5 mm scalp +
+// 4 mm air); the storage order sets the voxel axes: RAS (identity), LAS (first axis flipped,
+// what dcm2niix writes for axial scans), LPI (all flipped), oblique (LAS turned by 15, -5
+// and 8 degrees about x, y, z). The subject lives in scanner RAS and is the same for every
+// orientation; only its sampling differs.
+//
+// White-matter fibres (in MNI-like template coordinates, carried to the scanner by the
+// subject's similarity): a projection fan (corona radiata) from below the basal ganglia
+// everywhere, crossed by callosal fibres (left-right, rising laterally) in the centrum
+// semiovale and by an anterior-posterior association bundle laterally, each with a compactly
+// supported weight, and bending into the gyri along the white surface normal within 3.5 mm of
+// it. Fractions frame 4 holds 1 - (weight of the dominant population): 0 in single-fibre voxels.
+// Cortical grey matter is oriented along the gradient of sdf_white + sdf_pial (radial).
+//
+// Determinism: no step depends on the thread count; noise is drawn per (volume, slice) from
+// generators seeded by (seed, volume, slice). Same seed and version -> byte-identical files.
+#pragma once
+#include <array>
+#include <string>
+#include <vector>
+
+#include "ddcsr/progress.h"
+#include "ddcsr/simulate/geometry.h"
+#include "ddcsr/simulate/protocol.h"
+#include "ddcsr/simulate/tissue.h"
+#include "ddcsr/volume.h"
+
+namespace ddcsr::sim {
+
+struct SimulationOptions {
+  GeometryOptions geometry;
+  double voxel_size = 2.0;  // mm, isotropic
+  // Voxel size of the written signed distance volumes; 0 = the DWI grid itself. Finer grids
+  // (same axes and field of view) make the SDF more faithful to the surfaces under interpolation.
+  double sdf_voxel_size = 0;
+  std::vector<Shell> shells{{1000, 30}, {2000, 60}};
+  int num_b0 = 6;
+  double snr = 30;                  // b0 white-matter signal over the noise sd; 0 = noise-free
+  double bias_field = 0;            // sd of the log of a smooth multiplicative field; 0 = none
+  std::string orientation = "LAS";  // RAS, LAS, LPI or oblique
+  int supersample = 4;              // sub-columns per voxel side for partial volumes
+  double signal_scale = 1000;       // b0 of pure CSF
+  double csf_margin = 2;            // mm of CSF around the brain before the skull
+  TissueModel tissue;
+};
+
+// Frames of Subject::fractions, in order. Non-cortical grey matter is the deep nuclei and the
+// cerebellar cortex; white matter includes the cerebellar white matter and the brainstem.
+inline const char* const kFractionFrames[] = {"white_matter", "cortical_grey_matter",
+                                              "non_cortical_grey_matter", "csf",
+                                              "white_matter_secondary"};
+
+struct Subject {
+  PhantomGeometry geometry;
+  Protocol protocol;  // b-vectors in scanner RAS
+  Volume dwi;         // 4D
+  Volume mask;        // intracranial, 0/1
+  Volume fractions;   // 5 frames, see kFractionFrames
+  // lh.white, lh.pial, rh.white, rh.pial (mm, negative inside), on the DWI grid or the finer
+  // grid of sdf_voxel_size.
+  std::array<Volume, 4> sdf;
+  double noise_sigma = 0;
+};
+
+// The voxel axes (3x3 rotation with signs, row-major) of a storage order; UsageError otherwise.
+std::array<double, 9> orientation_axes(const std::string& name);
+
+// The acquisition grid for a subject's geometry (3D, data empty of meaning).
+Volume acquisition_grid(const PhantomGeometry& geometry, const SimulationOptions& opts);
+// A grid with the same axes covering the same field of view with voxels of `voxel_size`.
+Volume resampled_grid(const Volume& grid, double voxel_size);
+
+// Checks option ranges (UsageError) without doing any work.
+void validate(const SimulationOptions& opts);
+
+Subject simulate_subject(const SimulationOptions& opts, const ProgressFn& progress = {});
+
+// Writes the subject folder: dwi.nii.gz/.bval/.bvec (FSL convention), mask.nii.gz,
+// fractions.nii.gz, sdf/{lh,rh}.{white,pial}.nii.gz, surf/{lh,rh}.{white,pial} (FreeSurfer, with
+// the volume-geometry footer of dwi.nii.gz) and .surf.gii (scanner RAS), meta.json. Everything
+// goes to a hidden sibling folder first, which is renamed onto `dir` once complete; an existing
+// non-empty `dir` is replaced only when `overwrite`, else UsageError.
+void write_subject(const Subject& subject, const SimulationOptions& opts, const std::string& dir,
+                   bool overwrite, const ProgressFn& progress = {});
+
+// meta.json text: every option, the derived subject parameters, the seed and the version.
+std::string meta_json(const Subject& subject, const SimulationOptions& opts);
+
+}  // namespace ddcsr::sim

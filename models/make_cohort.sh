@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Simulates the training cohort of the shipped model (and two held-out subjects) with ddcsr simulate.
+#   models/make_cohort.sh DDCSR OUTDIR
+# Varied on purpose: voxel size 1.25-2.5 mm, single- and multi-shell, SNR 10-40, every storage
+# orientation, procedural and real (fsaverage5) cortical geometry, bias fields.
+set -euo pipefail
+ddcsr=$1
+out=$2
+root=$(cd "$(dirname "$0")/.." && pwd)
+mkdir -p "$out/train" "$out/heldout"
+fsavg=$root/data/fsaverage5
+#        seed voxel shells                    snr geometry orientation bias
+cohort="101 1.5  1000:30                   30  proc  LAS     0.0
+102 2.0  1000:30,2000:60           20  proc  RAS     0.2
+103 2.5  2500:20                   15  proc  LPI     0.0
+104 1.5  1000:20,2000:30,3000:30   40  proc  oblique 0.1
+105 2.0  1000:64                   25  fsavg LAS     0.0
+106 2.5  1000:30,2000:30           10  proc  LAS     0.3
+107 1.25 1000:30                   30  proc  RAS     0.0
+108 2.0  2500:30                   35  fsavg oblique 0.1
+109 1.5  1000:30,2500:30           20  proc  LAS     0.0
+110 2.0  3000:40                   25  proc  LPI     0.2
+111 2.5  1000:12                   20  fsavg RAS     0.0
+112 1.75 2000:30                   30  proc  LAS     0.1"
+heldout="201 1.5  1000:30,2000:30           25  proc  LAS     0.1
+202 2.5  1000:30                   20  proc  RAS     0.0"
+make() {
+  local dir=$1 seed=$2 vox=$3 shells=$4 snr=$5 geom=$6 orient=$7 bias=$8
+  [[ -f "$dir/sub-$seed/meta.json" ]] && return 0
+  local g=()
+  [[ $geom == fsavg ]] && g=(--geometry "$fsavg")
+  "$ddcsr" -q simulate "$dir/sub-$seed" --seed "$seed" --voxel-size "$vox" --shells "$shells" --snr "$snr" \
+    --orientation "$orient" --bias-field "$bias" --b0 3 "${g[@]}"
+  echo "simulated $dir/sub-$seed"
+}
+while read -r seed vox shells snr geom orient bias; do make "$out/train" "$seed" "$vox" "$shells" "$snr" "$geom" "$orient" "$bias"; done <<<"$cohort"
+while read -r seed vox shells snr geom orient bias; do make "$out/heldout" "$seed" "$vox" "$shells" "$snr" "$geom" "$orient" "$bias"; done <<<"$heldout"

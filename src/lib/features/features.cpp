@@ -1,0 +1,396 @@
+#include "ddcsr/features/features.h"
+
+#include <algorithm>
+#include <cmath>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <stdexcept>
+
+#include "ddcsr/error.h"
+#include "ddcsr/threads.h"
+
+namespace ddcsr {
+
+namespace {
+
+// Progress shares of the stages (measured on a whole-brain scan).
+constexpr double kMaskShare = 0.15, kFitShare = 0.7, kResampleShare = 0.15;
+
+// The fit covers the mask and one voxel beyond it, so trilinear resampling at the mask's edge
+// reads fitted values rather than zeros.
+Volume dilate_one_voxel(const Volume& mask) {
+  Volume out = mask;
+  const auto& d = mask.dims;
+  parallel_for(
+      d[2],
+      [&](int64_t k0, int64_t k1) {
+        for (int64_t k = k0; k < k1; ++k)
+          for (int64_t j = 0; j < d[1]; ++j)
+            for (int64_t i = 0; i < d[0]; ++i) {
+              if (mask.at(i, j, k) != 0.f) continue;
+              bool near = false;
+              for (int64_t dk = -1; dk <= 1 && !near; ++dk)
+                for (int64_t dj = -1; dj <= 1 && !near; ++dj)
+                  for (int64_t di = -1; di <= 1 && !near; ++di)
+                    near = mask.inside(i + di, j + dj, k + dk) &&
+                           mask.at(i + di, j + dj, k + dk) != 0.f;
+              if (near) out.at(i, j, k) = 1.f;
+            }
+      },
+      1);
+  return out;
+}
+
+}  // namespace
+
+std::vector<NominalSignalPlan> plan_nominal_signals(const std::vector<double>& shell_bvals) {
+  std::vector<NominalSignalPlan> plans;
+  const int n = static_cast<int>(shell_bvals.size());
+  for (double b : feature_nominal_bvals()) {
+    NominalSignalPlan p;
+    p.bval = b;
+    int nearest = 0;
+    for (int s = 1; s < n; ++s)
+      if (std::abs(shell_bvals[s] - b) < std::abs(shell_bvals[nearest] - b)) nearest = s;
+    if (std::abs(shell_bvals[nearest] - b) <= 0.05 * b) {
+      p.method = "measured";  // with the tensor's correction for the small b offset
+      p.shell_a = nearest;
+    } else if (b > shell_bvals.front() && b < shell_bvals.back()) {
+      p.method = "interpolated";
+      p.shell_b = static_cast<int>(std::upper_bound(shell_bvals.begin(), shell_bvals.end(), b) -
+                                   shell_bvals.begin());
+      p.shell_a = p.shell_b - 1;
+    } else {
+      p.method = "tensor-extrapolated";
+      p.shell_a = nearest;
+    }
+    plans.push_back(p);
+  }
+  return plans;
+}
+
+double nominal_signal(const NominalSignalPlan& p, const std::vector<double>& shell_bvals,
+                      const float* shell_means, double l1, double l2, double l3) {
+  const double floor = 1e-4;
+  if (p.shell_b >= 0) {  // interpolated
+    const double ba = shell_bvals[p.shell_a], bb = shell_bvals[p.shell_b];
+    const double ea = std::max<double>(floor, shell_means[p.shell_a]),
+                 eb = std::max<double>(floor, shell_means[p.shell_b]);
+    const double f = (p.bval - ba) / (bb - ba);
+    return std::exp((1 - f) * std::log(ea) + f * std::log(eb));
+  }
+  const double lpar = l1, lperp = 0.5 * (l2 + l3);
+  const double ta = tensor_spherical_mean(shell_bvals[p.shell_a], lpar, lperp);
+  const double tb = tensor_spherical_mean(p.bval, lpar, lperp);
+  const double ratio = ta > 1e-12 ? tb / ta : 0.0;
+  return std::max(0.0, static_cast<double>(shell_means[p.shell_a])) * ratio;
+}
+
+namespace {
+
+// Median and IQR-based scale of `values` (reordered).
+ChannelNormalisation robust_normalisation(std::vector<float>& values, double clip) {
+  ChannelNormalisation n;
+  n.clip = clip;
+  if (values.empty()) return n;
+  auto q = [&](double f) {
+    const auto k = static_cast<size_t>(f * static_cast<double>(values.size() - 1));
+    std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
+    return static_cast<double>(values[k]);
+  };
+  n.center = q(0.5);
+  const double iqr = q(0.75) - q(0.25);
+  double scale = iqr / 1.349;
+  if (!(scale > 0)) {
+    // Nearly constant within the mask: fall back to the full range so nothing divides by zero.
+    scale = (q(1.0) - q(0.0)) / 4.0;
+  }
+  n.scale = scale > 0 ? scale : 1.0;
+  return n;
+}
+
+}  // namespace
+
+const std::vector<std::string>& feature_channel_names() {
+  static const std::vector<std::string> names{"b0", "fa", "md",       "ad",       "rd",  "l1",
+                                              "l2", "l3", "sm_b1000", "sm_b2500", "mask"};
+  return names;
+}
+
+const std::vector<double>& feature_nominal_bvals() {
+  static const std::vector<double> b{1000.0, 2500.0};
+  return b;
+}
+
+NetworkGrid network_grid(const Volume& mask, const GridOptions& options) {
+  const double s = options.spacing_mm;
+  if (!(s > 0) || !std::isfinite(s))
+    throw UsageError("network grid spacing must be a positive number of mm");
+  if (options.multiple < 1) throw UsageError("network grid multiple must be at least 1");
+  Vec3 lo{1e300, 1e300, 1e300}, hi{-1e300, -1e300, -1e300};
+  bool any = false;
+  for (int64_t k = 0; k < mask.dims[2]; ++k)
+    for (int64_t j = 0; j < mask.dims[1]; ++j)
+      for (int64_t i = 0; i < mask.dims[0]; ++i) {
+        if (mask.at(i, j, k) == 0.f) continue;
+        any = true;
+        const Vec3 p = mask.voxel_to_ras({double(i), double(j), double(k)});
+        for (int a = 0; a < 3; ++a) {
+          lo[a] = std::min(lo[a], p[a]);
+          hi[a] = std::max(hi[a], p[a]);
+        }
+      }
+  if (!any) throw std::invalid_argument("network_grid: empty mask");
+  NetworkGrid g;
+  g.vox2ras = Affine::identity();
+  for (int a = 0; a < 3; ++a) {
+    // Half a voxel's extent along this RAS axis, so the box holds whole voxels.
+    double half = 0;
+    for (int c = 0; c < 3; ++c) half += 0.5 * std::abs(mask.vox2ras(a, c));
+    const double first = std::floor((lo[a] - half - options.margin_mm) / s);
+    const double last = std::ceil((hi[a] + half + options.margin_mm) / s);
+    const auto n = static_cast<int64_t>(last - first) + 1;
+    const int64_t padded = (n + options.multiple - 1) / options.multiple * options.multiple;
+    const double start = first - static_cast<double>((padded - n) / 2);
+    g.dims[a] = padded;
+    g.vox2ras(a, a) = s;
+    g.vox2ras(a, 3) = start * s;
+  }
+  const double voxels = double(g.dims[0]) * double(g.dims[1]) * double(g.dims[2]);
+  if (voxels > 1024.0 * 1024 * 1024)
+    throw UsageError("network grid of " + std::to_string(g.dims[0]) + "x" +
+                     std::to_string(g.dims[1]) + "x" + std::to_string(g.dims[2]) +
+                     " voxels is too large; use a coarser spacing");
+  return g;
+}
+
+Volume resample_to_grid(const Volume& source, const NetworkGrid& grid) {
+  Volume out(grid.dims, source.nvols, grid.vox2ras, 0.f);
+  const Affine to_source = source.vox2ras.inverse() * grid.vox2ras;
+  const int64_t nsrc = source.voxels_per_volume(), nout = out.voxels_per_volume();
+  const auto& sd = source.dims;
+  const int64_t nv = source.nvols;
+  parallel_for(
+      grid.dims[2] * grid.dims[1],
+      [&](int64_t r0, int64_t r1) {
+        for (int64_t row = r0; row < r1; ++row) {
+          const int64_t j = row % grid.dims[1], k = row / grid.dims[1];
+          for (int64_t i = 0; i < grid.dims[0]; ++i) {
+            const Vec3 p = to_source.apply({double(i), double(j), double(k)});
+            // As Volume::sample_voxel_linear: half a voxel beyond the edge takes the edge value.
+            bool inside = true;
+            int64_t i0[3], i1[3];
+            double f[3];
+            for (int a = 0; a < 3 && inside; ++a) {
+              if (!(p[a] >= -0.5 && p[a] <= sd[a] - 0.5)) {
+                inside = false;
+                break;
+              }
+              const double c = std::clamp(p[a], 0.0, double(sd[a] - 1));
+              i0[a] = static_cast<int64_t>(std::floor(c));
+              i1[a] = std::min<int64_t>(i0[a] + 1, sd[a] - 1);
+              f[a] = c - double(i0[a]);
+            }
+            if (!inside) continue;
+            int64_t idx[8];
+            double w[8];
+            for (int c = 0; c < 8; ++c) {
+              const int64_t x = (c & 1) ? i1[0] : i0[0], y = (c & 2) ? i1[1] : i0[1],
+                            z = (c & 4) ? i1[2] : i0[2];
+              idx[c] = (z * sd[1] + y) * sd[0] + x;
+              w[c] = ((c & 1) ? f[0] : 1 - f[0]) * ((c & 2) ? f[1] : 1 - f[1]) *
+                     ((c & 4) ? f[2] : 1 - f[2]);
+            }
+            const int64_t o = (k * grid.dims[1] + j) * grid.dims[0] + i;
+            for (int64_t t = 0; t < nv; ++t) {
+              const float* src = source.data.data() + t * nsrc;
+              double v = 0;
+              for (int c = 0; c < 8; ++c) v += w[c] * src[idx[c]];
+              out.data[t * nout + o] = static_cast<float>(v);
+            }
+          }
+        }
+      },
+      16);
+  return out;
+}
+
+FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const Volume* mask,
+                            const FeatureOptions& options, const ProgressFn& progress) {
+  if (dwi.nvols < 2)
+    throw InputError(options.image_path, "is a 3D image; a 4D diffusion series is required");
+  FeatureSet fs;
+  fs.grid = options.grid;
+  fs.protocol =
+      analyse_protocol(table, dwi.vox2ras, dwi.nvols, options.image_path, options.protocol);
+  report(progress, 0.01);
+
+  Volume brain;
+  if (mask) {
+    brain = check_mask(*mask, dwi, options.mask_path);
+    fs.mask_given = true;
+  } else {
+    brain = auto_mask(dwi, fs.protocol, options.mask, options.image_path);
+  }
+  const Vec3 sp = dwi.spacing();
+  fs.mask_volume_ml = static_cast<double>(std::count(brain.data.begin(), brain.data.end(), 1.f)) *
+                      sp[0] * sp[1] * sp[2] / 1000.0;
+  report(progress, kMaskShare);
+
+  DiffusionMaps maps = fit_dti(dwi, fs.protocol, dilate_one_voxel(brain), options.dti,
+                               [&](double f) { report(progress, kMaskShare + kFitShare * f); });
+
+  // Native channels in the network's order (mask last), then onto the grid.
+  fs.nominal = plan_nominal_signals(maps.shell_bvals);
+  const auto& names = feature_channel_names();
+  const int64_t nch = static_cast<int64_t>(names.size());
+  const int64_t nvox = dwi.voxels_per_volume();
+  Volume native = dwi.like(nch, 0.f);
+  const int64_t nshell = static_cast<int64_t>(maps.shell_bvals.size());
+  parallel_for(
+      nvox,
+      [&](int64_t begin, int64_t end) {
+        std::vector<float> means(static_cast<size_t>(nshell));
+        for (int64_t v = begin; v < end; ++v) {
+          for (int m = 0; m < DiffusionMaps::kNumTensorMaps; ++m)
+            native.data[m * nvox + v] = maps.maps.data[m * nvox + v];
+          for (int64_t s = 0; s < nshell; ++s)
+            means[s] = maps.maps.data[(DiffusionMaps::kNumTensorMaps + s) * nvox + v];
+          const double l1 = maps.maps.data[DiffusionMaps::kL1 * nvox + v],
+                       l2 = maps.maps.data[DiffusionMaps::kL2 * nvox + v],
+                       l3 = maps.maps.data[DiffusionMaps::kL3 * nvox + v];
+          for (size_t p = 0; p < fs.nominal.size(); ++p)
+            native.data[(DiffusionMaps::kNumTensorMaps + p) * nvox + v] =
+                maps.maps.data[DiffusionMaps::kB0 * nvox + v] > 0
+                    ? static_cast<float>(
+                          nominal_signal(fs.nominal[p], maps.shell_bvals, means.data(), l1, l2, l3))
+                    : 0.f;
+          native.data[(nch - 1) * nvox + v] = brain.data[v];
+        }
+      },
+      1 << 14);
+
+  const NetworkGrid grid = network_grid(brain, options.grid);
+  fs.channels = resample_to_grid(native, grid);
+  native = Volume();
+  report(progress, kMaskShare + kFitShare + 0.6 * kResampleShare);
+
+  const int64_t nout = fs.channels.voxels_per_volume();
+  fs.mask = Volume(grid.dims, 1, grid.vox2ras, 0.f);
+  const float* grid_mask = fs.channels.data.data() + (nch - 1) * nout;
+  for (int64_t v = 0; v < nout; ++v) fs.mask.data[v] = grid_mask[v] >= 0.5f ? 1.f : 0.f;
+  fs.channel_names = names;
+  fs.normalisation.resize(static_cast<size_t>(nch));
+  parallel_for(
+      nch,
+      [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          float* x = fs.channels.data.data() + c * nout;
+          if (c == nch - 1) {  // the mask itself: 0/1
+            std::copy(fs.mask.data.begin(), fs.mask.data.end(), x);
+            fs.normalisation[c] = ChannelNormalisation{0, 1, 0};
+            continue;
+          }
+          std::vector<float> inside;
+          inside.reserve(static_cast<size_t>(nout / 4));
+          for (int64_t v = 0; v < nout; ++v)
+            if (fs.mask.data[v] != 0.f) inside.push_back(x[v]);
+          const ChannelNormalisation n = robust_normalisation(inside, options.clip);
+          fs.normalisation[c] = n;
+          for (int64_t v = 0; v < nout; ++v)
+            x[v] =
+                fs.mask.data[v] != 0.f
+                    ? static_cast<float>(std::clamp((x[v] - n.center) / n.scale, -n.clip, n.clip))
+                    : 0.f;
+        }
+      },
+      1);
+
+  if (options.keep_native) {
+    fs.native = std::move(maps);
+    fs.native_mask = std::move(brain);
+  }
+  report(progress, 1.0);
+  return fs;
+}
+
+std::string feature_sidecar_json(const FeatureSet& fs) {
+  using nlohmann::json;
+  static const std::map<std::string, std::pair<std::string, std::string>> about{
+      {"b0", {"mean b0 signal", "scanner units"}},
+      {"fa", {"fractional anisotropy", "1"}},
+      {"md", {"mean diffusivity", "mm^2/s"}},
+      {"ad", {"axial diffusivity (largest eigenvalue)", "mm^2/s"}},
+      {"rd", {"radial diffusivity (mean of the two smaller eigenvalues)", "mm^2/s"}},
+      {"l1", {"largest tensor eigenvalue", "mm^2/s"}},
+      {"l2", {"middle tensor eigenvalue", "mm^2/s"}},
+      {"l3", {"smallest tensor eigenvalue", "mm^2/s"}},
+      {"sm_b1000", {"spherical-mean signal S/S0 at b=1000 s/mm^2", "1"}},
+      {"sm_b2500", {"spherical-mean signal S/S0 at b=2500 s/mm^2", "1"}},
+      {"mask", {"brain mask", "1"}},
+  };
+  json j;
+  j["format"] = "ddcsr-features";
+  j["version"] = 1;
+  json channels = json::array();
+  for (size_t c = 0; c < fs.channel_names.size(); ++c) {
+    const auto& name = fs.channel_names[c];
+    const auto& n = fs.normalisation[c];
+    json ch{{"index", c}, {"name", name}};
+    if (auto it = about.find(name); it != about.end()) {
+      ch["description"] = it->second.first;
+      ch["raw_units"] = it->second.second;
+    }
+    if (n.clip > 0)
+      ch["normalisation"] = {
+          {"method", "robust_z"},
+          {"center", n.center},
+          {"scale", n.scale},
+          {"clip", n.clip},
+          {"formula", "clip((raw - center) / scale, -clip, clip) inside the mask, 0 outside"}};
+    else
+      ch["normalisation"] = {{"method", "none"}};
+    channels.push_back(ch);
+  }
+  j["channels"] = channels;
+  json affine = json::array();
+  for (int r = 0; r < 4; ++r) {
+    json row = json::array();
+    for (int c = 0; c < 4; ++c) row.push_back(fs.channels.vox2ras(r, c));
+    affine.push_back(row);
+  }
+  j["grid"] = {{"dims", {fs.channels.dims[0], fs.channels.dims[1], fs.channels.dims[2]}},
+               {"spacing_mm", fs.grid.spacing_mm},
+               {"margin_mm", fs.grid.margin_mm},
+               {"multiple", fs.grid.multiple},
+               {"orientation", "RAS"},
+               {"vox2ras", affine}};
+  json shells = json::array();
+  for (size_t s = 0; s < fs.protocol.shells.size(); ++s) {
+    const bool in_fit = std::find(fs.protocol.dti_shells.begin(), fs.protocol.dti_shells.end(),
+                                  int(s)) != fs.protocol.dti_shells.end();
+    shells.push_back({{"bval", fs.protocol.shells[s].bval},
+                      {"volumes", fs.protocol.shells[s].volumes.size()},
+                      {"in_tensor_fit", in_fit}});
+  }
+  j["protocol"] = {{"volumes", fs.protocol.bvals.size()},
+                   {"b0_volumes", fs.protocol.b0_volumes.size()},
+                   {"bvals_rescaled_by_bvec_norm", fs.protocol.rescaled},
+                   {"shells", shells},
+                   {"tensor_fit_directions", fs.protocol.dti_directions},
+                   {"tensor_fit_volumes", fs.protocol.dti_volumes}};
+  json nominal = json::array();
+  for (const auto& p : fs.nominal) {
+    json e{{"bval", p.bval}, {"method", p.method}};
+    json from = json::array();
+    for (int s : {p.shell_a, p.shell_b})
+      if (s >= 0) from.push_back(fs.protocol.shells[s].bval);
+    e["from_shells"] = from;
+    nominal.push_back(e);
+  }
+  j["nominal_signals"] = nominal;
+  j["mask"] = {{"source", fs.mask_given ? "given" : "automatic"}, {"volume_ml", fs.mask_volume_ml}};
+  return j.dump(2) + "\n";
+}
+
+}  // namespace ddcsr

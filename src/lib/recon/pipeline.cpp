@@ -1,0 +1,299 @@
+#include "ddcsr/recon/pipeline.h"
+
+#include <torch/version.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "ddcsr/checksum.h"
+#include "ddcsr/eval/marching_cubes.h"
+#include "ddcsr/geometry/mesh_distance.h"
+#include "ddcsr/error.h"
+#include "ddcsr/frames.h"
+#include "ddcsr/io/atomic_file.h"
+#include "ddcsr/io/gradients.h"
+#include "ddcsr/io/nifti.h"
+#include "ddcsr/io/surface.h"
+#include "ddcsr/qc/qc.h"
+#include "ddcsr/threads.h"
+#include "ddcsr/version.h"
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+namespace ddcsr {
+
+namespace {
+
+json check_json(const SurfaceCheck& c) {
+  return {{"vertices", c.vertices},
+          {"faces", c.faces},
+          {"euler", c.euler},
+          {"components", c.components},
+          {"closed_manifold", c.closed_manifold},
+          {"self_intersecting_faces", c.self_intersecting_faces},
+          {"sif_percent", c.sif_percent},
+          {"repaired_vertices", c.repaired_vertices}};
+}
+
+json usage_json(const StageUsage& u) {
+  return {{"stage", u.name}, {"seconds", std::round(u.seconds * 1000) / 1000}, {"peak_rss_mb", std::round(u.peak_rss_mb)}};
+}
+
+double mean_of(const std::vector<float>& v) {
+  double s = 0;
+  for (float x : v) s += x;
+  return v.empty() ? 0 : s / v.size();
+}
+
+double median_of(std::vector<float> v) {
+  if (v.empty()) return 0;
+  std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
+  return v[v.size() / 2];
+}
+
+// Percent of a mesh's vertices that fall in nonzero voxels of `mask` (nearest voxel).
+double percent_inside(const Mesh& mesh, const Volume& mask) {
+  if (mesh.vertices.empty()) return 0;
+  const Affine ras2vox = mask.vox2ras.inverse();
+  int64_t inside = 0;
+  for (const auto& v : mesh.vertices) {
+    const Vec3 ijk = ras2vox.apply({v[0], v[1], v[2]});
+    const int64_t i = std::lround(ijk[0]), j = std::lround(ijk[1]), k = std::lround(ijk[2]);
+    if (mask.inside(i, j, k) && mask.at(i, j, k) != 0) ++inside;
+  }
+  return 100.0 * inside / mesh.vertices.size();
+}
+
+Volume dilate_mask(const Volume& mask, double radius_mm) {
+  Volume out = mask.like();
+  const Vec3 sp = mask.spacing();
+  const int64_t r[3] = {std::lround(radius_mm / sp[0]), std::lround(radius_mm / sp[1]), std::lround(radius_mm / sp[2])};
+  for (int64_t k = 0; k < mask.dims[2]; ++k)
+    for (int64_t j = 0; j < mask.dims[1]; ++j)
+      for (int64_t i = 0; i < mask.dims[0]; ++i) {
+        if (mask.at(i, j, k) == 0) continue;
+        for (int64_t dk = -r[2]; dk <= r[2]; ++dk)
+          for (int64_t dj = -r[1]; dj <= r[1]; ++dj)
+            for (int64_t di = -r[0]; di <= r[0]; ++di)
+              if (out.inside(i + di, j + dj, k + dk)) out.at(i + di, j + dj, k + dk) = 1;
+      }
+  return out;
+}
+
+}  // namespace
+
+std::string default_model_path(const std::string& executable_path) {
+  if (const char* env = std::getenv("DDCSR_MODEL"); env && *env) return env;
+  std::error_code ec;
+  fs::path exe = fs::canonical(executable_path, ec);
+  if (ec) exe = fs::canonical("/proc/self/exe", ec);
+  const fs::path dir = exe.parent_path();
+  for (const fs::path& candidate : {dir / ".." / "models" / "sdfnet.pt", dir / ".." / ".." / "models" / "sdfnet.pt",
+                                    dir / ".." / "share" / "ddcsr" / "models" / "sdfnet.pt"})
+    if (fs::exists(candidate, ec)) return fs::weakly_canonical(candidate, ec).string();
+  return (dir / ".." / "share" / "ddcsr" / "models" / "sdfnet.pt").lexically_normal().string();
+}
+
+ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions& options, const std::string& out_dir,
+                                 const ReconObserver& observer) {
+  const auto t0 = std::chrono::steady_clock::now();
+  ReconSummary summary;
+  auto note = [&](const std::string& m) { if (observer.note) observer.note(m); };
+  auto warn = [&](const std::string& m) { if (observer.warning) observer.warning(m); };
+  auto run_stage = [&](const std::string& name, const std::function<void()>& body) {
+    if (observer.stage_started) observer.stage_started(name);
+    StageMeter meter(name);
+    body();
+    summary.stages.push_back(meter.finish());
+    if (observer.stage_finished) observer.stage_finished(summary.stages.back());
+  };
+  const ProgressFn progress = observer.progress;
+  json report;
+  report["status"] = "running";
+  report["subject"] = subject.id;
+  report["ddcsr"] = {{"version", kVersion}, {"commit", kGitDescribe}, {"libtorch", TORCH_VERSION}};
+  report["command_line"] = options.command_line;
+  report["threads"] = thread_count();
+
+  // Load: the scan, its gradient table and mask. The model loads here too, so a wrong model file
+  // fails in a second rather than after the features.
+  Volume dwi, mask;
+  GradientTable table;
+  VolumeGeometry geometry;
+  std::optional<SdfNet> net;
+  run_stage("load", [&] {
+    dwi = read_volume(subject.dwi, true);
+    std::string bval = subject.bval, bvec = subject.bvec;
+    if (bval.empty() || bvec.empty()) {
+      const auto found = find_gradient_files(subject.dwi);
+      if (bval.empty()) bval = found.first;
+      if (bvec.empty()) bvec = found.second;
+    }
+    table = read_fsl_gradients(bval, bvec);
+    check_gradients(table, dwi.nvols, subject.dwi, options.features.protocol.b0_threshold);
+    if (!subject.mask.empty()) mask = read_volume(subject.mask);
+    geometry = volume_geometry_of(dwi, fs::path(subject.dwi).filename().string());
+    net.emplace(SdfNet::load(options.model_path, feature_channel_names(), parse_device(options.device)));
+    report["inputs"] = {{"dwi", subject.dwi}, {"bval", bval}, {"bvec", bvec}, {"mask", subject.mask}};
+    const Vec3 vox = dwi.spacing();
+    report["image"] = {{"dims", {dwi.dims[0], dwi.dims[1], dwi.dims[2]}},
+                       {"volumes", dwi.nvols},
+                       {"voxel_size_mm", {vox[0], vox[1], vox[2]}}};
+    report["model"] = {{"path", net->path()},
+                       {"sha256", sha256_file(net->path())},
+                       {"device", net->device_name()},
+                       {"metadata", json::parse(net->metadata().json, nullptr, false)}};
+    note("model " + net->path() + " on " + net->device_name());
+  });
+
+  FeatureOptions fopts = options.features;
+  fopts.grid.spacing_mm = net->metadata().grid_spacing_mm;
+  fopts.grid.multiple = net->metadata().size_multiple;
+  fopts.keep_native = options.qc;
+  fopts.image_path = subject.dwi;
+  fopts.mask_path = subject.mask;
+  FeatureSet features;
+  run_stage("features", [&] {
+    features = compute_features(dwi, table, subject.mask.empty() ? nullptr : &mask, fopts, progress);
+    json shells = json::array();
+    for (const auto& s : features.protocol.shells) shells.push_back({{"bval", std::round(s.bval)}, {"volumes", s.volumes.size()}});
+    report["protocol"] = {{"b0_volumes", features.protocol.b0_volumes.size()},
+                          {"shells", shells},
+                          {"tensor_directions", features.protocol.dti_directions},
+                          {"bvals_rescaled", features.protocol.rescaled}};
+    report["mask"] = {{"source", features.mask_given ? "given" : "automatic"}, {"volume_ml", features.mask_volume_ml}};
+    const auto& g = features.channels;
+    report["network_grid"] = {{"dims", {g.dims[0], g.dims[1], g.dims[2]}}, {"spacing_mm", fopts.grid.spacing_mm}};
+    note("features on a " + std::to_string(g.dims[0]) + "x" + std::to_string(g.dims[1]) + "x" + std::to_string(g.dims[2]) +
+         " grid; mask " + std::to_string(static_cast<int>(features.mask_volume_ml)) + " ml (" +
+         (features.mask_given ? "given" : "automatic") + ")");
+  });
+  dwi = Volume();  // the 4D series is the largest thing held; nothing later needs it
+
+  Volume sdf;
+  run_stage("sdfnet", [&] {
+    sdf = net->predict(features.channels, options.inference, progress, subject.dwi);
+    report["inference"] = {{"sliding_window", net->uses_sliding_window(features.channels.dims, options.inference)}};
+  });
+  net.reset();
+  // The network is trained for accuracy near the surfaces; deep inside and far outside its output
+  // is no distance (flat plateaus), and DiffCoSeg's flows need one. Level-set reinitialisation:
+  // keep each map's zero level set and replace the values by exact signed distances to it.
+  run_stage("reinitialise", [&] {
+    for (int64_t f = 0; f < sdf.nvols; ++f) {
+      MarchingCubesOptions mc;
+      mc.frame = f;
+      const Mesh zero = marching_cubes(sdf, mc);
+      if (zero.faces.empty()) throw InputError(subject.dwi, "the network found no " + sdfnet_outputs()[f] + " surface");
+      const Volume exact = signed_distance_volume(zero, sdf.frame(f), SignedDistanceOptions{});
+      std::copy(exact.data.begin(), exact.data.end(), sdf.data.begin() + f * sdf.voxels_per_volume());
+      ddcsr::report(progress, double(f + 1) / sdf.nvols);
+    }
+  });
+  if (options.save_sdf) {
+    fs::create_directories(fs::path(out_dir) / "sdf");
+    const auto& names = sdfnet_outputs();
+    for (size_t f = 0; f < names.size(); ++f)
+      write_volume(sdf.frame(static_cast<int64_t>(f)), (fs::path(out_dir) / "sdf" / (names[f] + ".nii.gz")).string());
+  }
+
+  auto frame_of = [&](const std::string& name) {
+    const auto& names = sdfnet_outputs();
+    const auto it = std::find(names.begin(), names.end(), name);
+    if (it == names.end()) throw std::logic_error("SDFNet has no output " + name);
+    return sdf.frame(it - names.begin());
+  };
+  std::vector<HemisphereSurfaces> hemispheres;
+  for (const std::string& hemi : options.hemis) {
+    run_stage("diffcoseg_" + hemi, [&] {
+      hemispheres.push_back(reconstruct_hemisphere(frame_of(hemi + ".white"), frame_of(hemi + ".pial"), hemi,
+                                                   options.diffcoseg, progress));
+    });
+    for (const auto& p : hemispheres.back().problems) {
+      summary.problems.push_back(hemi + ": " + p);
+      warn(hemi + ": " + p);
+    }
+  }
+  sdf = Volume();
+
+  json surfaces = json::object();
+  run_stage("write", [&] {
+    const fs::path surf = fs::path(out_dir) / "surf";
+    fs::create_directories(surf);
+    const Volume wide_mask = features.native_mask.data.empty() ? Volume() : dilate_mask(features.native_mask, 3.0);
+    for (auto& h : hemispheres) {
+      for (Mesh* m : {&h.white, &h.pial}) {
+        m->geometry = geometry;
+        m->hemi = h.hemi;
+      }
+      h.white.surface = "white";
+      h.pial.surface = "pial";
+      for (const Mesh* m : {&h.white, &h.pial}) {
+        const std::string base = (surf / (h.hemi + "." + m->surface)).string();
+        write_surface(*m, base);
+        write_surface(*m, base + ".surf.gii");
+      }
+      write_curv(h.thickness, static_cast<int64_t>(h.white.faces.size()), (surf / (h.hemi + ".thickness")).string());
+      json entry = {{"white", check_json(h.white_check)},
+                    {"pial", check_json(h.pial_check)},
+                    {"white_vertices_outside_pial_percent", h.white_outside_pial_percent},
+                    {"thickness_mm", {{"mean", mean_of(h.thickness)}, {"median", median_of(h.thickness)}}},
+                    {"problems", h.problems}};
+      if (!wide_mask.data.empty()) {
+        const double inside = percent_inside(h.pial, wide_mask);
+        entry["pial_vertices_in_mask_percent"] = inside;
+        if (inside < 95.0) {
+          const std::string m = h.hemi + ": only " + std::to_string(inside) + "% of pial vertices lie within 3 mm of the brain mask";
+          warn(m);
+          summary.problems.push_back(m);
+        }
+      }
+      surfaces[h.hemi] = entry;
+    }
+  });
+
+  if (options.qc && !features.native.maps.data.empty()) {
+    run_stage("qc", [&] {
+      const fs::path qc = fs::path(out_dir) / "qc";
+      fs::create_directories(qc);
+      const Volume b0 = features.native.maps.frame(DiffusionMaps::kB0);
+      const Volume fa = features.native.maps.frame(DiffusionMaps::kFA);
+      std::vector<QcContour> contours;
+      for (const auto& h : hemispheres) {
+        contours.push_back({&h.white, {40, 140, 255}});
+        contours.push_back({&h.pial, {255, 40, 40}});
+      }
+      QcOptions qopts;
+      qopts.region = &features.native_mask;
+      qopts.pixel_mm = 0.75;
+      const std::pair<QcView, const char*> views[] = {
+          {QcView::Axial, "axial.png"}, {QcView::Coronal, "coronal.png"}, {QcView::Sagittal, "sagittal.png"}};
+      for (const auto& [view, name] : views) write_png(render_qc({&b0, &fa}, contours, view, qopts), (qc / name).string());
+    });
+  }
+
+  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  for (const auto& s : summary.stages) summary.peak_rss_mb = std::max(summary.peak_rss_mb, s.peak_rss_mb);
+  json stages = json::array();
+  for (const auto& s : summary.stages) stages.push_back(usage_json(s));
+  report["stages"] = stages;
+  report["seconds"] = std::round(summary.seconds * 1000) / 1000;
+  report["peak_rss_mb"] = std::round(summary.peak_rss_mb);
+  report["surfaces"] = surfaces;
+  report["problems"] = summary.problems;
+  report["outputs"] = {{"surfaces", "surf/{lh,rh}.{white,pial} (FreeSurfer, surface RAS + volume geometry of the input)"},
+                       {"gifti", "surf/{lh,rh}.{white,pial}.surf.gii (scanner RAS)"},
+                       {"thickness", "surf/{lh,rh}.thickness"},
+                       {"qc", options.qc ? "qc/{axial,coronal,sagittal}.png (b0 | FA; white blue, pial red)" : ""},
+                       {"sdf", options.save_sdf ? "sdf/{lh,rh}.{white,pial}.nii.gz (mm, negative inside)" : ""}};
+  // Written last: a report with status "ok" marks the subject finished.
+  report["status"] = "ok";
+  write_file_atomic((fs::path(out_dir) / "report.json").string(), report.dump(2) + "\n");
+  return summary;
+}
+
+}  // namespace ddcsr

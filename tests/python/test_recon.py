@@ -1,0 +1,108 @@
+"""End-to-end `ddcsr recon`: one phantom subject, outputs checked with nibabel; a cohort list with a
+broken subject; skipping finished subjects; job-array selection."""
+import json
+import os
+import shutil
+import sys
+
+import nibabel as nib
+import numpy as np
+
+sys.path.insert(0, os.path.dirname(__file__))
+from common import SOURCE, run, workdir  # noqa: E402
+
+W = workdir("recon")
+FAILS = []
+MODEL = os.path.join(SOURCE, "models", "sdfnet.pt")
+
+
+def check(cond, what):
+    print(("ok:   " if cond else "FAIL: ") + what)
+    if not cond:
+        FAILS.append(what)
+
+
+def euler(faces):
+    edges = {tuple(sorted(e)) for f in faces for e in ((f[0], f[1]), (f[1], f[2]), (f[2], f[0]))}
+    verts = np.unique(faces)
+    return len(verts) - len(edges) + len(faces)
+
+
+if not os.path.exists(MODEL):
+    print("SKIP: no shipped model at", MODEL)
+    print("0 passed, 0 failed")
+    sys.exit(0)
+
+# A small phantom: a real-size head would take minutes on 2 cores.
+sim = os.path.join(W, "sim")
+run("-q", "simulate", sim, "--seed", "7", "--voxel-size", "2.5", "--shells", "1000:20", "--b0", "2", "--scale", "0.7",
+    "--mesh-level", "6", "--force")
+out = os.path.join(W, "out")
+shutil.rmtree(out, ignore_errors=True)
+proc = run("recon", os.path.join(sim, "dwi.nii.gz"), "-o", out, "--vertices", "20000", "--save-sdf")
+report = json.load(open(os.path.join(out, "report.json")))
+check(report["status"] == "ok", "report status ok")
+for key in ["stages", "model", "protocol", "surfaces", "command_line", "ddcsr", "peak_rss_mb"]:
+    check(key in report, f"report has {key}")
+check(len(report["model"]["sha256"]) == 64, "model checksum recorded")
+dwi = nib.load(os.path.join(sim, "dwi.nii.gz"))
+centre = dwi.affine @ np.r_[np.array(dwi.shape[:3]) / 2.0, 1]
+for hemi in ["lh", "rh"]:
+    for surf in ["white", "pial"]:
+        base = os.path.join(out, "surf", f"{hemi}.{surf}")
+        coords, faces, meta = nib.freesurfer.read_geometry(base, read_metadata=True)
+        gii = nib.load(base + ".surf.gii")
+        gc = gii.get_arrays_from_intent("NIFTI_INTENT_POINTSET")[0].data
+        check(np.allclose(meta["cras"], centre[:3], atol=1e-3), f"{hemi}.{surf}: footer cras is the DWI centre")
+        check(np.abs(coords + meta["cras"] - gc).max() < 1e-3, f"{hemi}.{surf}: FreeSurfer + cras == GIFTI")
+        check(euler(faces) == 2, f"{hemi}.{surf}: Euler characteristic 2")
+        s = report["surfaces"][hemi][surf]
+        check(s["euler"] == 2 and s["components"] == 1 and s["closed_manifold"], f"{hemi}.{surf}: report says genus 0")
+        # The report never hides a failed guarantee: its count matches an independent check.
+        q = json.loads(run("eval", base, base, "--json", "--samples", "1000").stdout)
+        sif = q["surface"]["pred"]["self_intersecting_faces"]
+        check(sif == s["self_intersecting_faces"], f"{hemi}.{surf}: reported self-intersections {s['self_intersecting_faces']} match eval's {sif}")
+        if s["self_intersecting_faces"]:
+            check(any(f"{hemi}: " in p for p in report["problems"]), f"{hemi}.{surf}: self-intersections listed in problems")
+        # Inside the image's field of view.
+        ijk = np.linalg.inv(dwi.affine) @ np.c_[gc, np.ones(len(gc))].T
+        inside = np.all((ijk[:3] > -1) & (ijk[:3] < np.array(dwi.shape[:3])[:, None]), axis=0).mean()
+        check(inside > 0.99, f"{hemi}.{surf}: {inside:.3f} of vertices inside the image")
+    th = nib.freesurfer.read_morph_data(os.path.join(out, "surf", f"{hemi}.thickness"))
+    check(len(th) == len(coords) and np.all(th >= 0), f"{hemi}.thickness: one non-negative value per vertex")
+    lh_x = nib.load(os.path.join(out, "surf", "lh.white.surf.gii")).darrays[0].data[:, 0].mean()
+    rh_x = nib.load(os.path.join(out, "surf", "rh.white.surf.gii")).darrays[0].data[:, 0].mean()
+check(lh_x < rh_x, "left hemisphere lies to the left (RAS x) of the right one")
+for view in ["axial", "coronal", "sagittal"]:
+    check(open(os.path.join(out, "qc", view + ".png"), "rb").read(4) == b"\x89PNG", f"qc/{view}.png")
+check(os.path.getsize(os.path.join(out, "log.txt")) > 0, "log.txt written")
+check(len(os.listdir(os.path.join(out, "sdf"))) == 4, "--save-sdf wrote 4 SDF volumes")
+print(run("eval", "--recon", out, "--truth", sim, "--samples", "20000").stdout)
+
+# Re-run: finished subject skipped (report untouched).
+mtime = os.path.getmtime(os.path.join(out, "report.json"))
+run("recon", os.path.join(sim, "dwi.nii.gz"), "-o", out)
+check(os.path.getmtime(os.path.join(out, "report.json")) == mtime, "finished subject skipped on re-run")
+
+# Cohort: one good subject, one broken; the good one is done, exit code non-zero, no partial output.
+root = os.path.join(W, "cohort")
+shutil.rmtree(root, ignore_errors=True)
+os.makedirs(root)
+bad = os.path.join(W, "bad.nii.gz")
+open(bad, "wb").write(b"not an image")
+with open(os.path.join(W, "subjects.tsv"), "w") as f:
+    f.write(f"id\tdwi\nbroken\t{bad}\ngood\t{os.path.join(sim, 'dwi.nii.gz')}\n")
+proc = run("recon", "--subjects", os.path.join(W, "subjects.tsv"), "-o", root, "--vertices", "20000", "--hemi", "lh",
+           "--no-qc", expect=3)
+check(os.path.exists(os.path.join(root, "good", "report.json")), "good subject finished despite the broken one")
+check(not os.path.exists(os.path.join(root, "broken")), "nothing under the broken subject's final name")
+check("1 failed" in proc.stderr, "summary counts the failure")
+check(not [f for f in os.listdir(root) if ".tmp-" in f], "no temporary folders left")
+# Array index: task 1 (base 0) is the good subject, already finished -> skipped, exit 0.
+env = dict(os.environ, SLURM_ARRAY_TASK_ID="1")
+proc = run("recon", "--subjects", os.path.join(W, "subjects.tsv"), "-o", root, env=env)
+check("array task 1" in proc.stderr and "already finished" in proc.stderr, "SLURM array index selects the subject")
+run("recon", "--subjects", os.path.join(W, "subjects.tsv"), "-o", root, "--array-index", "5", expect=2)
+
+print(f"{1 if not FAILS else 0} passed, {len(FAILS)} failed")
+sys.exit(1 if FAILS else 0)

@@ -1,0 +1,361 @@
+// SDFNet: model files made by models/sdfnet.py load in C++ with their metadata checked; inference
+// keeps the grid; sliding-window inference reproduces whole-volume inference; a tiny training run
+// lowers the loss, checkpoints and resumes.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <tuple>
+
+#include "ddcsr/error.h"
+#include "ddcsr/io/surface.h"
+#include "ddcsr/mesh.h"
+#include "ddcsr/sdfnet/sdfnet.h"
+#include "ddcsr/sdfnet/train.h"
+#include "ddcsr/sdfnet/training_data.h"
+
+namespace fs = std::filesystem;
+using namespace ddcsr;
+
+namespace {
+
+const std::vector<std::string> kChannels{"white_like", "pial_like", "noise"};
+
+class SdfNetTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    dir_ =
+        (fs::temp_directory_path() / ("ddcsr_test_sdfnet_" + std::to_string(::getpid()))).string();
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    // Two levels keep the CI training run short (oneDNN wants widths of 8 or more); 2 mm matches
+    // the phantoms below.
+    export_model(model(), "--channels white_like,pial_like,noise --spacing 2 --width 8 --levels 2");
+  }
+  static void TearDownTestSuite() { fs::remove_all(dir_); }
+
+  static void export_model(const std::string& out, const std::string& args) {
+    const std::string cmd = "/usr/bin/python3 " DDCSR_SOURCE_DIR "/models/sdfnet.py export " +
+                            args + " -o " + out + " > " + dir_ + "/export.log 2>&1";
+    ASSERT_EQ(std::system(cmd.c_str()), 0) << cmd;
+  }
+  static std::string model() { return dir_ + "/model.pt"; }
+  static std::string dir_;
+};
+std::string SdfNetTest::dir_;
+
+// A grid of 2 mm voxels centred on the origin, slightly oblique like a real scan.
+Affine grid_affine(const std::array<int64_t, 3>& dims) {
+  const double c = std::cos(0.1), s = std::sin(0.1);
+  Affine a =
+      Affine::from_linear_translation({2 * c, -2 * s, 0, 2 * s, 2 * c, 0, 0, 0, 2}, {0, 0, 0});
+  Vec3 centre = a.apply({(dims[0] - 1) / 2.0, (dims[1] - 1) / 2.0, (dims[2] - 1) / 2.0});
+  a(0, 3) = -centre[0];
+  a(1, 3) = -centre[1];
+  a(2, 3) = -centre[2];
+  return a;
+}
+
+// Two hemispheres as spheres left and right of the midline; white radius 6 mm, pial 9 mm.
+// Features: smoothed indicators of the white and pial balls, plus noise.
+SdfTrainingPair sphere_phantom(const std::array<int64_t, 3>& dims, unsigned seed) {
+  SdfTrainingPair p;
+  p.name = "phantom" + std::to_string(seed);
+  const Affine a = grid_affine(dims);
+  p.features = Volume(dims, 3, a);
+  p.sdf = Volume(dims, 4, a);
+  std::srand(seed);
+  const double shift = 1.0 * (seed % 3);
+  for (int64_t k = 0; k < dims[2]; ++k)
+    for (int64_t j = 0; j < dims[1]; ++j)
+      for (int64_t i = 0; i < dims[0]; ++i) {
+        const Vec3 r = a.apply({double(i), double(j), double(k)});
+        const double dl = std::hypot(r[0] + 12, r[1] - shift, r[2]);
+        const double dr = std::hypot(r[0] - 12, r[1] - shift, r[2]);
+        p.sdf.at(i, j, k, 0) = float(dl - 6);
+        p.sdf.at(i, j, k, 1) = float(dl - 9);
+        p.sdf.at(i, j, k, 2) = float(dr - 6);
+        p.sdf.at(i, j, k, 3) = float(dr - 9);
+        const double dw = std::min(dl, dr) - 6, dp = std::min(dl, dr) - 9;
+        p.features.at(i, j, k, 0) = float(1 / (1 + std::exp(dw)));
+        p.features.at(i, j, k, 1) = float(1 / (1 + std::exp(dp)));
+        p.features.at(i, j, k, 2) = float(std::rand() / double(RAND_MAX) - 0.5);
+      }
+  return p;
+}
+
+double max_abs_diff(const Volume& a, const Volume& b) {
+  double m = 0;
+  for (size_t i = 0; i < a.data.size(); ++i)
+    m = std::max(m, double(std::fabs(a.data[i] - b.data[i])));
+  return m;
+}
+
+}  // namespace
+
+TEST_F(SdfNetTest, LoadsModelAndItsMetadata) {
+  SdfNet net = SdfNet::load(model(), kChannels, Device::Cpu);
+  const SdfNetMetadata& m = net.metadata();
+  EXPECT_EQ(m.format, kSdfNetFormat);
+  EXPECT_EQ(m.architecture, kSdfNetArchitecture);
+  EXPECT_EQ(m.input_channels, kChannels);
+  EXPECT_EQ(m.outputs, sdfnet_outputs());
+  EXPECT_EQ(m.output_units, "mm");
+  EXPECT_DOUBLE_EQ(m.grid_spacing_mm, 2.0);
+  EXPECT_EQ(m.size_multiple, 4);
+  EXPECT_FALSE(m.trained);
+  EXPECT_EQ(net.device_name(), "cpu");
+  EXPECT_NE(m.json.find("\"input_channels\""), std::string::npos);
+}
+
+TEST_F(SdfNetTest, RefusesMismatchedOrForeignModels) {
+  try {
+    SdfNet::load(model(), {"fa", "md", "noise"});
+    FAIL() << "a model for other channels was accepted";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.path(), model());
+    EXPECT_NE(std::string(e.what()).find("white_like,pial_like,noise"), std::string::npos)
+        << e.what();
+  }
+  // Same names in another order are other inputs.
+  EXPECT_THROW(SdfNet::load(model(), {"pial_like", "white_like", "noise"}), InputError);
+  export_model(dir_ + "/foreign.pt",
+               "--channels white_like,pial_like,noise --spacing 2 --width 8 --levels 2 "
+               "--architecture some-other-net");
+  try {
+    SdfNet::load(dir_ + "/foreign.pt", kChannels);
+    FAIL() << "a model of another architecture was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("some-other-net"), std::string::npos) << e.what();
+  }
+  const std::string junk = dir_ + "/junk.pt";
+  std::ofstream(junk) << "not a zip archive";
+  EXPECT_THROW(SdfNet::load(junk), InputError);
+  EXPECT_THROW(SdfNet::load(dir_ + "/missing.pt"), InputError);
+  EXPECT_THROW(parse_sdfnet_metadata("{\"format\": \"ddcsr-sdfnet\",", "x.pt"), InputError);
+  EXPECT_THROW(parse_sdfnet_metadata("{\"format\": \"other\"}", "x.pt"), InputError);
+  EXPECT_THROW(parse_device("tpu"), UsageError);
+  EXPECT_THROW(SdfNet::load(model(), kChannels, Device::Cuda), UsageError);  // CPU-only LibTorch
+}
+
+TEST_F(SdfNetTest, PredictsFourFramesOnTheFeatureGrid) {
+  SdfNet net = SdfNet::load(model(), kChannels, Device::Cpu);
+  const SdfTrainingPair p = sphere_phantom({21, 18, 13}, 1);  // not multiples of 4
+  const Volume sdf = net.predict(p.features);
+  EXPECT_EQ(sdf.dims, p.features.dims);
+  EXPECT_EQ(sdf.nvols, 4);
+  for (int i = 0; i < 16; ++i) EXPECT_DOUBLE_EQ(sdf.vox2ras.m[i], p.features.vox2ras.m[i]);
+  for (float v : sdf.data) {
+    ASSERT_TRUE(std::isfinite(v));
+    ASSERT_LE(std::fabs(v), net.metadata().output_range_mm);
+  }
+  // Deterministic on CPU.
+  EXPECT_EQ(max_abs_diff(sdf, net.predict(p.features)), 0.0);
+
+  // Wrong channel count or grid spacing are refused, naming the input.
+  Volume two(p.features.dims, 2, p.features.vox2ras);
+  EXPECT_THROW(net.predict(two, {}, {}, "two.nii.gz"), InputError);
+  Volume fine = p.features;
+  fine.vox2ras = Affine::identity();
+  try {
+    net.predict(fine, {}, {}, "fine.nii.gz");
+    FAIL() << "1 mm features accepted by a 2 mm model";
+  } catch (const InputError& e) {
+    EXPECT_EQ(e.path(), "fine.nii.gz");
+  }
+}
+
+TEST_F(SdfNetTest, SlidingWindowMatchesWholeVolume) {
+  // A briefly trained model, so outputs vary like real SDFs rather than staying near zero.
+  SdfNet net = SdfNet::load(model(), kChannels, Device::Cpu);
+  SdfTrainOptions o;
+  o.steps = 12;
+  o.patch = 16;
+  o.clip_mm = 8;
+  o.learning_rate = 5e-3;
+  o.validation_every = 0;
+  o.checkpoint_every = 0;
+  train_sdfnet(net, {sphere_phantom({24, 24, 24}, 2)}, o);
+
+  const SdfTrainingPair p = sphere_phantom({48, 40, 36}, 3);
+  SdfInferenceOptions whole_opts, sliding_opts;
+  whole_opts.mode = SdfInferenceOptions::Mode::Whole;
+  sliding_opts.mode = SdfInferenceOptions::Mode::Sliding;
+  sliding_opts.patch = 32;
+  sliding_opts.overlap = 16;
+  EXPECT_FALSE(net.uses_sliding_window(p.features.dims, whole_opts));
+  EXPECT_TRUE(net.uses_sliding_window(p.features.dims, sliding_opts));
+  int calls = 0;
+  const Volume whole = net.predict(p.features, whole_opts);
+  const Volume sliding = net.predict(p.features, sliding_opts, [&](double) { ++calls; });
+  EXPECT_EQ(calls, 1 + 2 * 2 * 2);  // start, then patches at i 0, 16 / j 0, 8 / k 0, 4
+  ASSERT_EQ(sliding.dims, whole.dims);
+  double lo = 1e9, hi = -1e9;
+  for (float v : whole.data) {
+    lo = std::min(lo, double(v));
+    hi = std::max(hi, double(v));
+  }
+  std::vector<double> diff(whole.data.size());
+  for (size_t i = 0; i < diff.size(); ++i) diff[i] = std::fabs(whole.data[i] - sliding.data[i]);
+  std::sort(diff.begin(), diff.end());
+  double mean = 0;
+  for (double d : diff) mean += d / diff.size();
+  const double p99 = diff[diff.size() * 99 / 100];
+  RecordProperty("output_range_mm", std::to_string(hi - lo));
+  RecordProperty("mean_abs_diff_mm", std::to_string(mean));
+  RecordProperty("p99_abs_diff_mm", std::to_string(p99));
+  RecordProperty("max_abs_diff_mm", std::to_string(diff.back()));
+  ASSERT_GT(hi - lo, 2.0) << "outputs too flat for a meaningful comparison";
+  EXPECT_LT(mean, 0.01 * (hi - lo)) << "range " << hi - lo;
+  EXPECT_LT(p99, 0.05 * (hi - lo)) << "range " << hi - lo;
+
+  // Auto picks sliding when the whole volume exceeds the budget.
+  SdfInferenceOptions tight;
+  tight.memory_budget_mb = net.whole_volume_memory_mb(p.features.dims) / 2;
+  EXPECT_TRUE(net.uses_sliding_window(p.features.dims, tight));
+  tight.memory_budget_mb *= 4;
+  EXPECT_FALSE(net.uses_sliding_window(p.features.dims, tight));
+}
+
+TEST_F(SdfNetTest, TinyTrainingLowersLossCheckpointsAndResumes) {
+  SdfNet net = SdfNet::load(model(), kChannels, Device::Cpu);
+  std::vector<SdfTrainingPair> pairs{sphere_phantom({28, 24, 24}, 4),
+                                     sphere_phantom({28, 24, 24}, 5),
+                                     sphere_phantom({28, 24, 24}, 6)};
+  SdfTrainOptions o;
+  o.steps = 40;
+  o.patch = 16;
+  o.clip_mm = 8;
+  o.learning_rate = 5e-3;
+  o.validation_fraction = 0.34;
+  o.validation_every = 20;
+  o.validation_patches = 4;
+  o.checkpoint_every = 20;
+  o.checkpoint_path = dir_ + "/ckpt.pt";
+  int calls = 0;
+  double first_val = -1;
+  SdfTrainStatus last;
+  const SdfTrainResult r = train_sdfnet(net, pairs, o, [&](const SdfTrainStatus& s) {
+    ++calls;
+    last = s;
+    if (s.validated && first_val < 0) first_val = s.validation_loss;
+  });
+  EXPECT_EQ(calls, 40);
+  EXPECT_EQ(last.step, 40);
+  EXPECT_DOUBLE_EQ(last.eta_s, 0.0);
+  EXPECT_EQ(r.validation_pairs.size(), 1u);
+  EXPECT_EQ(r.training_pairs.size(), 2u);
+  RecordProperty("first_loss", std::to_string(r.first_loss));
+  RecordProperty("final_loss", std::to_string(r.final_loss));
+  EXPECT_LT(r.final_loss, 0.6 * r.first_loss)
+      << "first " << r.first_loss << " final " << r.final_loss;
+  EXPECT_GT(r.validation_loss, 0);
+  EXPECT_TRUE(net.metadata().trained);
+
+  // The saved model and the checkpoint reload with the training record.
+  net.save(dir_ + "/trained.pt");
+  SdfNet reloaded = SdfNet::load(dir_ + "/trained.pt", kChannels);
+  EXPECT_TRUE(reloaded.metadata().trained);
+  EXPECT_NE(reloaded.metadata().json.find("\"training_pairs\""), std::string::npos);
+  EXPECT_NE(reloaded.metadata().json.find("\"normalisation_values\""), std::string::npos);
+  const Volume a = net.predict(pairs[0].features), b = reloaded.predict(pairs[0].features);
+  EXPECT_EQ(max_abs_diff(a, b), 0.0);
+  ASSERT_TRUE(fs::exists(o.checkpoint_path));
+  ASSERT_TRUE(fs::exists(o.checkpoint_path + ".optim"));
+
+  SdfNet ckpt = SdfNet::load(o.checkpoint_path, kChannels);
+  SdfTrainOptions more = o;
+  more.steps = 44;
+  more.resume = true;
+  const SdfTrainResult r2 = train_sdfnet(ckpt, pairs, more);
+  EXPECT_EQ(r2.first_step, 40);
+  EXPECT_EQ(r2.last_step, 44);
+  EXPECT_NE(ckpt.metadata().json.find("\"step\": 44"), std::string::npos);
+
+  // Resuming from a model that is not a checkpoint is refused.
+  SdfNet fresh = SdfNet::load(model(), kChannels);
+  EXPECT_THROW(train_sdfnet(fresh, pairs, more), InputError);
+}
+
+TEST_F(SdfNetTest, RefusesBadTrainingPairs) {
+  SdfNet net = SdfNet::load(model(), kChannels);
+  SdfTrainingPair p = sphere_phantom({16, 16, 16}, 7);
+  SdfTrainOptions o;
+  o.steps = 1;
+  SdfTrainingPair wrong_frames = p;
+  wrong_frames.sdf = p.sdf.frame(0);
+  EXPECT_THROW(train_sdfnet(net, {wrong_frames}, o), InputError);
+  SdfTrainingPair moved = p;
+  moved.sdf.vox2ras(0, 3) += 5;
+  EXPECT_THROW(train_sdfnet(net, {moved}, o), InputError);
+  SdfTrainingPair nan = p;
+  nan.sdf.data[5] = std::nanf("");
+  EXPECT_THROW(train_sdfnet(net, {nan}, o), InputError);
+}
+
+TEST(SdfMae, CountsOnlyVoxelsNearTheSurface) {
+  Volume truth({4, 1, 1}, 1, Affine::identity());
+  truth.data = {-1, 0.5, 5, 10};
+  Volume pred = truth;
+  pred.data = {0, 0.5, 0, 0};
+  const auto mae = sdf_mae_near_surface(pred, truth, 3.0);
+  ASSERT_EQ(mae.size(), 1u);
+  EXPECT_DOUBLE_EQ(mae[0], 0.5);
+}
+
+TEST(SdfTargets, ExactFromSurfacesAndResampled) {
+  // Spheres: lh at x = -20, rh at x = +20; white radius 10, pial 13; on a 2 mm grid.
+  const std::string dir =
+      (fs::temp_directory_path() / ("ddcsr_test_sdftargets_" + std::to_string(::getpid())))
+          .string();
+  fs::create_directories(dir);
+  for (const auto& [name, x, r] :
+       std::vector<std::tuple<std::string, double, double>>{{"lh.white", -20, 10},
+                                                            {"lh.pial", -20, 13},
+                                                            {"rh.white", 20, 10},
+                                                            {"rh.pial", 20, 13}}) {
+    Mesh m = make_icosphere(4, r, {x, 0, 0});
+    write_surface(m, dir + "/" + name);
+  }
+  TargetSurfaces surfaces = read_target_surfaces(dir);
+  Volume grid({40, 20, 20}, 1,
+              Affine::from_linear_translation({2, 0, 0, 0, 2, 0, 0, 0, 2}, {-39, -19, -19}));
+  const Volume sdf = sdf_targets_from_surfaces(surfaces, grid);
+  ASSERT_EQ(sdf.nvols, 4);
+  // Voxel (10, 9, 9) is at (-19, -1, -1): 1.73 mm from the lh centre.
+  const double d = std::sqrt(1 + 1 + 1.0);
+  EXPECT_NEAR(sdf.at(10, 9, 9, 0), d - 10, 0.1);  // icosphere facets sit inside the sphere
+  EXPECT_NEAR(sdf.at(10, 9, 9, 1), d - 13, 0.15);
+  EXPECT_NEAR(sdf.at(10, 9, 9, 2), std::hypot(39.0, 1.0, 1.0) - 10, 0.1);
+
+  // A RAS-to-RAS affine moves the surfaces: a 4 mm shift in x changes the SDF accordingly.
+  std::ofstream(dir + "/shift.txt") << "# surfaces to scan\n1 0 0 4\n0 1 0 0\n0 0 1 0\n0 0 0 1\n";
+  TargetSurfaces shifted = surfaces;
+  transform_surfaces(shifted, read_ras_to_ras_affine(dir + "/shift.txt"));
+  const Volume sdf_shifted = sdf_targets_from_surfaces(shifted, grid);
+  EXPECT_NEAR(sdf_shifted.at(12, 9, 9, 0), sdf.at(10, 9, 9, 0), 0.05);
+  // A mirror keeps the inside inside (faces re-oriented).
+  TargetSurfaces mirrored = surfaces;
+  transform_surfaces(mirrored,
+                     Affine::from_linear_translation({-1, 0, 0, 0, 1, 0, 0, 0, 1}, {0, 0, 0}));
+  EXPECT_LT(sdf_targets_from_surfaces(mirrored, grid).at(29, 9, 9, 0), -5);
+
+  std::ofstream(dir + "/bad.txt") << "1 0 0\n0 1 0\n";
+  EXPECT_THROW(read_ras_to_ras_affine(dir + "/bad.txt"), InputError);
+  fs::remove(dir + "/rh.pial");
+  EXPECT_THROW(read_target_surfaces(dir), InputError);
+
+  // Resampling a 2 mm SDF onto a 1 mm grid is close to the exact SDF away from the centres.
+  std::array<Volume, 4> frames{sdf.frame(0), sdf.frame(1), sdf.frame(2), sdf.frame(3)};
+  Volume fine({60, 30, 30}, 1,
+              Affine::from_linear_translation({1, 0, 0, 0, 1, 0, 0, 0, 1}, {-30, -15, -15}));
+  const Volume resampled = resample_sdf_targets(frames, fine);
+  const Volume exact = sdf_targets_from_surfaces(surfaces, fine);
+  const auto mae = sdf_mae_near_surface(resampled, exact, 3.0);
+  for (double e : mae) EXPECT_LT(e, 0.1);
+  fs::remove_all(dir);
+}
