@@ -38,7 +38,8 @@ Volume grid_around(const Mesh& mesh, double spacing, double pad, bool flip_x = f
       hi[a] = std::max(hi[a], double(v[a]) + pad);
     }
   std::array<int64_t, 3> dims;
-  for (int a = 0; a < 3; ++a) dims[a] = static_cast<int64_t>(std::ceil((hi[a] - lo[a]) / spacing)) + 1;
+  for (int a = 0; a < 3; ++a)
+    dims[a] = static_cast<int64_t>(std::ceil((hi[a] - lo[a]) / spacing)) + 1;
   Affine a;
   a(0, 0) = flip_x ? -spacing : spacing;
   a(1, 1) = spacing;
@@ -98,9 +99,9 @@ std::vector<Vec3> area_samples(const Mesh& m, int n, uint64_t seed) {
   std::uniform_real_distribution<double> uni(0, 1);
   std::vector<Vec3> pts;
   for (int i = 0; i < n; ++i) {
-    const size_t f = std::min(cum.size() - 1, size_t(std::lower_bound(cum.begin(), cum.end(),
-                                                                        uni(rng) * total) -
-                                                       cum.begin()));
+    const size_t f =
+        std::min(cum.size() - 1,
+                 size_t(std::lower_bound(cum.begin(), cum.end(), uni(rng) * total) - cum.begin()));
     double r1 = uni(rng), r2 = uni(rng);
     if (r1 + r2 > 1) r1 = 1 - r1, r2 = 1 - r2;
     const auto &a = m.vertices[m.faces[f][0]], &b = m.vertices[m.faces[f][1]],
@@ -206,8 +207,10 @@ TEST(DiffCoSeg, SphereShellIsExactAndNested) {
   for (size_t i = 0; i < s.white.vertices.size(); ++i) {
     const auto& w = s.white.vertices[i];
     const auto& p = s.pial.vertices[i];
-    max_white = std::max(max_white, std::abs(std::hypot(w[0] - c[0], w[1] - c[1], w[2] - c[2]) - 18.0));
-    max_pial = std::max(max_pial, std::abs(std::hypot(p[0] - c[0], p[1] - c[1], p[2] - c[2]) - 21.0));
+    max_white =
+        std::max(max_white, std::abs(std::hypot(w[0] - c[0], w[1] - c[1], w[2] - c[2]) - 18.0));
+    max_pial =
+        std::max(max_pial, std::abs(std::hypot(p[0] - c[0], p[1] - c[1], p[2] - c[2]) - 21.0));
     mean_thick += s.thickness[i];
   }
   mean_thick /= double(s.thickness.size());
@@ -325,9 +328,10 @@ TEST(DiffCoSegBench, DISABLED_Fsaverage5FullSize) {
       white_sdf[0], pial_sdf[0], white_sdf[1], pial_sdf[1], DiffCoSegOptions{});
   const double wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const double cpu = double(std::clock() - c0) / CLOCKS_PER_SEC;
-  std::printf("| hemi | vertices | white ASSD | white HD90 | pial ASSD | pial HD90 | SIF white/pial "
-              "%% | white outside pial %% | Euler w/p | mean thickness | sulcus stops | repaired "
-              "w/p | s white/pial/checks |\n");
+  std::printf(
+      "| hemi | vertices | white ASSD | white HD90 | pial ASSD | pial HD90 | SIF white/pial "
+      "%% | white outside pial %% | Euler w/p | mean thickness | sulcus stops | repaired "
+      "w/p | s white/pial/checks |\n");
   std::printf("|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
   for (int h = 0; h < 2; ++h) {
     const HemisphereSurfaces& s = out[h];
@@ -336,16 +340,17 @@ TEST(DiffCoSegBench, DISABLED_Fsaverage5FullSize) {
     double mean = 0;
     for (float t : s.thickness) mean += t;
     mean /= double(s.thickness.size());
-    std::printf("| %s | %zu | %.3f | %.3f | %.3f | %.3f | %.4f/%.4f | %.4f | %lld/%lld | %.2f | "
-                "%lld | %lld/%lld | %.1f/%.1f/%.1f |\n",
-                s.hemi.c_str(), s.white.vertices.size(), w.assd, w.hd90, p.assd, p.hd90,
-                self_intersection_fraction(s.white), self_intersection_fraction(s.pial),
-                fraction_vertices_outside(s.white, s.pial),
-                (long long)mesh_topology(s.white).euler, (long long)mesh_topology(s.pial).euler,
-                mean, (long long)s.pial_sulcus_stops, (long long)s.white_check.repaired_vertices,
-                (long long)s.pial_check.repaired_vertices, s.seconds_white, s.seconds_pial,
-                s.seconds_checks);
-    for (const std::string& pr : s.problems) std::printf("PROBLEM %s: %s\n", s.hemi.c_str(), pr.c_str());
+    std::printf(
+        "| %s | %zu | %.3f | %.3f | %.3f | %.3f | %.4f/%.4f | %.4f | %lld/%lld | %.2f | "
+        "%lld | %lld/%lld | %.1f/%.1f/%.1f |\n",
+        s.hemi.c_str(), s.white.vertices.size(), w.assd, w.hd90, p.assd, p.hd90,
+        self_intersection_fraction(s.white), self_intersection_fraction(s.pial),
+        fraction_vertices_outside(s.white, s.pial), (long long)mesh_topology(s.white).euler,
+        (long long)mesh_topology(s.pial).euler, mean, (long long)s.pial_sulcus_stops,
+        (long long)s.white_check.repaired_vertices, (long long)s.pial_check.repaired_vertices,
+        s.seconds_white, s.seconds_pial, s.seconds_checks);
+    for (const std::string& pr : s.problems)
+      std::printf("PROBLEM %s: %s\n", s.hemi.c_str(), pr.c_str());
   }
   std::printf("\nboth hemispheres, white + pial: %.2f s wall, %.2f s CPU, %d threads\n", wall, cpu,
               thread_count());

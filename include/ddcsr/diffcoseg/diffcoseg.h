@@ -31,7 +31,7 @@
 // by the discretisation are repaired locally: white by smoothing the involved vertices
 // (Taubin, then Laplacian, with gentle re-projection); pial by pulling the involved vertices
 // back along their paths to the small starting step, which then shrinks; where white nearly
-// touches itself (a sulcus closed below voxel size) white gives way by up to 0.04 mm inward.
+// touches itself (a sulcus closed below voxel size) white gives way by up to 0.2 mm inward.
 // As a last resort a pial vertex coincides with its white vertex (touching, not crossing).
 // Whatever the repair cannot fix is listed in `problems` and in the checks.
 //
@@ -120,7 +120,7 @@ struct HemisphereSurfaces {
   // interval, and the vertices whose pial stop was set by a closed sulcus.
   int64_t flow_folded_faces = 0;
   int64_t pial_sulcus_stops = 0;
-  // White vertices moved inward (by 0.01-0.04 mm) to make room for pial where white nearly
+  // White vertices moved inward (by 0.02-0.2 mm) to make room for pial where white nearly
   // touches itself, and pial vertices left coinciding with their white vertex where even that
   // was impossible (zero thickness; such white vertices lie on pial, which strict inside
   // tests may count as outside, so they are listed in `problems`).

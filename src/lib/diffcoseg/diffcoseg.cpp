@@ -43,7 +43,8 @@ std::vector<std::pair<int, int>> local_self_intersections(const Mesh& mesh,
   for (const auto& f : mesh.faces)
     if (mask[f[0]] || mask[f[1]] || mask[f[2]]) {
       marked.push_back(box_of(f));
-      for (int a = 0; a < 3; ++a) extent = std::max(extent, double(marked.back().hi[a] - marked.back().lo[a]));
+      for (int a = 0; a < 3; ++a)
+        extent = std::max(extent, double(marked.back().hi[a] - marked.back().lo[a]));
     }
   if (marked.empty()) return {};
   const double cell = std::max(extent, 1e-3);
@@ -215,10 +216,14 @@ double point_triangle_distance2(const Vec3& p, const Vec3& a, const Vec3& b, con
     const Vec3 cp = p - c;
     const double d5 = dot(ab, cp), d6 = dot(ac, cp);
     const double vc = d1 * d4 - d3 * d2, vb = d5 * d2 - d1 * d6, va = d3 * d6 - d5 * d4;
-    if (d3 >= 0 && d4 <= d3) q = b;
-    else if (d6 >= 0 && d5 <= d6) q = c;
-    else if (vc <= 0 && d1 >= 0 && d3 <= 0) q = a + (d1 / (d1 - d3)) * ab;
-    else if (vb <= 0 && d2 >= 0 && d6 <= 0) q = a + (d2 / (d2 - d6)) * ac;
+    if (d3 >= 0 && d4 <= d3)
+      q = b;
+    else if (d6 >= 0 && d5 <= d6)
+      q = c;
+    else if (vc <= 0 && d1 >= 0 && d3 <= 0)
+      q = a + (d1 / (d1 - d3)) * ab;
+    else if (vb <= 0 && d2 >= 0 && d6 <= 0)
+      q = a + (d2 / (d2 - d6)) * ac;
     else if (va <= 0 && (d4 - d3) >= 0 && (d5 - d6) >= 0)
       q = b + ((d4 - d3) / ((d4 - d3) + (d5 - d6))) * (c - b);
     else {
@@ -284,16 +289,19 @@ std::vector<float> local_thickness(const Mesh& white, const Mesh& pial) {
   const VertexFaces vf(white);
   const int64_t n = static_cast<int64_t>(white.vertices.size());
   std::vector<float> thickness(n);
-  parallel_for(n, [&](int64_t begin, int64_t end) {
-    std::vector<int32_t> visited;
-    for (int64_t i = begin; i < end; ++i) {
-      const Vec3 w{white.vertices[i][0], white.vertices[i][1], white.vertices[i][2]};
-      const Vec3 p{pial.vertices[i][0], pial.vertices[i][1], pial.vertices[i][2]};
-      const double to_pial = local_distance(pial, vf, w, int32_t(i), visited);
-      const double to_white = local_distance(white, vf, p, int32_t(i), visited);
-      thickness[i] = static_cast<float>(0.5 * (to_pial + to_white));
-    }
-  }, 2048);
+  parallel_for(
+      n,
+      [&](int64_t begin, int64_t end) {
+        std::vector<int32_t> visited;
+        for (int64_t i = begin; i < end; ++i) {
+          const Vec3 w{white.vertices[i][0], white.vertices[i][1], white.vertices[i][2]};
+          const Vec3 p{pial.vertices[i][0], pial.vertices[i][1], pial.vertices[i][2]};
+          const double to_pial = local_distance(pial, vf, w, int32_t(i), visited);
+          const double to_white = local_distance(white, vf, p, int32_t(i), visited);
+          thickness[i] = static_cast<float>(0.5 * (to_pial + to_white));
+        }
+      },
+      2048);
   return thickness;
 }
 
@@ -333,15 +341,18 @@ int64_t count_outside(const Mesh& white, const Mesh& pial) {
   const MeshDistance to_pial(pial);
   const int64_t n = static_cast<int64_t>(white.vertices.size());
   std::vector<char> out(n, 0);
-  parallel_for(n, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      const Vec3 w{white.vertices[i][0], white.vertices[i][1], white.vertices[i][2]};
-      const MeshDistance::Closest c = to_pial.closest(w);
-      // On the surface is not outside; the pseudo-normal sign may err only near crossings,
-      // so any doubt goes to the ray vote.
-      if (c.distance > 1e-5 && !to_pial.inside(w)) out[i] = 1;
-    }
-  }, 1024);
+  parallel_for(
+      n,
+      [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          const Vec3 w{white.vertices[i][0], white.vertices[i][1], white.vertices[i][2]};
+          const MeshDistance::Closest c = to_pial.closest(w);
+          // On the surface is not outside; the pseudo-normal sign may err only near crossings,
+          // so any doubt goes to the ray vote.
+          if (c.distance > 1e-5 && !to_pial.inside(w)) out[i] = 1;
+        }
+      },
+      1024);
   return std::count(out.begin(), out.end(), 1);
 }
 
@@ -394,9 +405,21 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   WhiteStats stats;
   const size_t nlevels = options.sigmas_mm.size();
   std::unique_ptr<FlowMesh> flow_mesh;
+  const int64_t inside_raw =
+      std::count_if(white_sdf.data.begin(), white_sdf.data.end(), [](float v) { return v < 0; });
   for (size_t k = 0; k < nlevels; ++k) {
     const double sigma = options.sigmas_mm[k];
     SdfField field(white_sdf, wbox, sigma);
+    // A smoothing that loses half of the white matter (a thin shell, a ribbon: nothing like a
+    // brain, but possible from a network) would collapse the surface; skip such levels.
+    if (k + 1 < nlevels) {
+      int64_t inside = 0;
+      const auto& d = field.dims();
+      for (int64_t z = 0; z < d[2]; ++z)
+        for (int64_t y = 0; y < d[1]; ++y)
+          for (int64_t x = 0; x < d[0]; ++x) inside += field.value(x, y, z) < 0;
+      if (2 * inside < inside_raw) continue;
+    }
     field.add_growth_directions(options.growth_depth_mm, options.growth_outside_depth_mm,
                                 options.growth_neck_mm);
     const double level_edge = std::max({edge, options.flow_edge_mm, 0.5 * sigma});
@@ -427,9 +450,10 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   // (vertices whose normal points behind one of their own faces: the pial surface, which
   // starts a small step out along the normals, would cross that face). Smooth the involved
   // vertices and a growing neighbourhood, re-projecting gently in the first rounds.
+  Mesh white = fm.to_mesh();
+  std::vector<double> min_cosine;
+  fm.offset_directions(&min_cosine);
   auto spikes = [&]() {
-    std::vector<double> min_cosine;
-    fm.offset_directions(&min_cosine);
     Pairs bad;
     for (int32_t f = 0; f < static_cast<int32_t>(fm.tri.size()); ++f)
       for (int32_t v : fm.tri[f])
@@ -439,11 +463,12 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
         }
     return bad;
   };
-  IntersectionTracker white_si(fm.to_mesh());
+  IntersectionTracker white_si(white);
   {
     std::vector<char> touched(fm.vertex_slots(), 0);
+    std::vector<int32_t> ring;
     int round = 0;
-    // Spikes alone get a few rounds; the pial repair copes with any that remain.
+    // Spikes alone get a limited number of rounds; the pial repair copes with any that remain.
     int spike_rounds = 0;
     for (Pairs bad = spikes(); (!white_si.pairs().empty() || (!bad.empty() && spike_rounds < 20)) &&
                                round < options.repair_rounds;
@@ -463,12 +488,21 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
         if (stage == 0) fm.relax(-0.53, false, &mask);
       }
       if (stage < 2) project_to_level_set(fm, white_raw, 1, 0.05 * edge, &mask);
-      white_si.update(fm.to_mesh(), mask);
+      // Only the moved vertices and their neighbours change shape.
+      std::vector<char> changed = mask;
+      for (int32_t v = 0; v < fm.vertex_slots(); ++v)
+        if (mask[v]) {
+          white.vertices[v] = {float(fm.pos[v][0]), float(fm.pos[v][1]), float(fm.pos[v][2])};
+          fm.one_ring(v, ring);
+          for (int32_t w : ring) changed[w] = 1;
+        }
+      for (int32_t v = 0; v < fm.vertex_slots(); ++v)
+        if (changed[v]) fm.offset_direction(v, min_cosine[v]);
+      white_si.update(white, mask);
     }
     out.white_check.repair_rounds = round;
     out.white_check.repaired_vertices = std::count(touched.begin(), touched.end(), 1);
   }
-  Mesh white = fm.to_mesh();
   out.seconds_white = seconds_since(t0);
   report(progress, 0.7);
 
@@ -482,11 +516,11 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   const SdfField direction(white_sdf, wbox, options.pial_direction_sigma_mm);
   const PialInflator inflator(direction, pial_field, white_raw);
   const int64_t nv = static_cast<int64_t>(white.vertices.size());
-  // Every pial vertex starts a small step out along the white surface's normal, so that where
-  // the cortex vanishes (the medial wall) the pial surface is a thin offset of white that
-  // contains it instead of coinciding with it. The repair may shrink the step and, where white
-  // touches itself so that there is no room at all, drop it: the pial vertex is then the white
-  // vertex (cortex of zero thickness, as FreeSurfer's medial wall).
+  // Every pial vertex starts a small step out of white (along a direction that clears every
+  // face around the vertex), so that where the cortex vanishes (the medial wall) the pial
+  // surface is a thin offset of white that contains it instead of coinciding with it. The
+  // repair may shrink the step to 1e-4 mm; where even that finds no room (white touches
+  // itself), white gives way inward; only as a last resort the pial vertex is the white vertex.
   const std::vector<Vec3> normals = fm.offset_directions();
   constexpr double kMinOffset = 1e-4, kYield = 0.02;
   constexpr int kMaxYields = 10;
@@ -507,15 +541,18 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
     length[i] = len;
     pial.vertices[i] = {float(p[0]), float(p[1]), float(p[2])};
   };
-  parallel_for(nv, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      double len = 0;
-      PialInflator::Stop stop;
-      inflator.walk(start[i], options.max_thickness_mm, len, stop);
-      sulcus[i] = stop == PialInflator::kSulcus;
-      place(i, sulcus[i] ? len - options.sulcus_margin_mm : len);
-    }
-  }, 1024);
+  parallel_for(
+      nv,
+      [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          double len = 0;
+          PialInflator::Stop stop;
+          inflator.walk(start[i], options.max_thickness_mm, len, stop);
+          sulcus[i] = stop == PialInflator::kSulcus;
+          place(i, sulcus[i] ? len - options.sulcus_margin_mm : len);
+        }
+      },
+      1024);
   out.pial_sulcus_stops = std::count(sulcus.begin(), sulcus.end(), 1);
 
   // Repair: pull pial vertices back along their paths toward white where pial faces intersect
@@ -526,10 +563,10 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   Mesh both = combine(white, pial, copy);
   IntersectionTracker both_si(both);
   const int32_t nf = static_cast<int32_t>(white.faces.size());
-  // A pial face whose three vertices are their white vertices is a copy of a white face: it
-  // meets a white face or another copy exactly where its white face does, which the
-  // white-white pairs already report (or it is its white face itself). Such pairs are not
-  // counted again; a copy against a pial face that is not one is a crossing.
+  // A pial face whose three vertices are their white vertices is a copy of a white face: in
+  // the combined mesh it is that face twice, which is no intersection. Every other pair with a
+  // copy is real (a copy meets what its white face meets) and counts, as it would in a check
+  // of the pial surface alone.
   auto is_copy = [&](int face) {
     if (face < nf) return false;
     for (int32_t v : pial.faces[face - nf])
@@ -537,7 +574,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
     return true;
   };
   auto mirrored = [&](int f, int g) {  // f < g
-    return is_copy(g) && (f < nf || is_copy(f));
+    return f < nf && g == f + nf && is_copy(g);
   };
   auto pial_pairs_of = [&](const Pairs& all) {
     // Pial faces involved in anything, except copies (which cannot retract further).
@@ -572,42 +609,46 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
                                                 : vertices_near_faces(fm, involved, 1 + round / 4);
       for (int64_t i = 0; i < nv; ++i) mask[i] |= restore[i];
       std::vector<char> moved(2 * nv, 0);
-      parallel_for(nv, [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) {
-          if (!mask[i]) continue;
-          touched[i] = 1;
-          moved[nv + i] = 1;
-          if (restore[i]) {
-            white.vertices[i] = white_before[i];
-            yielded[i] = 0;
-            no_yield[i] = 1;
-            moved[i] = 1;
-          } else if (length[i] <= 0) {
-            if (offset[i] > kMinOffset) {
-              offset[i] = std::max(kMinOffset, 0.5 * offset[i]);
-            } else if (!no_yield[i] && yielded[i] < kMaxYields) {
-              // No room between white and pial: white nearly touches itself here (a sulcus
-              // closed below voxel size). White gives way, a little inward.
-              const Vec3 w = white_at(i) - kYield * normals[i];
-              white.vertices[i] = {float(w[0]), float(w[1]), float(w[2])};
-              ++yielded[i];
-              moved[i] = 1;
-            } else {
-              copy[i] = 1;
-              moved[i] = 1;
+      parallel_for(
+          nv,
+          [&](int64_t begin, int64_t end) {
+            for (int64_t i = begin; i < end; ++i) {
+              if (!mask[i]) continue;
+              touched[i] = 1;
+              moved[nv + i] = 1;
+              if (restore[i]) {
+                white.vertices[i] = white_before[i];
+                yielded[i] = 0;
+                no_yield[i] = 1;
+                moved[i] = 1;
+              } else if (length[i] <= 0) {
+                if (offset[i] > kMinOffset) {
+                  offset[i] = std::max(kMinOffset, 0.5 * offset[i]);
+                } else if (!no_yield[i] && yielded[i] < kMaxYields) {
+                  // No room between white and pial: white nearly touches itself here (a sulcus
+                  // closed below voxel size). White gives way, a little inward.
+                  const Vec3 w = white_at(i) - kYield * normals[i];
+                  white.vertices[i] = {float(w[0]), float(w[1]), float(w[2])};
+                  ++yielded[i];
+                  moved[i] = 1;
+                } else {
+                  copy[i] = 1;
+                  moved[i] = 1;
+                }
+              }
+              if (moved[i]) both.vertices[i] = white.vertices[i];
+              if (copy[i]) offset[i] = 0;
+              start[i] = white_at(i) + offset[i] * normals[i];
+              place(i, 0.5 * length[i] - 0.1);
             }
-          }
-          if (moved[i]) both.vertices[i] = white.vertices[i];
-          if (copy[i]) offset[i] = 0;
-          start[i] = white_at(i) + offset[i] * normals[i];
-          place(i, 0.5 * length[i] - 0.1);
-        }
-      }, 1024);
+          },
+          1024);
       for (int64_t i = 0; i < nv; ++i) both.vertices[nv + i] = pial.vertices[i];
       set_combined_faces(white, pial, copy, both);
       both_si.update(both, moved);
     }
-    out.white_yielded_vertices = std::count_if(yielded.begin(), yielded.end(), [](int y) { return y > 0; });
+    out.white_yielded_vertices =
+        std::count_if(yielded.begin(), yielded.end(), [](int y) { return y > 0; });
     out.pial_check.repair_rounds = round;
     out.pial_check.repaired_vertices = std::count(touched.begin(), touched.end(), 1);
   }
@@ -620,10 +661,14 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   int64_t crossings = 0;
   out.pial_zero_thickness_vertices = std::count(copy.begin(), copy.end(), 1);
   for (const auto& [f, g] : both_si.pairs()) {
-    if (g < nf) white_pairs.emplace_back(f, g);
-    else if (mirrored(f, g)) continue;
-    else if (f >= nf && !is_copy(f) && !is_copy(g)) pial_pairs.emplace_back(f - nf, g - nf);
-    else ++crossings;
+    if (g < nf)
+      white_pairs.emplace_back(f, g);
+    else if (mirrored(f, g))
+      continue;
+    else if (f >= nf)
+      pial_pairs.emplace_back(f - nf, g - nf);
+    else
+      ++crossings;
   }
   fill_check(white, white_pairs, out.white_check);
   fill_check(pial, pial_pairs, out.pial_check);

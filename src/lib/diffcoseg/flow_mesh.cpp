@@ -25,20 +25,24 @@ FlowMesh::FlowMesh(const Mesh& mesh) {
 void FlowMesh::build_rings() {
   const int64_t nv = static_cast<int64_t>(pos.size());
   ring_offset_.assign(nv + 1, 0);
-  for (int64_t v = 0; v < nv; ++v) ring_offset_[v + 1] = ring_offset_[v] + (vdead_[v] ? 0 : valence_[v]);
+  for (int64_t v = 0; v < nv; ++v)
+    ring_offset_[v + 1] = ring_offset_[v] + (vdead_[v] ? 0 : valence_[v]);
   ring_.resize(ring_offset_[nv]);
-  parallel_for(nv, [&](int64_t begin, int64_t end) {
-    for (int64_t v = begin; v < end; ++v) {
-      if (vdead_[v]) continue;
-      int32_t* out = ring_.data() + ring_offset_[v];
-      const int32_t h0 = vhe_[v];
-      int32_t h = h0;
-      do {
-        *out++ = to(h);
-        h = twin_[prev(h)];
-      } while (h != h0);
-    }
-  }, 8192);
+  parallel_for(
+      nv,
+      [&](int64_t begin, int64_t end) {
+        for (int64_t v = begin; v < end; ++v) {
+          if (vdead_[v]) continue;
+          int32_t* out = ring_.data() + ring_offset_[v];
+          const int32_t h0 = vhe_[v];
+          int32_t h = h0;
+          do {
+            *out++ = to(h);
+            h = twin_[prev(h)];
+          } while (h != h0);
+        }
+      },
+      8192);
 }
 
 void FlowMesh::build_twins() {
@@ -163,74 +167,90 @@ double FlowMesh::edge_length(int32_t h) const { return norm(pos[to(h)] - pos[fro
 
 std::vector<Vec3> FlowMesh::vertex_normals() const {
   std::vector<Vec3> normals(pos.size(), Vec3{0, 0, 0});
-  parallel_for(static_cast<int64_t>(pos.size()), [&](int64_t begin, int64_t end) {
-    for (int64_t v = begin; v < end; ++v) {
-      const int32_t *r = ring_begin(v), *e = ring_end(v);
-      if (r == e) continue;
-      const Vec3& p = pos[v];
-      Vec3 sum{0, 0, 0};
-      Vec3 prev = pos[*(e - 1)] - p;
-      for (; r != e; ++r) {
-        const Vec3 cur = pos[*r] - p;
-        sum += cross(prev, cur);
-        prev = cur;
-      }
-      normals[v] = normalized(sum);
-    }
-  }, 8192);
+  parallel_for(
+      static_cast<int64_t>(pos.size()),
+      [&](int64_t begin, int64_t end) {
+        for (int64_t v = begin; v < end; ++v) {
+          const int32_t *r = ring_begin(v), *e = ring_end(v);
+          if (r == e) continue;
+          const Vec3& p = pos[v];
+          Vec3 sum{0, 0, 0};
+          Vec3 prev = pos[*(e - 1)] - p;
+          for (; r != e; ++r) {
+            const Vec3 cur = pos[*r] - p;
+            sum += cross(prev, cur);
+            prev = cur;
+          }
+          normals[v] = normalized(sum);
+        }
+      },
+      8192);
   return normals;
 }
 
-std::vector<Vec3> FlowMesh::offset_directions(std::vector<double>* min_cosine) const {
-  std::vector<Vec3> dirs = vertex_normals();
-  if (min_cosine) min_cosine->assign(pos.size(), 1.0);
-  parallel_for(static_cast<int64_t>(pos.size()), [&](int64_t begin, int64_t end) {
-    std::vector<Vec3> fn;
-    for (int64_t v = begin; v < end; ++v) {
-      const int32_t *r = ring_begin(v), *e = ring_end(v);
-      if (r == e) continue;
-      fn.clear();
-      const Vec3& p = pos[v];
-      Vec3 prev = pos[*(e - 1)] - p;
-      for (; r != e; ++r) {
-        const Vec3 cur = pos[*r] - p;
-        fn.push_back(normalized(cross(prev, cur)));
-        prev = cur;
-      }
-      Vec3 d = dirs[v];
-      double worst = 1.0;
-      for (int it = 0; it < 8; ++it) {
-        worst = 1.0;
-        Vec3 push{0, 0, 0};
-        for (const Vec3& n : fn) {
-          const double c = dot(d, n);
-          worst = std::min(worst, c);
-          if (c < 0.2) push += (0.2 - c) * n;
-        }
-        if (worst >= 0.2) break;
-        d = normalized(d + push);
-      }
-      worst = 1.0;
-      for (const Vec3& n : fn) worst = std::min(worst, dot(d, n));
-      dirs[v] = d;
-      if (min_cosine) (*min_cosine)[v] = worst;
+Vec3 FlowMesh::offset_direction(int32_t v, double& min_cosine) const {
+  min_cosine = 1.0;
+  const int32_t *r = ring_begin(v), *e = ring_end(v);
+  if (r == e) return {0, 0, 0};
+  thread_local std::vector<Vec3> fn;
+  fn.clear();
+  const Vec3& p = pos[v];
+  Vec3 sum{0, 0, 0};
+  Vec3 prev = pos[*(e - 1)] - p;
+  for (; r != e; ++r) {
+    const Vec3 cur = pos[*r] - p;
+    const Vec3 c = cross(prev, cur);
+    sum += c;
+    fn.push_back(normalized(c));
+    prev = cur;
+  }
+  Vec3 d = normalized(sum);
+  for (int it = 0; it < 8; ++it) {
+    double worst = 1.0;
+    Vec3 push{0, 0, 0};
+    for (const Vec3& n : fn) {
+      const double c = dot(d, n);
+      worst = std::min(worst, c);
+      if (c < 0.2) push += (0.2 - c) * n;
     }
-  }, 8192);
+    if (worst >= 0.2) break;
+    d = normalized(d + push);
+  }
+  for (const Vec3& n : fn) min_cosine = std::min(min_cosine, dot(d, n));
+  return d;
+}
+
+std::vector<Vec3> FlowMesh::offset_directions(std::vector<double>* min_cosine) const {
+  std::vector<Vec3> dirs(pos.size(), Vec3{0, 0, 0});
+  if (min_cosine) min_cosine->assign(pos.size(), 1.0);
+  parallel_for(
+      static_cast<int64_t>(pos.size()),
+      [&](int64_t begin, int64_t end) {
+        for (int64_t v = begin; v < end; ++v) {
+          double c;
+          dirs[v] = offset_direction(static_cast<int32_t>(v), c);
+          if (min_cosine) (*min_cosine)[v] = c;
+        }
+      },
+      8192);
   return dirs;
 }
 
 std::vector<double> FlowMesh::shortest_edges() const {
   std::vector<double> out(pos.size(), 0.0);
-  parallel_for(static_cast<int64_t>(pos.size()), [&](int64_t begin, int64_t end) {
-    for (int64_t v = begin; v < end; ++v) {
-      double best = 1e30;
-      for (const int32_t* r = ring_begin(v); r != ring_end(v); ++r) {
-        const Vec3 d = pos[*r] - pos[v];
-        best = std::min(best, dot(d, d));
-      }
-      out[v] = ring_begin(v) == ring_end(v) ? 0.0 : std::sqrt(best);
-    }
-  }, 8192);
+  parallel_for(
+      static_cast<int64_t>(pos.size()),
+      [&](int64_t begin, int64_t end) {
+        for (int64_t v = begin; v < end; ++v) {
+          double best = 1e30;
+          for (const int32_t* r = ring_begin(v); r != ring_end(v); ++r) {
+            const Vec3 d = pos[*r] - pos[v];
+            best = std::min(best, dot(d, d));
+          }
+          out[v] = ring_begin(v) == ring_end(v) ? 0.0 : std::sqrt(best);
+        }
+      },
+      8192);
   return out;
 }
 
@@ -302,8 +322,8 @@ bool FlowMesh::try_flip(int32_t h) {
   if (c == d || valence_[a] <= 3 || valence_[b] <= 3) return false;
   auto dev = [](int32_t v) { return std::abs(v - 6); };
   const int before = dev(valence_[a]) + dev(valence_[b]) + dev(valence_[c]) + dev(valence_[d]);
-  const int after = dev(valence_[a] - 1) + dev(valence_[b] - 1) + dev(valence_[c] + 1) +
-                    dev(valence_[d] + 1);
+  const int after =
+      dev(valence_[a] - 1) + dev(valence_[b] - 1) + dev(valence_[c] + 1) + dev(valence_[d] + 1);
   if (after >= before) return false;
   // Only flip within a nearly flat quad, so the surface's shape stays where it was.
   const Vec3 nf = cross(pos[b] - pos[a], pos[c] - pos[a]);
@@ -433,17 +453,20 @@ RemeshCounts FlowMesh::remesh(double target) {
 void FlowMesh::relax(double lambda, bool tangential, const std::vector<char>* mask) {
   const std::vector<Vec3> normals = tangential ? vertex_normals() : std::vector<Vec3>();
   std::vector<Vec3> moved(pos);
-  parallel_for(static_cast<int64_t>(pos.size()), [&](int64_t begin, int64_t end) {
-    for (int64_t v = begin; v < end; ++v) {
-      const int32_t *r = ring_begin(v), *e = ring_end(v);
-      if (r == e || (mask && !(*mask)[v])) continue;
-      Vec3 centroid{0, 0, 0};
-      for (const int32_t* q = r; q != e; ++q) centroid += pos[*q];
-      Vec3 step = (1.0 / double(e - r)) * centroid - pos[v];
-      if (tangential) step = step - dot(step, normals[v]) * normals[v];
-      moved[v] = pos[v] + lambda * step;
-    }
-  }, 8192);
+  parallel_for(
+      static_cast<int64_t>(pos.size()),
+      [&](int64_t begin, int64_t end) {
+        for (int64_t v = begin; v < end; ++v) {
+          const int32_t *r = ring_begin(v), *e = ring_end(v);
+          if (r == e || (mask && !(*mask)[v])) continue;
+          Vec3 centroid{0, 0, 0};
+          for (const int32_t* q = r; q != e; ++q) centroid += pos[*q];
+          Vec3 step = (1.0 / double(e - r)) * centroid - pos[v];
+          if (tangential) step = step - dot(step, normals[v]) * normals[v];
+          moved[v] = pos[v] + lambda * step;
+        }
+      },
+      8192);
   pos.swap(moved);
 }
 

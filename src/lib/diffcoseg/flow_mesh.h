@@ -55,6 +55,7 @@ class FlowMesh {
   // (the area-weighted normal, nudged away from faces it points behind), and the smallest
   // cosine it makes with those faces' normals (<= 0: no step along it clears every face).
   std::vector<Vec3> offset_directions(std::vector<double>* min_cosine = nullptr) const;
+  Vec3 offset_direction(int32_t v, double& min_cosine) const;
   // Shortest incident edge length per vertex.
   std::vector<double> shortest_edges() const;
   double area() const;

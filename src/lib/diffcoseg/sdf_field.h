@@ -56,7 +56,7 @@ class SdfField {
     return static_cast<size_t>((k * dims_[1] + j) * dims_[0] + i);
   }
   std::array<int64_t, 3> dims_{0, 0, 0};
-  std::vector<std::array<float, 4>> data_;  // value, d/dx, d/dy, d/dz (RAS, per mm)
+  std::vector<std::array<float, 4>> data_;    // value, d/dx, d/dy, d/dz (RAS, per mm)
   std::vector<std::array<float, 3>> growth_;  // RAS unit vectors, or zero
   Affine vox2ras_, ras2vox_;
   double min_spacing_ = 1;

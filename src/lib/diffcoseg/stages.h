@@ -27,8 +27,7 @@ double level_set_area(const Volume& sdf);
 // gyrus; the next level takes them on). Far from the level set the flow follows the field's
 // growth directions when it has them.
 void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge, double duration,
-                       double settled_fraction, const DiffCoSegOptions& options,
-                       WhiteStats& stats);
+                       double settled_fraction, const DiffCoSegOptions& options, WhiteStats& stats);
 
 // Newton steps onto the zero level set of `field`, each at most `max_step` mm; only vertices
 // with mask[v] when a mask is given.

@@ -23,7 +23,8 @@ void symmetric_eigen(double a[3][3], double values[3], double vectors[3][3]) {
       for (int q = p + 1; q < 3; ++q) {
         if (std::abs(a[p][q]) < 1e-300) continue;
         const double theta = 0.5 * (a[q][q] - a[p][p]) / a[p][q];
-        const double t = (theta >= 0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1));
+        const double t =
+            (theta >= 0 ? 1.0 : -1.0) / (std::abs(theta) + std::sqrt(theta * theta + 1));
         const double c = 1 / std::sqrt(t * t + 1), s = t * c;
         for (int k = 0; k < 3; ++k) {  // A <- A J
           const double akp = a[k][p], akq = a[k][q];
@@ -153,28 +154,31 @@ void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge, doubl
     const std::vector<Vec3> normals_before = face_normals(mesh);
     const int64_t nv = mesh.vertex_slots();
     std::vector<double> moved(nv, 0.0);
-    parallel_for(nv, [&](int64_t begin, int64_t end) {
-      for (int64_t v = begin; v < end; ++v) {
-        const double max_move =
-            options.max_step_fraction * std::max(1e-3, std::min(shortest[v], voxel));
-        Vec3 x = mesh.pos[v];
-        double t = 0;
-        for (int steps = 0; t < interval - 1e-12 && steps < 1000; ++steps) {
-          const Vec3 k1 = velocity(field, x, options);
-          const double speed = norm(k1);
-          if (speed < 1e-6) break;
-          double dt = interval - t;
-          if (speed * dt > max_move) dt = max_move / speed;
-          const Vec3 k2 = velocity(field, x + (0.5 * dt) * k1, options);
-          const Vec3 k3 = velocity(field, x + (0.5 * dt) * k2, options);
-          const Vec3 k4 = velocity(field, x + dt * k3, options);
-          x += (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
-          t += dt;
-        }
-        moved[v] = norm(x - mesh.pos[v]);
-        mesh.pos[v] = x;
-      }
-    }, 2048);
+    parallel_for(
+        nv,
+        [&](int64_t begin, int64_t end) {
+          for (int64_t v = begin; v < end; ++v) {
+            const double max_move =
+                options.max_step_fraction * std::max(1e-3, std::min(shortest[v], voxel));
+            Vec3 x = mesh.pos[v];
+            double t = 0;
+            for (int steps = 0; t < interval - 1e-12 && steps < 1000; ++steps) {
+              const Vec3 k1 = velocity(field, x, options);
+              const double speed = norm(k1);
+              if (speed < 1e-6) break;
+              double dt = interval - t;
+              if (speed * dt > max_move) dt = max_move / speed;
+              const Vec3 k2 = velocity(field, x + (0.5 * dt) * k1, options);
+              const Vec3 k3 = velocity(field, x + (0.5 * dt) * k2, options);
+              const Vec3 k4 = velocity(field, x + dt * k3, options);
+              x += (dt / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4);
+              t += dt;
+            }
+            moved[v] = norm(x - mesh.pos[v]);
+            mesh.pos[v] = x;
+          }
+        },
+        2048);
     // Faces that turned over: the discrete map folded where the flow squeezes the surface
     // faster than the step control saw. Smoothing their neighbourhood unfolds them before the
     // fold can grow.
@@ -195,8 +199,8 @@ void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge, doubl
     for (double m : moved) max_moved = std::max(max_moved, m);
     // Converged: hardly any vertex moves by more than a small fraction of a voxel per interval
     // (a few may still creep along a thin gyrus; the next level takes them on).
-    const int64_t moving = std::count_if(moved.begin(), moved.end(),
-                                         [&](double m) { return m > 0.1 * voxel; });
+    const int64_t moving =
+        std::count_if(moved.begin(), moved.end(), [&](double m) { return m > 0.1 * voxel; });
     if (max_moved < 0.02 * voxel || double(moving) <= settled_fraction * double(nv)) break;
   }
 }
@@ -204,18 +208,21 @@ void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge, doubl
 void project_to_level_set(FlowMesh& mesh, const SdfField& field, int iterations, double max_step,
                           const std::vector<char>* mask) {
   for (int it = 0; it < iterations; ++it) {
-    parallel_for(mesh.vertex_slots(), [&](int64_t begin, int64_t end) {
-      for (int64_t v = begin; v < end; ++v) {
-        if (!mesh.vertex_alive(v) || (mask && !(*mask)[v])) continue;
-        Vec3 g;
-        const double s = field.sample(mesh.pos[v], &g);
-        const double g2 = std::max(dot(g, g), 0.25);
-        Vec3 step = (-s / g2) * g;
-        const double len = norm(step);
-        if (len > max_step) step = (max_step / len) * step;
-        mesh.pos[v] += step;
-      }
-    }, 4096);
+    parallel_for(
+        mesh.vertex_slots(),
+        [&](int64_t begin, int64_t end) {
+          for (int64_t v = begin; v < end; ++v) {
+            if (!mesh.vertex_alive(v) || (mask && !(*mask)[v])) continue;
+            Vec3 g;
+            const double s = field.sample(mesh.pos[v], &g);
+            const double g2 = std::max(dot(g, g), 0.25);
+            Vec3 step = (-s / g2) * g;
+            const double len = norm(step);
+            if (len > max_step) step = (max_step / len) * step;
+            mesh.pos[v] += step;
+          }
+        },
+        4096);
   }
 }
 
