@@ -68,13 +68,27 @@ std::vector<std::pair<int, int>> local_self_intersections(const Mesh& mesh,
   }
   std::sort(cells.begin(), cells.end());
   cells.erase(std::unique(cells.begin(), cells.end()), cells.end());
+  // Cell coordinates once per vertex; a face's cells span those of its corners (floor is
+  // monotone, so this is the cell range of its box).
+  std::vector<std::array<int32_t, 3>> vcell(mesh.vertices.size());
+  parallel_for(
+      static_cast<int64_t>(mesh.vertices.size()),
+      [&](int64_t begin, int64_t end) {
+        for (int64_t v = begin; v < end; ++v)
+          for (int a = 0; a < 3; ++a)
+            vcell[v][a] = static_cast<int32_t>(std::floor(mesh.vertices[v][a] / cell));
+      },
+      16384);
   Mesh sub;
   std::vector<int32_t> vmap(mesh.vertices.size(), -1);
   std::vector<int> fmap;
   for (size_t f = 0; f < mesh.faces.size(); ++f) {
-    const Box b = box_of(mesh.faces[f]);
+    const auto& t = mesh.faces[f];
     int64_t lo[3], hi[3];
-    cell_range(b, lo, hi);
+    for (int a = 0; a < 3; ++a) {
+      lo[a] = std::min({vcell[t[0]][a], vcell[t[1]][a], vcell[t[2]][a]});
+      hi[a] = std::max({vcell[t[0]][a], vcell[t[1]][a], vcell[t[2]][a]});
+    }
     bool near = false;
     // Long faces span many cells; cap the scan and include them anyway.
     if ((hi[0] - lo[0] + 1) * (hi[1] - lo[1] + 1) * (hi[2] - lo[2] + 1) > 64) near = true;
@@ -85,10 +99,10 @@ std::vector<std::pair<int, int>> local_self_intersections(const Mesh& mesh,
     if (!near) continue;
     std::array<int32_t, 3> face;
     for (int k = 0; k < 3; ++k) {
-      int32_t& m = vmap[mesh.faces[f][k]];
+      int32_t& m = vmap[t[k]];
       if (m < 0) {
         m = static_cast<int32_t>(sub.vertices.size());
-        sub.vertices.push_back(mesh.vertices[mesh.faces[f][k]]);
+        sub.vertices.push_back(mesh.vertices[t[k]]);
       }
       face[k] = m;
     }
@@ -264,7 +278,8 @@ double local_distance(const Mesh& mesh, const VertexFaces& vf, const Vec3& q, in
     return point_triangle_distance2(q, at(t[0]), at(t[1]), at(t[2]));
   };
   visited.clear();
-  std::vector<std::pair<double, int32_t>> frontier;
+  thread_local std::vector<std::pair<double, int32_t>> frontier;
+  frontier.clear();
   auto push = [&](int32_t f) {
     if (std::find(visited.begin(), visited.end(), f) != visited.end()) return;
     visited.push_back(f);
