@@ -112,7 +112,10 @@ VolumeGeometry parse_footer(BigEndianReader& in, const std::string& source) {
       g.filename = value;
     } else if (std::strcmp(key, "volume") == 0) {
       const Vec3 d = parse_vec(value, key, source);
-      for (int a = 0; a < 3; ++a) g.dims[a] = static_cast<int>(d[a]);
+      for (int a = 0; a < 3; ++a) {
+        if (!(d[a] >= 0 && d[a] <= 1e6)) throw InputError(source, "volume info footer: dimensions out of range");
+        g.dims[a] = static_cast<int>(d[a]);
+      }
     } else if (std::strcmp(key, "voxelsize") == 0) {
       g.voxel_size = parse_vec(value, key, source);
     } else if (std::strcmp(key, "xras") == 0) {

@@ -6,10 +6,12 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <tuple>
 #include <nlohmann/json.hpp>
 
 #include "ddcsr/checksum.h"
 #include "ddcsr/eval/marching_cubes.h"
+#include "ddcsr/eval/metrics.h"
 #include "ddcsr/geometry/mesh_distance.h"
 #include "ddcsr/error.h"
 #include "ddcsr/frames.h"
@@ -37,6 +39,19 @@ json check_json(const SurfaceCheck& c) {
           {"self_intersecting_faces", c.self_intersecting_faces},
           {"sif_percent", c.sif_percent},
           {"repaired_vertices", c.repaired_vertices}};
+}
+
+// The report's topology and self-intersection numbers come from the evaluation code (one
+// implementation for the whole project), measured on the mesh as written; DiffCoSeg's own check
+// is kept beside it.
+json check_json(const SurfaceCheck& c, const MeshQuality& q) {
+  return {{"vertices", q.vertices},
+          {"euler", q.euler},
+          {"components", q.components},
+          {"closed_manifold", q.closed_manifold},
+          {"self_intersecting_faces", q.self_intersecting_faces},
+          {"sif_percent", q.sif},
+          {"diffcoseg_check", check_json(c)}};
 }
 
 json usage_json(const StageUsage& u) {
@@ -238,8 +253,23 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
         write_surface(*m, base + ".surf.gii");
       }
       write_curv(h.thickness, static_cast<int64_t>(h.white.faces.size()), (surf / (h.hemi + ".thickness")).string());
-      json entry = {{"white", check_json(h.white_check)},
-                    {"pial", check_json(h.pial_check)},
+      const MeshQuality white_q = mesh_quality(h.white), pial_q = mesh_quality(h.pial);
+      for (const auto& [name, q, c] : {std::tuple<std::string, const MeshQuality&, const SurfaceCheck&>{"white", white_q, h.white_check},
+                                       {"pial", pial_q, h.pial_check}}) {
+        std::string fault;
+        if (!(q.closed_manifold && q.components == 1 && q.euler == 2))
+          fault = h.hemi + ": " + name + ": not a closed genus-0 surface (Euler " + std::to_string(q.euler) + ", " +
+                  std::to_string(q.components) + " components)";
+        else if (q.self_intersecting_faces > 0)
+          fault = h.hemi + ": " + name + ": " + std::to_string(q.self_intersecting_faces) + " self-intersecting faces (" +
+                  std::to_string(q.sif) + "% SIF) in the written surface";
+        if (!fault.empty() && c.self_intersecting_faces != q.self_intersecting_faces) {
+          warn(fault);
+          summary.problems.push_back(fault);
+        }
+      }
+      json entry = {{"white", check_json(h.white_check, white_q)},
+                    {"pial", check_json(h.pial_check, pial_q)},
                     {"white_vertices_outside_pial_percent", h.white_outside_pial_percent},
                     {"thickness_mm", {{"mean", mean_of(h.thickness)}, {"median", median_of(h.thickness)}}},
                     {"problems", h.problems}};
