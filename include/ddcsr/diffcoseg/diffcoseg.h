@@ -4,7 +4,8 @@
 // White surface. A genus-0 icosphere, mapped onto the ellipsoid with the second moments of the
 // white SDF's inside voxels, is carried to the SDF's zero level set by the flows of stationary
 // velocity fields, coarse to fine: the SDF Gaussian-smoothed at decreasing widths, so that
-// folds appear gradually. Near the level set (|s| < growth_reach_mm) the field is the Newton
+// folds appear gradually (a width that loses half of the white matter, as for a thin shell no
+// brain has, is skipped). Near the level set (|s| < growth_reach_mm) the field is the Newton
 // field v = -s grad s / |grad s|^2; farther away it follows geodesic growth directions (the
 // gradient of the distance from the deep interior, measured inside the white matter, and from
 // the far exterior, measured outside), so a surface spanning the neck of a thin gyrus advances
