@@ -223,16 +223,25 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
     return sdf.frame(it - names.begin());
   };
   std::vector<HemisphereSurfaces> hemispheres;
-  for (const std::string& hemi : options.hemis) {
-    run_stage("diffcoseg_" + hemi, [&] {
-      hemispheres.push_back(reconstruct_hemisphere(frame_of(hemi + ".white"), frame_of(hemi + ".pial"), hemi,
-                                                   options.diffcoseg, progress));
+  // Both hemispheres run side by side when there are cores for it: each flow is mostly serial.
+  if (options.hemis.size() == 2 && options.hemis[0] == "lh" && options.hemis[1] == "rh" && thread_count() > 1) {
+    run_stage("diffcoseg", [&] {
+      auto both = reconstruct_hemispheres(frame_of("lh.white"), frame_of("lh.pial"), frame_of("rh.white"),
+                                          frame_of("rh.pial"), options.diffcoseg, progress);
+      for (auto& h : both) hemispheres.push_back(std::move(h));
     });
-    for (const auto& p : hemispheres.back().problems) {
-      summary.problems.push_back(hemi + ": " + p);
-      warn(hemi + ": " + p);
-    }
+  } else {
+    for (const std::string& hemi : options.hemis)
+      run_stage("diffcoseg_" + hemi, [&] {
+        hemispheres.push_back(
+            reconstruct_hemisphere(frame_of(hemi + ".white"), frame_of(hemi + ".pial"), hemi, options.diffcoseg, progress));
+      });
   }
+  for (const auto& h : hemispheres)
+    for (const auto& p : h.problems) {
+      summary.problems.push_back(h.hemi + ": " + p);
+      warn(h.hemi + ": " + p);
+    }
   sdf = Volume();
 
   json surfaces = json::object();
