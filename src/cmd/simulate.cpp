@@ -51,7 +51,7 @@ ddcsr::cli::Command make_simulate_command() {
         ->capture_default_str();
     app.add_option(
            "--sdf-voxel-size", s.sdf_voxel_size,
-           "Voxel size of the written SDF volumes (same axes and field of view); 0 = the DWI grid")
+           "Voxel size of the written SDF volumes when finer than the DWI voxels (same axes and field of view); 0 = the DWI grid")
         ->capture_default_str();
     app.add_option("--shells", o->shells, "Shells as bval:directions, comma-separated")
         ->capture_default_str();

@@ -183,7 +183,7 @@ def simulated_subject():
         print("SKIP simulated subject: this build has no `ddcsr simulate`")
         return
     subject = os.path.join(W, "sim")
-    run("--threads", "2", "-q", "simulate", subject, "--voxel-size", "2.5", "--mesh-level", "5", "--bias-field", "0.3",
+    run("--threads", "2", "-q", "simulate", subject, "--voxel-size", "2.5", "--sdf-voxel-size", "0", "--mesh-level", "5", "--bias-field", "0.3",
         "--seed", "4", "--force")
     check_simulated(subject)
 

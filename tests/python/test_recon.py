@@ -35,7 +35,7 @@ if not os.path.exists(MODEL):
 
 # A small phantom: a real-size head would take minutes on 2 cores.
 sim = os.path.join(W, "sim")
-run("-q", "simulate", sim, "--seed", "7", "--voxel-size", "2.5", "--shells", "1000:20", "--b0", "2", "--scale", "0.7",
+run("-q", "simulate", sim, "--seed", "7", "--voxel-size", "2.5", "--sdf-voxel-size", "0", "--shells", "1000:20", "--b0", "2", "--scale", "0.7",
     "--mesh-level", "6", "--force")
 out = os.path.join(W, "out")
 shutil.rmtree(out, ignore_errors=True)

@@ -18,7 +18,7 @@ work = common.workdir("sdfnet_simulated")
 subjects = []
 for seed in (1, 2):
     out = os.path.join(work, f"sub{seed}")
-    common.run("--threads", "2", "simulate", out, "--seed", seed, "--voxel-size", "2.5", "--scale", "0.5",
+    common.run("--threads", "2", "simulate", out, "--seed", seed, "--voxel-size", "2.5", "--sdf-voxel-size", "0", "--scale", "0.5",
                "--mesh-level", "5", "--shells", "1000:12", "--b0", "2", "--force")
     subjects.append(out)
 

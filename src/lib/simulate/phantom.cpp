@@ -217,7 +217,7 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
         for (int64_t m = b; m < e; ++m) sdf[m] = fast_signed_distance(*surfaces[m], grid);
       },
       1);
-  if (o.sdf_voxel_size > 0 && std::fabs(o.sdf_voxel_size - o.voxel_size) > 1e-9) {
+  if (o.sdf_voxel_size > 0 && o.sdf_voxel_size < o.voxel_size - 1e-9) {
     const Volume fine = resampled_grid(grid, o.sdf_voxel_size);
     parallel_for(
         4,
