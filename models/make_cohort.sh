@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Simulates the training cohort of the shipped model (and two held-out subjects) with ddcsr simulate.
+# Simulates the training cohort of the shipped model (and four held-out subjects) with ddcsr simulate.
 #   models/make_cohort.sh DDCSR OUTDIR
 # Varied on purpose: voxel size 1.25-2.5 mm, single- and multi-shell, SNR 10-40, every storage
 # orientation, procedural and real (fsaverage5) cortical geometry, bias fields.
@@ -23,7 +23,9 @@ cohort="101 1.5  1000:30                   30  proc  LAS     0.0
 111 2.5  1000:12                   20  fsavg RAS     0.0
 112 1.75 2000:30                   30  proc  LAS     0.1"
 heldout="201 1.5  1000:30,2000:30           25  proc  LAS     0.1
-202 2.5  1000:30                   20  proc  RAS     0.0"
+202 2.5  1000:30                   20  proc  RAS     0.0
+203 1.5  1000:64                   30  fsavg RAS     0.0
+204 2.5  1000:30,2000:30           15  proc  LPI     0.2"
 make() {
   local dir=$1 seed=$2 vox=$3 shells=$4 snr=$5 geom=$6 orient=$7 bias=$8
   [[ -f "$dir/sub-$seed/meta.json" ]] && return 0

@@ -58,9 +58,6 @@ Bits largest_component(const Bits& m, const std::array<int64_t, 3>& dims);
 // Background not 6-connected to the edge of the field of view becomes foreground; then the same
 // for each slice along every axis whose in-plane background does not reach that slice's edge.
 Bits fill_holes(const Bits& m, const std::array<int64_t, 3>& dims);
-// Separable Gaussian blur with sigma in mm (in place on `v`, one 3D volume).
-void gaussian_blur(std::vector<float>& v, const std::array<int64_t, 3>& dims, const Vec3& spacing,
-                   double sigma_mm);
 }  // namespace mask_ops
 
 }  // namespace ddcsr

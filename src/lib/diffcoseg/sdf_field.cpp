@@ -4,6 +4,7 @@
 #include <cmath>
 #include <limits>
 
+#include "ddcsr/filters.h"
 #include "ddcsr/threads.h"
 #include "diffcoseg/vec.h"
 
@@ -42,48 +43,6 @@ VoxelBox box_union(const VoxelBox& a, const VoxelBox& b) {
   return u;
 }
 
-namespace {
-
-// In-place separable Gaussian along one axis of a dims-shaped float array (edges replicated).
-void gaussian_along(std::vector<float>& data, const std::array<int64_t, 3>& dims, int axis,
-                    double sigma_vox) {
-  if (sigma_vox <= 0.05) return;
-  const int radius = static_cast<int>(std::ceil(3.0 * sigma_vox));
-  std::vector<float> kernel(2 * radius + 1);
-  double sum = 0;
-  for (int r = -radius; r <= radius; ++r)
-    sum += kernel[r + radius] = std::exp(-0.5 * r * r / (sigma_vox * sigma_vox));
-  for (auto& w : kernel) w = static_cast<float>(w / sum);
-  const int64_t n = dims[axis];
-  const int64_t stride = axis == 0 ? 1 : axis == 1 ? dims[0] : dims[0] * dims[1];
-  const int64_t other1 = dims[axis == 0 ? 1 : 0], other2 = dims[axis == 2 ? 1 : 2];
-  parallel_for(
-      other1 * other2,
-      [&](int64_t begin, int64_t end) {
-        std::vector<float> line(n);
-        for (int64_t l = begin; l < end; ++l) {
-          const int64_t a = l % other1, b = l / other1;
-          int64_t base;
-          if (axis == 0)
-            base = (b * dims[1] + a) * dims[0];
-          else if (axis == 1)
-            base = b * dims[0] * dims[1] + a;
-          else
-            base = b * dims[0] + a;
-          for (int64_t t = 0; t < n; ++t) line[t] = data[base + t * stride];
-          for (int64_t t = 0; t < n; ++t) {
-            double acc = 0;
-            for (int r = -radius; r <= radius; ++r)
-              acc += kernel[r + radius] * line[std::clamp<int64_t>(t + r, 0, n - 1)];
-            data[base + t * stride] = static_cast<float>(acc);
-          }
-        }
-      },
-      64);
-}
-
-}  // namespace
-
 SdfField::SdfField(const Volume& sdf, const VoxelBox& box, double sigma_mm) {
   for (int a = 0; a < 3; ++a) dims_[a] = box.hi[a] - box.lo[a];
   // The crop's own voxel->RAS: the original affine after shifting the index origin to box.lo.
@@ -108,7 +67,7 @@ SdfField::SdfField(const Volume& sdf, const VoxelBox& box, double sigma_mm) {
       },
       1);
   if (sigma_mm > 0)
-    for (int a = 0; a < 3; ++a) gaussian_along(values, dims_, a, sigma_mm / spacing[a]);
+    gaussian_blur(values, dims_, spacing, sigma_mm);
 
   // RAS gradient = (J^-1)^T times the voxel-index gradient, J the affine's linear part.
   double jinv[3][3];

@@ -1,5 +1,7 @@
 #include "ddcsr/features/mask.h"
 
+#include "ddcsr/filters.h"
+
 #include <algorithm>
 #include <cmath>
 #include <limits>
@@ -313,32 +315,6 @@ Bits fill_holes(const Bits& m, const Dims& dims) {
   return out;
 }
 
-void gaussian_blur(std::vector<float>& v, const Dims& dims, const Vec3& spacing, double sigma_mm) {
-  if (!(sigma_mm > 0)) return;
-  for (int axis = 0; axis < 3; ++axis) {
-    const double sigma = sigma_mm / spacing[axis];
-    const auto radius = static_cast<int64_t>(std::ceil(3.0 * sigma));
-    if (radius < 1 || dims[axis] < 2) continue;
-    std::vector<double> kernel(2 * radius + 1);
-    double sum = 0;
-    for (int64_t r = -radius; r <= radius; ++r)
-      sum += kernel[r + radius] = std::exp(-0.5 * r * r / (sigma * sigma));
-    for (double& k : kernel) k /= sum;
-    for_each_line(dims, axis, [&](int64_t start, int64_t stride, int64_t n) {
-      std::vector<double> line(n);
-      for (int64_t q = 0; q < n; ++q) line[q] = v[start + q * stride];
-      for (int64_t q = 0; q < n; ++q) {
-        double acc = 0;
-        // Samples beyond the edge repeat the edge value: what lies past the field of view is
-        // most likely more of what is at its edge.
-        for (int64_t r = -radius; r <= radius; ++r)
-          acc += kernel[r + radius] * line[std::clamp<int64_t>(q + r, 0, n - 1)];
-        v[start + q * stride] = static_cast<float>(acc);
-      }
-    });
-  }
-}
-
 }  // namespace mask_ops
 
 bool same_grid(const Volume& a, const Volume& b, double tolerance_mm) {
@@ -428,8 +404,8 @@ std::vector<float> mask_field(const std::vector<float>& c, const Dims& dims, con
     Dims cd;
     std::vector<float> num = block_mean(cm, dims, factor, cd),
                        den = block_mean(mf, dims, factor, cd);
-    mask_ops::gaussian_blur(num, cd, coarse_spacing, options.bias_sigma_mm);
-    mask_ops::gaussian_blur(den, cd, coarse_spacing, options.bias_sigma_mm);
+    gaussian_blur(num, cd, coarse_spacing, options.bias_sigma_mm);
+    gaussian_blur(den, cd, coarse_spacing, options.bias_sigma_mm);
     Bits next(n);
     parallel_for(
         dims[2],
@@ -448,7 +424,7 @@ std::vector<float> mask_field(const std::vector<float>& c, const Dims& dims, con
   }
   std::vector<float> smooth(n);
   for (size_t i = 0; i < n; ++i) smooth[i] = m[i];
-  mask_ops::gaussian_blur(smooth, dims, spacing, options.smooth_mm);
+  gaussian_blur(smooth, dims, spacing, options.smooth_mm);
   return smooth;
 }
 
