@@ -91,6 +91,9 @@ ddcsr::cli::Command make_train_command() {
     app.add_option("--checkpoint", o->checkpoint,
                    "Checkpoint file (default: OUTPUT with .ckpt.pt)");
     app.add_flag("--resume", t.resume, "Continue from the checkpoint's step and optimiser state");
+    app.add_option("--stop-at", t.stop_at,
+                   "Stop after this step; the schedule still spans --steps (then --resume)")
+        ->check(CLI::PositiveNumber);
     app.add_option("--steps", t.steps, "Total optimisation steps")->check(CLI::PositiveNumber);
     app.add_option("--batch", t.batch, "Patches per step")->check(CLI::Range(1, 64));
     app.add_option("--patch", t.patch, "Patch edge (voxels)")->check(CLI::Range(16, 256));

@@ -276,6 +276,22 @@ TEST_F(SdfNetTest, TinyTrainingLowersLossCheckpointsAndResumes) {
   EXPECT_EQ(r2.last_step, 44);
   EXPECT_NE(ckpt.metadata().json.find("\"step\": 44"), std::string::npos);
 
+  // --stop-at ends a run early on the same schedule; --resume finishes it.
+  SdfTrainOptions part = more;
+  part.steps = 50;
+  part.stop_at = 47;
+  SdfNet ckpt2 = SdfNet::load(o.checkpoint_path, kChannels);
+  ASSERT_NE(ckpt2.metadata().json.find("\"step\": 44"), std::string::npos);
+  const SdfTrainResult r3 = train_sdfnet(ckpt2, pairs, part);
+  EXPECT_EQ(r3.first_step, 44);
+  EXPECT_EQ(r3.last_step, 47);
+  SdfNet ckpt3 = SdfNet::load(o.checkpoint_path, kChannels);
+  EXPECT_NE(ckpt3.metadata().json.find("\"step\": 47"), std::string::npos);
+  part.stop_at = 0;
+  const SdfTrainResult r4 = train_sdfnet(ckpt3, pairs, part);
+  EXPECT_EQ(r4.first_step, 47);
+  EXPECT_EQ(r4.last_step, 50);
+
   // Resuming from a model that is not a checkpoint is refused.
   SdfNet fresh = SdfNet::load(model(), kChannels);
   EXPECT_THROW(train_sdfnet(fresh, pairs, more), InputError);

@@ -41,6 +41,9 @@ struct SdfTrainOptions {
   int checkpoint_every = 500;
   std::string checkpoint_path;  // model checkpoint; the optimiser state goes to `<path>.optim`
   bool resume = false;          // continue from the step and optimiser state of the checkpoint
+  // Stop after this step (0: after `steps`). The learning-rate schedule still spans `steps`, so a
+  // run split into time-limited jobs (--stop-at, then --resume) follows the one schedule.
+  int64_t stop_at = 0;
   // Set the model's input normalisation from the training features (ignored when resuming).
   bool set_normalisation = true;
   uint64_t seed = 1;

@@ -430,7 +430,8 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
     return true;
   };
 
-  for (int64_t step = start_step + 1; step <= o_.steps; ++step) {
+  const int64_t last_step = o_.stop_at > 0 ? std::min(o_.stop_at, o_.steps) : o_.steps;
+  for (int64_t step = start_step + 1; step <= last_step; ++step) {
     const double progress_frac = static_cast<double>(step - 1) / static_cast<double>(o_.steps);
     const double f = o_.final_learning_rate_fraction;
     const double lr = o_.learning_rate * (f + (1 - f) * 0.5 * (1 + std::cos(M_PI * progress_frac)));
@@ -463,27 +464,27 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
     SdfTrainStatus status;
     status.step = step;
     status.steps = o_.steps;
-    if (o_.validation_every > 0 && (step % o_.validation_every == 0 || step == o_.steps) &&
+    if (o_.validation_every > 0 && (step % o_.validation_every == 0 || step == last_step) &&
         !validation_patches_.empty()) {
       std::tie(val_loss, val_mae) = validate();
       status.validated = true;
     }
-    if (o_.checkpoint_every > 0 && step % o_.checkpoint_every == 0 && step != o_.steps)
+    if (o_.checkpoint_every > 0 && step % o_.checkpoint_every == 0 && step != last_step)
       status.checkpoint_written = save_checkpoint(step);
-    if (step == o_.steps) status.checkpoint_written = save_checkpoint(step);
+    if (step == last_step) status.checkpoint_written = save_checkpoint(step);
     status.loss = running;
     status.validation_loss = val_loss;
     status.validation_mae_near_mm = val_mae;
     status.elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     status.seconds_per_step = status.elapsed_s / static_cast<double>(done);
-    status.eta_s = status.seconds_per_step * static_cast<double>(o_.steps - step);
+    status.eta_s = status.seconds_per_step * static_cast<double>(last_step - step);
     if (progress) progress(status);
   }
 
   module.eval();
-  result.last_step = std::max(start_step, o_.steps);
+  result.last_step = std::max(start_step, last_step);
   result.first_loss = first_n ? first_sum / first_n : 0;
-  const int64_t done_total = std::max<int64_t>(0, o_.steps - start_step);
+  const int64_t done_total = std::max<int64_t>(0, last_step - start_step);
   const int64_t n_last = std::min<int64_t>(5, done_total);
   result.final_loss =
       n_last ? std::accumulate(last_losses.begin(), last_losses.begin() + n_last, 0.0) / n_last
