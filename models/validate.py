@@ -74,7 +74,7 @@ def main():
                      wall, rss))
     print(f"| subject | voxel (mm) | shells | SNR | geometry | " + " | ".join(SURFACES) +
           " | mean | inference (s) | peak (MB) |")
-    print("|---" * (10 + len(SURFACES) - 4) + "|")
+    print("|---" * (5 + len(SURFACES) + 3) + "|")
     for name, vox, shells, snr, geom, maes, wall, rss in rows:
         print(f"| {name} | {vox} | {shells} | {snr} | {geom} | " + " | ".join(f"{m:.3f}" for m in maes) +
               f" | **{np.mean(maes):.3f}** | {wall:.1f} | {rss:.0f} |")

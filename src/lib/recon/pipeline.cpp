@@ -20,6 +20,7 @@
 #include "ddcsr/io/nifti.h"
 #include "ddcsr/io/surface.h"
 #include "ddcsr/qc/qc.h"
+#include "ddcsr/recon/hemispheres.h"
 #include "ddcsr/threads.h"
 #include "ddcsr/version.h"
 
@@ -197,17 +198,40 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
   net.reset();
   // The network is trained for accuracy near the surfaces; deep inside and far outside its output
   // is no distance (flat plateaus), and DiffCoSeg's flows need one. Level-set reinitialisation:
-  // keep each map's zero level set and replace the values by exact signed distances to it.
+  // keep each map's zero level set, assigned to its hemisphere (recon/hemispheres.h), and replace
+  // the values by exact signed distances to it. White first: the pial maps are cut between the
+  // hemispheres' white matter.
   run_stage("reinitialise", [&] {
-    for (int64_t f = 0; f < sdf.nvols; ++f) {
-      MarchingCubesOptions mc;
-      mc.frame = f;
-      const Mesh zero = marching_cubes(sdf, mc);
-      if (zero.faces.empty()) throw InputError(subject.dwi, "the network found no " + sdfnet_outputs()[f] + " surface");
-      const Volume exact = signed_distance_volume(zero, sdf.frame(f), SignedDistanceOptions{});
+    const auto& names = sdfnet_outputs();
+    auto index_of = [&](const std::vector<std::string>& list, const std::string& name) {
+      const auto it = std::find(list.begin(), list.end(), name);
+      if (it == list.end()) throw std::logic_error("no " + name + " in the list");
+      return static_cast<int64_t>(it - list.begin());
+    };
+    const double midline = midline_x(features.channels.frame(index_of(feature_channel_names(), "mask")));
+    int done = 0;
+    auto reinitialise = [&](const std::string& name, const Volume* allowed) {
+      const int64_t f = index_of(names, name);
+      Volume frame = sdf.frame(f);
+      const bool left = name.rfind("lh.", 0) == 0;
+      if (keep_hemisphere_region(frame, midline, left, allowed) == 0)
+        throw InputError(subject.dwi, "the network found no " + name + " surface");
+      const Mesh zero = marching_cubes(frame, MarchingCubesOptions{});
+      if (zero.faces.empty()) throw InputError(subject.dwi, "the network found no " + name + " surface");
+      Volume exact = signed_distance_volume(zero, frame, SignedDistanceOptions{});
       std::copy(exact.data.begin(), exact.data.end(), sdf.data.begin() + f * sdf.voxels_per_volume());
-      ddcsr::report(progress, double(f + 1) / sdf.nvols);
+      ddcsr::report(progress, double(++done) / 4.0);
+      return exact;
+    };
+    const Volume lh_white = reinitialise("lh.white", nullptr);
+    const Volume rh_white = reinitialise("rh.white", nullptr);
+    Volume nearer_lh = lh_white, nearer_rh = rh_white;
+    for (size_t v = 0; v < nearer_lh.data.size(); ++v) {
+      nearer_lh.data[v] = lh_white.data[v] < rh_white.data[v] ? 1.f : 0.f;
+      nearer_rh.data[v] = 1.f - nearer_lh.data[v];
     }
+    reinitialise("lh.pial", &nearer_lh);
+    reinitialise("rh.pial", &nearer_rh);
   });
   if (options.save_sdf) {
     fs::create_directories(fs::path(out_dir) / "sdf");
