@@ -2,7 +2,8 @@
 """End-to-end benchmark of `ddcsr recon` on simulated subjects with ground truth (issue 3).
 
     bench/benchmark.py WORK [--ddcsr build/ddcsr] [--model models/sdfnet.pt] [--threads 2]
-                            [--subjects s301,s302] [--reuse-recon] [--report bench/results.md]
+                            [--jobs 1] [--subjects s301,s302] [--reuse-recon]
+                            [--report bench/results.md] [--simulate-only]
 
 For each subject of a FIXED set (seeds 301-305, never used by models/make_cohort.sh, whose
 training seeds are 101-112 and held-out seeds 201-202):
@@ -29,6 +30,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
@@ -272,10 +274,15 @@ def main():
     ap.add_argument("--ddcsr", default=os.path.join(ROOT, "build", "ddcsr"))
     ap.add_argument("--model", default=os.path.join(ROOT, "models", "sdfnet.pt"))
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="subjects reconstructed at a time (more than 1 shares the cores between "
+                         "them: wall times grow, CPU times do not)")
     ap.add_argument("--subjects", help="comma-separated names (default: all)")
     ap.add_argument("--reuse-recon", action="store_true",
                     help="keep reconstructions made with the same model (re-evaluate only)")
     ap.add_argument("--report", help="also write the results (markdown) to this file")
+    ap.add_argument("--simulate-only", action="store_true",
+                    help="only make (or check) the cached subjects, e.g. ahead of a timed run")
     args = ap.parse_args()
     ddcsr, model = os.path.abspath(args.ddcsr), os.path.abspath(args.model)
     if not os.access(ddcsr, os.X_OK):
@@ -288,23 +295,27 @@ def main():
     os.makedirs(work, exist_ok=True)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
 
-    results = []
     # Simulation first (cached, independent of the model), so the load samples below cover the
     # measured part only.
     sims = {s[0]: simulate(ddcsr, work, s) for s in subjects}
-    with LoadSampler() as load:
-        for s in subjects:
-            name = s[0]
-            out, report, usage = recon(ddcsr, work, name, sims[name], model, args.threads,
-                                       args.reuse_recon)
-            dcs, dcs_nest = evaluate(ddcsr, work, name, out, sims[name], args.threads, "dcs")
-            mc_dir, mc_seconds = baseline(ddcsr, work, name, out, args.threads)
-            mc, mc_nest = evaluate(ddcsr, work, name, mc_dir, sims[name], args.threads, "mc")
-            results.append({"name": name, "subject": s, "report": report, "usage": usage,
-                            "dcs": dcs, "dcs_nesting": dcs_nest, "mc": mc, "mc_nesting": mc_nest,
-                            "mc_seconds": mc_seconds})
-            log(f"{name}: ASSD " + ", ".join(
-                f"{x}: {dcs[x]['assd_mm']:.3f} (MC {mc[x]['assd_mm']:.3f})" for x in SURFACES))
+    if args.simulate_only:
+        print("\n".join(sims[s[0]] for s in subjects))
+        return
+    def one(s):
+        name = s[0]
+        out, report, usage = recon(ddcsr, work, name, sims[name], model, args.threads,
+                                   args.reuse_recon)
+        dcs, dcs_nest = evaluate(ddcsr, work, name, out, sims[name], args.threads, "dcs")
+        mc_dir, mc_seconds = baseline(ddcsr, work, name, out, args.threads)
+        mc, mc_nest = evaluate(ddcsr, work, name, mc_dir, sims[name], args.threads, "mc")
+        log(f"{name}: ASSD " + ", ".join(
+            f"{x} {dcs[x]['assd_mm']:.3f} (MC {mc[x]['assd_mm']:.3f})" for x in SURFACES))
+        return {"name": name, "subject": s, "report": report, "usage": usage, "dcs": dcs,
+                "dcs_nesting": dcs_nest, "mc": mc, "mc_nesting": mc_nest,
+                "mc_seconds": mc_seconds}
+
+    with LoadSampler() as load, ThreadPoolExecutor(max_workers=args.jobs) as pool:
+        results = list(pool.map(one, subjects))
 
     stages = []
     for r in results:
@@ -332,7 +343,8 @@ def main():
             f"    {command}",
             "",
             f"- Machine: {cpu}, {cores} cores, {ram:.0f} GB RAM ({platform.system()} "
-            f"{platform.release()}), ddcsr with {args.threads} threads. **Shared**: other builds "
+            f"{platform.release()}), ddcsr with {args.threads} threads, {args.jobs} subject(s) at a "
+            f"time. **Shared**: other builds "
             f"and a training job ran at the same time; 1-minute load average during the recon and "
             f"eval runs min {min(ld):.1f}, mean {sum(ld) / len(ld):.1f}, max {max(ld):.1f} "
             f"({len(ld)} samples), so wall times are inflated; CPU times are the load-independent "
