@@ -22,10 +22,13 @@ command. Slow (minutes per subject): not part of CTest.
 """
 import argparse
 import hashlib
+import glob
 import json
 import os
 import platform
+import re
 import shlex
+import shutil
 import subprocess
 import sys
 import threading
@@ -78,19 +81,28 @@ class LoadSampler:
         self._thread.join()
 
 
-def timed(cmd, log_path):
-    """Runs cmd with stdout/stderr to log_path; returns wall s, CPU s (user + system) and the
-    kernel's peak RSS in MB. Exits with the log's tail when the command fails."""
+def timed(cmd, log_path, timeout=None):
+    """Runs cmd with stdout/stderr to log_path; returns wall s, CPU s (user + system), the
+    kernel's peak RSS in MB, its pid, and whether it was killed at `timeout` (s). Exits with the
+    log's tail when the command fails."""
     start = time.monotonic()
     with open(log_path, "w") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT)
+        killer = threading.Timer(timeout, proc.kill) if timeout else None
+        if killer:
+            killer.start()
         _, status, usage = os.wait4(proc.pid, 0)
+        if killer:
+            killer.cancel()
     wall = time.monotonic() - start
+    cpu, rss = usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
+    if killer and killer.finished.is_set() and os.waitstatus_to_exitcode(status) < 0:
+        return wall, cpu, rss, proc.pid, True
     if os.waitstatus_to_exitcode(status) != 0:
         with open(log_path) as f:
             tail = f.read()[-3000:]
         sys.exit(f"failed ({os.waitstatus_to_exitcode(status)}): {shlex.join(cmd)}\n{tail}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0
+    return wall, cpu, rss, proc.pid, False
 
 
 def sha256(path):
@@ -110,20 +122,52 @@ def simulate(ddcsr, work, subject):
     if geometry == "fsaverage5":
         cmd += ["--geometry", os.path.join(ROOT, "data", "fsaverage5")]
     stamp = os.path.join(folder, "bench_command.txt")
-    # The command without the binary's path: the same simulation from another build is reused.
-    key = shlex.join(cmd[1:])
+    # The command without the binary and the folder: the same simulation from another build or
+    # reached through another path is reused.
+    key = shlex.join(cmd[4:])
     if os.path.exists(stamp) and open(stamp).read().strip() == key:
         return folder
     log(f"{name}: simulating ({voxel} mm, b={shells}, SNR {snr}, {geometry})")
     os.makedirs(os.path.join(work, "sim"), exist_ok=True)
-    wall, _, _ = timed(cmd + ["--force"], os.path.join(work, "sim", name + ".log"))
+    wall = timed(cmd + ["--force"], os.path.join(work, "sim", name + ".log"))[0]
     with open(stamp, "w") as f:
         f.write(key + "\n")
     log(f"{name}: simulated in {wall:.0f} s")
     return folder
 
 
-def recon(ddcsr, work, name, sim, model, threads, reuse):
+def partial_recon(work, name, pid, model):
+    """What a recon killed at the time limit leaves in its hidden temporary folder (the pipeline
+    builds a subject there and renames it when complete): the stages finished, as its log states
+    them, and the SDFs, which --save-sdf writes before DiffCoSeg starts. Moved to NAME.partial so
+    the baseline can still be measured on them."""
+    root = os.path.join(work, "recon")
+    tmp = glob.glob(os.path.join(root, f".{name}.tmp-*~{pid}~*"))
+    partial = os.path.join(root, name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    report = {"status": "timed out", "stages": [], "running_stage": None,
+              "model": {"path": model, "sha256": sha256(model)}, "ddcsr": {}}
+    if not tmp:
+        return None, report
+    os.rename(tmp[0], partial)
+    with open(os.path.join(partial, "log.txt")) as f:
+        for line in f:
+            m = re.search(r": (\S+) took ([0-9.]+) s, peak ([0-9.]+) MB", line)
+            if m:
+                report["stages"].append({"stage": m.group(1), "seconds": float(m.group(2)),
+                                         "peak_rss_mb": float(m.group(3))})
+                report["running_stage"] = None
+            m = re.search(rf"info: {re.escape(name)} (\S+)\.\.\.$", line.strip())
+            if m:
+                report["running_stage"] = m.group(1)
+    sdf = os.path.join(partial, "sdf")
+    complete = all(os.path.exists(os.path.join(sdf, s + ".nii.gz")) for s in SURFACES)
+    return (partial if complete else None), report
+
+
+def recon(ddcsr, work, name, sim, model, threads, reuse, timeout):
+    """Returns the folder holding sdf/ (None when there is none), report.json (or what a timed-out
+    run left) and the process's usage."""
     out = os.path.join(work, "recon", name)
     report_path = os.path.join(out, "report.json")
     usage_path = os.path.join(work, "recon", name + ".usage.json")
@@ -136,16 +180,22 @@ def recon(ddcsr, work, name, sim, model, threads, reuse):
            "--model", model, "--save-sdf", "--force"]
     log(f"{name}: recon")
     os.makedirs(os.path.join(work, "recon"), exist_ok=True)
-    wall, cpu, maxrss = timed(cmd, os.path.join(work, "recon", name + ".log"))
-    report = json.load(open(report_path))
+    wall, cpu, maxrss, pid, killed = timed(cmd, os.path.join(work, "recon", name + ".log"),
+                                           timeout)
+    if killed:
+        out, report = partial_recon(work, name, pid, model)
+    else:
+        report = json.load(open(report_path))
     # The pipeline resets the kernel's peak-RSS counter at each stage (/proc/self/clear_refs) to
     # measure stages separately, so the rusage peak alone may only cover the last stage: the
     # process peak is the larger of it and the stages' peaks.
-    peak = max(maxrss, report.get("peak_rss_mb", 0))
-    usage = {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak, "command": shlex.join(cmd)}
+    peak = max([maxrss, report.get("peak_rss_mb", 0)] + [st["peak_rss_mb"] for st in report["stages"]])
+    usage = {"wall_s": wall, "cpu_s": cpu, "peak_rss_mb": peak, "command": shlex.join(cmd),
+             "timed_out": killed}
     with open(usage_path, "w") as f:
         json.dump(usage, f, indent=2)
-    log(f"{name}: recon {wall:.0f} s wall, {cpu:.0f} s CPU, peak {peak:.0f} MB")
+    log(f"{name}: recon {wall:.0f} s wall, {cpu:.0f} s CPU, peak {peak:.0f} MB" +
+        (f", killed at the time limit in stage {report['running_stage']}" if killed else ""))
     return out, report, usage
 
 
@@ -168,8 +218,7 @@ def baseline(ddcsr, work, name, recon_dir, threads):
         cmd = [ddcsr, "--threads", str(threads), "-q", "isosurface",
                os.path.join(recon_dir, "sdf", surf + ".nii.gz"),
                "-o", os.path.join(folder, "surf", surf + ".surf.gii")]
-        wall, _, _ = timed(cmd, os.path.join(work, "mc", f"{name}.{surf}.log"))
-        seconds += wall
+        seconds += timed(cmd, os.path.join(work, "mc", f"{name}.{surf}.log"))[0]
     return folder, seconds
 
 
@@ -191,19 +240,27 @@ def table(results, stages):
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for r in results:
         by_stage = {s["stage"]: s for s in r["report"]["stages"]}
+        running = r["report"].get("running_stage")
         for i, surf in enumerate(SURFACES):
             hemi = surf.split(".")[0]
-            d, m = r["dcs"][surf], r["mc"][surf]
             cells = [r["name"] if i == 0 else (describe(r["subject"]) if i == 1 else ""), surf]
             for s in stages:
                 st = by_stage.get(s)
-                cells.append(f"{st['seconds']:.1f} / {st['peak_rss_mb']:.0f}" if st and i == 0
-                             else "")
+                cell = ""
+                if i == 0 and st:
+                    cell = f"{st['seconds']:.1f} / {st['peak_rss_mb']:.0f}"
+                elif i == 0 and s == running:
+                    cell = "killed"
+                cells.append(cell)
             u = r["usage"]
-            cells.append(f"{u['wall_s']:.1f} / {u['cpu_s']:.0f} / {u['peak_rss_mb']:.0f}"
-                         if i == 0 else "")
-            cells.append(f"{r['mc_seconds']:.1f}" if i == 0 else "")
-            for e, nest in ((d, r["dcs_nesting"]), (m, r["mc_nesting"])):
+            cells.append("" if i else f"{'> ' if u.get('timed_out') else ''}{u['wall_s']:.1f} / "
+                         f"{u['cpu_s']:.0f} / {u['peak_rss_mb']:.0f}")
+            cells.append(fmt(r["mc_seconds"], 1) if i == 0 else "")
+            for e, nest in ((r["dcs"], r["dcs_nesting"]), (r["mc"], r["mc_nesting"])):
+                if e is None:
+                    cells += ["—"] * 5
+                    continue
+                e = e[surf]
                 cells += [fmt(e["assd_mm"]), fmt(e["hd90_mm"]), fmt(e["pred"]["sif_percent"], 2),
                           f"{e['pred']['euler']} ({e['pred']['components']})",
                           fmt(nest.get(hemi), 2)]
@@ -213,41 +270,55 @@ def table(results, stages):
 
 def summary(results):
     """The targets on the held-out 1.5 mm procedural subjects (worst case over them), and the
-    same numbers for the others as information."""
+    same numbers for the others as information. A subject whose recon did not finish fails
+    every target it could not be measured on."""
     def stats(rs, label, judge):
         if not rs:
             return []
-        white = [r["dcs"][s]["assd_mm"] for r in rs for s in SURFACES if s.endswith("white")]
-        pial = [r["dcs"][s]["assd_mm"] for r in rs for s in SURFACES if s.endswith("pial")]
-        hd90 = [r["dcs"][s]["hd90_mm"] for r in rs for s in SURFACES]
+        done = [r for r in rs if r["dcs"] is not None]
+        white = [r["dcs"][s]["assd_mm"] for r in done for s in SURFACES if s.endswith("white")]
+        pial = [r["dcs"][s]["assd_mm"] for r in done for s in SURFACES if s.endswith("pial")]
+        hd90 = [r["dcs"][s]["hd90_mm"] for r in done for s in SURFACES]
         wall = [r["usage"]["wall_s"] for r in rs]
+        cpu = [r["usage"]["cpu_s"] for r in rs]
         peak = [r["usage"]["peak_rss_mb"] / 1024 for r in rs]
-        mc_white = [r["mc"][s]["assd_mm"] for r in rs for s in SURFACES if s.endswith("white")]
-        mc_pial = [r["mc"][s]["assd_mm"] for r in rs for s in SURFACES if s.endswith("pial")]
-        mc_hd90 = [r["mc"][s]["hd90_mm"] for r in rs for s in SURFACES]
-        mc_genus0 = sum(r["mc"][s]["pred"]["euler"] == 2 and r["mc"][s]["pred"]["components"] == 1
-                        for r in rs for s in SURFACES)
+        missing = len(rs) - len(done)
 
-        def item(what, values, limit, unit):
+        def item(what, values, limit, unit, lower_bound=False):
+            if not values:
+                return f"{what} not measured" + (" FAIL" if judge else "")
             verdict = ""
             if judge:
-                verdict = " PASS" if max(values) <= limit else " FAIL"
-            return (f"{what} worst {max(values):.3f}{unit} (mean {sum(values) / len(values):.3f}) "
-                    f"vs ≤ {limit}{unit}{verdict}")
+                verdict = " PASS" if max(values) <= limit and not missing else " FAIL"
+            return (f"{what} worst {'> ' if lower_bound else ''}{max(values):.3f}{unit} "
+                    f"(mean {sum(values) / len(values):.3f}) vs ≤ {limit}{unit}{verdict}")
 
         names = ", ".join(r["name"] for r in rs)
-        out = [f"- **{label}** ({names}): DiffCoSeg " + "; ".join([
+        unfinished = "" if not missing else (
+            f"; {missing} of {len(rs)} recon(s) killed at the time limit (no DiffCoSeg surfaces)")
+        out = [f"- **{label}** ({names}{unfinished}): DiffCoSeg " + "; ".join([
             item("white ASSD", white, TARGETS["white_assd"], " mm"),
             item("pial ASSD", pial, TARGETS["pial_assd"], " mm"),
             item("HD90", hd90, TARGETS["hd90"], " mm"),
-            item("end-to-end wall", wall, TARGETS["wall_s"], " s"),
-            item("peak memory", peak, TARGETS["peak_gb"], " GB")])]
-        out.append(f"  - marching-cubes baseline on the same SDFs: white ASSD mean "
-                   f"{sum(mc_white) / len(mc_white):.3f} mm, pial ASSD mean "
-                   f"{sum(mc_pial) / len(mc_pial):.3f} mm, HD90 worst {max(mc_hd90):.3f} mm; "
-                   f"{mc_genus0} of {len(rs) * 4} surfaces closed genus 0 with one component "
-                   f"(DiffCoSeg: {sum(r['dcs'][s]['pred']['euler'] == 2 for r in rs for s in SURFACES)}"
-                   f" of {len(rs) * 4} Euler 2)")
+            item("end-to-end wall", wall, TARGETS["wall_s"], " s", lower_bound=bool(missing)),
+            item("peak memory", peak, TARGETS["peak_gb"], " GB", lower_bound=bool(missing))])]
+        out.append(f"  - CPU time of recon (user + system; on an idle machine wall time is at "
+                   f"least CPU time / threads): worst {'> ' if missing else ''}{max(cpu):.0f} s, "
+                   f"mean {sum(cpu) / len(cpu):.0f} s")
+        with_mc = [r for r in rs if r["mc"] is not None]
+        if with_mc:
+            mc = [(s, r["mc"][s]) for r in with_mc for s in SURFACES]
+            mc_white = [e["assd_mm"] for s, e in mc if s.endswith("white")]
+            mc_pial = [e["assd_mm"] for s, e in mc if s.endswith("pial")]
+            genus0 = sum(e["pred"]["euler"] == 2 and e["pred"]["components"] == 1 for _, e in mc)
+            dcs_genus0 = sum(r["dcs"][s]["pred"]["euler"] == 2 and
+                             r["dcs"][s]["pred"]["components"] == 1 for r in done for s in SURFACES)
+            out.append(f"  - marching-cubes baseline on the same SDFs: white ASSD mean "
+                       f"{sum(mc_white) / len(mc_white):.3f} mm, pial ASSD mean "
+                       f"{sum(mc_pial) / len(mc_pial):.3f} mm, HD90 worst "
+                       f"{max(e['hd90_mm'] for _, e in mc):.3f} mm; {genus0} of {len(mc)} "
+                       f"surfaces closed genus 0 with one component (DiffCoSeg: {dcs_genus0} of "
+                       f"{len(done) * 4})")
         return out
 
     target = [r for r in results if r["subject"][2] == 1.5 and r["subject"][5] == "procedural"]
@@ -277,6 +348,9 @@ def main():
     ap.add_argument("--jobs", type=int, default=1,
                     help="subjects reconstructed at a time (more than 1 shares the cores between "
                          "them: wall times grow, CPU times do not)")
+    ap.add_argument("--recon-timeout", type=float,
+                    help="kill a recon after this many seconds (wall) and report it as timed out, "
+                         "with the baseline measured on the SDFs it had written")
     ap.add_argument("--subjects", help="comma-separated names (default: all)")
     ap.add_argument("--reuse-recon", action="store_true",
                     help="keep reconstructions made with the same model (re-evaluate only)")
@@ -304,12 +378,16 @@ def main():
     def one(s):
         name = s[0]
         out, report, usage = recon(ddcsr, work, name, sims[name], model, args.threads,
-                                   args.reuse_recon)
-        dcs, dcs_nest = evaluate(ddcsr, work, name, out, sims[name], args.threads, "dcs")
-        mc_dir, mc_seconds = baseline(ddcsr, work, name, out, args.threads)
-        mc, mc_nest = evaluate(ddcsr, work, name, mc_dir, sims[name], args.threads, "mc")
+                                   args.reuse_recon, args.recon_timeout)
+        dcs, dcs_nest, mc, mc_nest, mc_seconds = None, {}, None, {}, None
+        if report.get("status") == "ok":
+            dcs, dcs_nest = evaluate(ddcsr, work, name, out, sims[name], args.threads, "dcs")
+        if out:
+            mc_dir, mc_seconds = baseline(ddcsr, work, name, out, args.threads)
+            mc, mc_nest = evaluate(ddcsr, work, name, mc_dir, sims[name], args.threads, "mc")
         log(f"{name}: ASSD " + ", ".join(
-            f"{x} {dcs[x]['assd_mm']:.3f} (MC {mc[x]['assd_mm']:.3f})" for x in SURFACES))
+            f"{x} {fmt(dcs and dcs[x]['assd_mm'])} (MC {fmt(mc and mc[x]['assd_mm'])})"
+            for x in SURFACES))
         return {"name": name, "subject": s, "report": report, "usage": usage, "dcs": dcs,
                 "dcs_nesting": dcs_nest, "mc": mc, "mc_nesting": mc_nest,
                 "mc_seconds": mc_seconds}
@@ -319,8 +397,8 @@ def main():
 
     stages = []
     for r in results:
-        for st in r["report"]["stages"]:
-            if st["stage"] not in stages:
+        for st in r["report"]["stages"] + [{"stage": r["report"].get("running_stage")}]:
+            if st["stage"] and st["stage"] not in stages:
                 stages.append(st["stage"])
     text = table(results, stages) + "\n\n" + summary(results)
     print(text)
@@ -328,15 +406,18 @@ def main():
     if args.report:
         cpu, cores, ram = machine()
         models = {(r["report"]["model"]["path"], r["report"]["model"]["sha256"]) for r in results}
-        meta = results[0]["report"]["model"].get("metadata") or {}
-        grid = results[0]["report"].get("network_grid", {}).get("spacing_mm")
+        finished = [r["report"] for r in results if r["report"].get("status") == "ok"]
+        meta = finished[0]["model"].get("metadata") or {} if finished else {}
+        grid = finished[0].get("network_grid", {}).get("spacing_mm") if finished else "?"
+        version = subprocess.run([ddcsr, "--version"], capture_output=True,
+                                 text=True).stdout.strip()
         ld = load.samples or [float("nan")]
         command = shlex.join([sys.executable, os.path.relpath(os.path.abspath(__file__), ROOT)] +
                              sys.argv[1:])
         lines = [
             "# Benchmark results",
             "",
-            f"Made by `bench/benchmark.py` on {started} (ddcsr {results[0]['report']['ddcsr'].get('commit', '')}).",
+            f"Made by `bench/benchmark.py` on {started} ({version}).",
             "",
             "Command (from the repository root):",
             "",
@@ -362,7 +443,10 @@ def main():
             "`recon --save-sdf` wrote (level-set reinitialised, same zero level set), no template. "
             "ASSD and HD90 in mm against the simulated truth (100k samples per mesh); SIF: % "
             "self-intersecting faces; Euler characteristic (2 = closed genus 0) and components; "
-            "wm>pial: % white vertices outside the pial surface of the hemisphere.",
+            "wm>pial: % white vertices outside the pial surface of the hemisphere." + (
+                f" Recons were killed after {args.recon_timeout:.0f} s wall: `killed` marks the "
+                "stage they were in, `>` their wall time and CPU time at that point, `—` what "
+                "they never produced." if args.recon_timeout else ""),
             "",
             text,
             "",
