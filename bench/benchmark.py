@@ -6,7 +6,7 @@
                             [--report bench/results.md] [--simulate-only]
 
 For each subject of a FIXED set (seeds 301-305, never used by models/make_cohort.sh, whose
-training seeds are 101-112 and held-out seeds 201-202):
+training seeds are 101-112 and held-out seeds 201-204):
   1. `ddcsr simulate` into WORK/sim/NAME, once: the folder is reused while the simulate command
      that made it is unchanged (WORK/sim/NAME/bench_command.txt);
   2. `ddcsr recon --save-sdf` into WORK/recon/NAME: wall time and peak memory per stage from
@@ -286,10 +286,13 @@ def summary(results):
 
         def item(what, values, limit, unit, lower_bound=False):
             if not values:
-                return f"{what} not measured" + (" FAIL" if judge else "")
+                return f"{what} not measured" + (" (no surfaces: FAIL)" if judge else "")
             verdict = ""
             if judge:
-                verdict = " PASS" if max(values) <= limit and not missing else " FAIL"
+                # A killed run's time and memory are lower bounds: above the limit they fail,
+                # below it they settle nothing.
+                verdict = (" FAIL" if max(values) > limit else
+                           " PASS" if not missing else " (undetermined: killed)")
             return (f"{what} worst {'> ' if lower_bound else ''}{max(values):.3f}{unit} "
                     f"(mean {sum(values) / len(values):.3f}) vs ≤ {limit}{unit}{verdict}")
 
@@ -406,9 +409,10 @@ def main():
     if args.report:
         cpu, cores, ram = machine()
         models = {(r["report"]["model"]["path"], r["report"]["model"]["sha256"]) for r in results}
-        finished = [r["report"] for r in results if r["report"].get("status") == "ok"]
-        meta = finished[0]["model"].get("metadata") or {} if finished else {}
-        grid = finished[0].get("network_grid", {}).get("spacing_mm") if finished else "?"
+        info = subprocess.run([ddcsr, "-q", "sdf", "--model", model, "--info"],
+                              capture_output=True, text=True).stdout
+        meta = json.loads(info) if info.strip() else {}
+        training = meta.get("training") or {}
         version = subprocess.run([ddcsr, "--version"], capture_output=True,
                                  text=True).stdout.strip()
         ld = load.samples or [float("nan")]
@@ -431,10 +435,11 @@ def main():
             f"({len(ld)} samples), so wall times are inflated; CPU times are the load-independent "
             "check.",
             "- Model: " + "; ".join(f"`{p}` sha256 `{h}`" for p, h in sorted(models)) +
-            f" (trained: {meta.get('trained')}, feature grid {grid} mm).",
+            f" (trained: {meta.get('trained')}, step {training.get('step')} of "
+            f"{training.get('steps')}, feature grid {meta.get('grid_spacing_mm')} mm).",
             "- Subjects: " + "; ".join(f"{s[0]}: {describe(s)}" for s in subjects) +
-            ". Seeds 301-305 are not in the training cohort (101-112) or its held-out set "
-            "(201-202).",
+            ". Seeds 301-305 are in neither the training cohort nor its held-out set "
+            "(`models/make_cohort.sh`: 101-112 and 201-204).",
             "",
             "Columns: per stage, wall seconds / peak resident MB of that stage (report.json); "
             "recon: wall and CPU seconds of the whole `ddcsr recon` process and its peak memory; "
