@@ -37,11 +37,11 @@ def euler(faces):
     return len(np.unique(faces)) - len(edges) + len(faces)
 
 
-def kill_at(args, subject, stage, timeout=300):
+def kill_at(args, subject, stage, cwd=None, timeout=300):
     """Runs ddcsr with args, SIGKILLs it as soon as `subject` starts `stage` (read from its log on
     stderr, not timed). Returns the stages it had started, the last one being where it died."""
     proc = subprocess.Popen([DDCSR] + [str(a) for a in args], stderr=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                            text=True, bufsize=1)
+                            text=True, bufsize=1, cwd=cwd)
     started = []
     deadline = time.time() + timeout
     for line in proc.stderr:
@@ -104,25 +104,44 @@ run("-q", "simulate", sim, "--seed", "7", "--voxel-size", "2.5", "--shells", "10
 dwi = os.path.join(sim, "dwi.nii.gz")
 
 # One subject, killed in each stage in turn; every run after the first starts by removing the
-# temporaries of the run killed before it.
+# temporaries of the run killed before it. The output is given relative to the working folder
+# ("-o subj/"), the form whose temporaries were once not found.
 runs = os.path.join(W, "single")
 shutil.rmtree(runs, ignore_errors=True)
 os.makedirs(runs)
 out = os.path.join(runs, "subj")
-args = ["--threads", "2", "recon", dwi, "-o", out] + RECON_OPTS
+args = ["--threads", "2", "recon", dwi, "-o", "subj/"] + RECON_OPTS
+
+
+def recon_in(folder, *extra):
+    proc = subprocess.run([DDCSR] + args + list(extra), cwd=folder, capture_output=True, text=True)
+    check(proc.returncode == 0, f"ddcsr {' '.join(args + list(extra))} in {folder}: exit {proc.returncode}")
+    if proc.returncode:
+        print(proc.stderr[-2000:])
+    return proc
+
+
 previous = []
 for stage in ["features", "sdfnet", "diffcoseg", "write"]:
-    kill_at(args, "subj", stage)
+    kill_at(args, "subj", stage, cwd=runs)
     check(not os.path.exists(out), f"after a kill in {stage}: no final output folder")
     temps = temporaries(runs)
     check(len(temps) == 1 and not os.path.exists(os.path.join(runs, temps[0], "report.json")),
           f"after a kill in {stage}: only this run's temporary folder, without report.json ({temps})")
     check(not set(previous) & set(temps), f"after a kill in {stage}: the earlier run's temporary was removed")
     previous = temps
-proc = run(*args)
+proc = recon_in(runs)
 check("removed 1 temporary folder" in proc.stderr, "the completing run reports removing the dead run's temporary")
 check(temporaries(runs) == [], "no temporaries left after the completing run")
 check_outputs(out, ["lh", "rh"], "re-run after kills")
+
+# Redoing a finished subject (--force) and dying while writing keeps the previous result whole.
+finished = snapshot(out)
+kill_at(args + ["--force"], "subj", "write", cwd=runs)
+check(snapshot(out) == finished, "a --force run killed in write leaves the previous output untouched")
+proc = recon_in(runs)
+check("already finished" in proc.stderr and temporaries(runs) == [],
+      "the next run skips the finished subject and removes the killed run's temporary")
 print(f"single subject: {time.time() - t_start:.1f} s")
 
 # A cohort of three subjects (the same scan), killed during the second.
