@@ -141,7 +141,8 @@ int run(const ReconCli& o) {
   // where its temporary folder lives (the current folder for "-o subj").
   fs::path single_dir = fs::path(o.output).lexically_normal();
   if (!single_dir.has_filename()) single_dir = single_dir.parent_path();
-  const fs::path single_parent = single_dir.has_parent_path() ? single_dir.parent_path() : fs::path(".");
+  const fs::path single_parent =
+      single_dir.has_parent_path() ? single_dir.parent_path() : fs::path(".");
 
   std::vector<ddcsr::SubjectInput> subjects;
   if (!o.dwi.empty()) {
@@ -157,7 +158,8 @@ int run(const ReconCli& o) {
     subjects = ddcsr::find_bids_subjects(o.bids, o.output);
     write_bids_description(o.output);
   }
-  const int removed = ddcsr::remove_stale_temporaries(o.dwi.empty() ? o.output : single_parent.string());
+  const int removed =
+      ddcsr::remove_stale_temporaries(o.dwi.empty() ? o.output : single_parent.string());
   if (removed) spdlog::info("removed {} temporary folder(s) left by killed runs", removed);
 
   std::string index_source;

@@ -146,7 +146,8 @@ std::time_t default_stamp_time() {
 }
 
 std::string stamp(const std::string& created_by, int64_t created_time) {
-  const std::time_t now = created_time >= 0 ? static_cast<std::time_t>(created_time) : default_stamp_time();
+  const std::time_t now =
+      created_time >= 0 ? static_cast<std::time_t>(created_time) : default_stamp_time();
   char date[64];
   std::strftime(date, sizeof date, "%a %b %d %H:%M:%S %Y", std::gmtime(&now));
   return "created by " + created_by + " on " + date;

@@ -266,9 +266,11 @@ itk::ImageIOBase::Pointer open_nifti_io(const std::string& path) {
   if (fs::is_directory(path, ec)) throw InputError(path, "is a folder, not a NIfTI image");
   if (!is_nifti_path(path)) throw InputError(path, "not a NIfTI image (expected .nii or .nii.gz)");
   auto io = itk::NiftiImageIO::New();
-  if (!io->CanReadFile(path.c_str())) throw InputError(path, "not a readable NIfTI image (bad header or corrupt gzip)");
+  if (!io->CanReadFile(path.c_str()))
+    throw InputError(path, "not a readable NIfTI image (bad header or corrupt gzip)");
   // niftilib prints its own complaint about these to stderr before ITK's exception; refuse first.
-  if (const std::string fault = read_raw_header(path).dims_fault; !fault.empty()) throw InputError(path, fault);
+  if (const std::string fault = read_raw_header(path).dims_fault; !fault.empty())
+    throw InputError(path, fault);
   io->SetFileName(path);
   try {
     io->ReadImageInformation();

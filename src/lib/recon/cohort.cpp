@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -209,7 +209,8 @@ void AtomicFolder::commit() {
     // moment when neither is under the final name; a kill there would leave both as temporaries
     // of a dead process, which the next run deletes. After the swap the previous result is the
     // temporary and a kill costs nothing.
-    if (::renameat2(AT_FDCWD, temp_dir_.c_str(), AT_FDCWD, final_dir_.c_str(), RENAME_EXCHANGE) == 0) {
+    if (::renameat2(AT_FDCWD, temp_dir_.c_str(), AT_FDCWD, final_dir_.c_str(), RENAME_EXCHANGE) ==
+        0) {
       committed_ = true;
       fs::remove_all(temp_dir_, ec);
       return;
