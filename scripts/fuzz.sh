@@ -1,20 +1,24 @@
 #!/usr/bin/env bash
 # Builds the libFuzzer targets (clang, ASan+UBSan), seeds their corpora from real data and runs them.
-#   scripts/fuzz.sh                 each target for 1,000,000 executions (the documented campaign)
-#   scripts/fuzz.sh --runs N        each target for N executions
-#   scripts/fuzz.sh --smoke         each target for 30,000 executions from seed 1 (CI: reproducible)
-# Prints one line per target: executions, seconds, result. Exit 1 on any crash, leak or timeout.
+#   scripts/fuzz.sh [TARGET...]                 the campaign: each target for 1,000,000 executions
+#   scripts/fuzz.sh --runs N [TARGET...]        each target for N executions
+#   scripts/fuzz.sh --smoke [TARGET...]         each target for 30,000 executions from seed 1 (CI)
+# TARGET is a name like model_metadata (default: all). Targets run one after another, each on one
+# core; run the campaign under `nice -n 15` on a shared machine (tests/fuzz/CAMPAIGN.md has the
+# last one's numbers). Prints one line per target: executions, seconds, executions per second,
+# corpus files, result. Exit 1 on any crash, leak or timeout; the input is kept in
+# $build/crashes/TARGET/ (copy it to tests/fuzz/regressions/TARGET/ once fixed).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 runs=1000000
 limit=""
 case "${1:-}" in
-  --smoke) runs=30000; limit="-seed=1" ;;  # fixed seed and count: the same inputs every CI run
-  --runs) runs=$2 ;;
-  "") ;;
-  *) echo "usage: $0 [--smoke | --runs N]" >&2; exit 2 ;;
+  --smoke) runs=30000; limit="-seed=1"; shift ;;  # fixed seed and count: the same inputs every CI run
+  --runs) runs=$2; shift 2 ;;
+  -*) echo "usage: $0 [--smoke | --runs N] [TARGET...]" >&2; exit 2 ;;
 esac
+only=("$@")
 build=${DDCSR_FUZZ_BUILD:-$root/build-fuzz}
 CC=clang CXX=clang++ cmake -S tests/fuzz -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$build.log" 2>&1 ||
   { cat "$build.log"; exit 1; }
@@ -22,7 +26,7 @@ cmake --build "$build" -j"$(nproc)" >>"$build.log" 2>&1 || { grep -A5 error "$bu
 
 corpus=$build/corpus
 shared=$root/../shared/data
-mkdir -p "$corpus"/{gradients,surface,gifti_xml,curv,subject_list}
+mkdir -p "$corpus"/{gradients,surface,gifti_xml,curv,subject_list,model_metadata}
 # Seeds: the project's bundled data, the shared real data when present, and small files in every
 # format written by nibabel (an independent writer).
 cp data/sample/dwi.bval "$corpus/gradients/" 2>/dev/null || true
@@ -32,10 +36,23 @@ for d in "$shared"/dwi/*/; do
   for b in "$d"*.bval; do [ -f "$b" ] && { cat "$b"; printf '\0'; cat "${b%.bval}.bvec"; } >"$corpus/gradients/$(basename "$b").seed"; done
 done
 cp data/fsaverage5/white_left.gii.gz "$corpus/surface/" 2>/dev/null || true
+unzip -p models/sdfnet.pt '*/extra/metadata.json' >"$corpus/model_metadata/sdfnet.json"
 /usr/bin/python3 - "$corpus" <<'PY'
-import sys, os, zlib
+import sys, os, zlib, json
 import numpy as np, nibabel as nib
 c = sys.argv[1]
+# The shipped model's metadata and variants near each check the parser makes.
+meta = json.load(open(os.path.join(c, "model_metadata", "sdfnet.json")))
+variants = {"minimal": {k: meta[k] for k in ["format", "format_version", "architecture",
+                        "architecture_version", "input_channels", "outputs", "output_units",
+                        "grid_spacing_mm", "size_multiple", "output_range_mm"]},
+            "format_v2": dict(meta, format_version=2), "other_arch": dict(meta, architecture="unet"),
+            "lr_signed": dict(meta, lr_signed_channels=["fa", "x"]), "no_outputs": dict(meta, outputs=[]),
+            "float_ints": dict(meta, size_multiple=16.5, width=1e3), "spacing0": dict(meta, grid_spacing_mm=0),
+            "strings": dict(meta, format_version="1", input_channels="b0")}
+for name, doc in variants.items():
+    with open(os.path.join(c, "model_metadata", name + ".json"), "w") as fh:
+        json.dump(doc, fh, indent=1)
 v = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1]], np.float32)
 f = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]], np.int32)
 nib.freesurfer.write_geometry(os.path.join(c, "surface", "tet.white"), v, f)
@@ -59,10 +76,11 @@ with open(os.path.join(c, "subject_list", "list.tsv"), "w") as fh:
 PY
 
 status=0
-printf '%-22s %12s %9s  %s\n' target executions seconds result
+printf '%-22s %12s %9s %8s %7s  %s\n' target executions seconds exec/s corpus result
 for exe in "$build"/fuzz_*; do
   [ -x "$exe" ] || continue
   name=$(basename "$exe")
+  if [ ${#only[@]} -gt 0 ] && [[ ! " ${only[*]} " =~ " ${name#fuzz_} " ]]; then continue; fi
   dir=$corpus/${name#fuzz_}
   mkdir -p "$dir" "$build/crashes/$name"
   log=$build/$name.log
@@ -72,7 +90,8 @@ for exe in "$build"/fuzz_*; do
         -max_len=262144 -print_final_stats=1 >"$log" 2>&1); then result=ok; else result=FAILED; status=1; fi
   secs=$(echo "$(date +%s.%N) - $start" | bc)
   execs=$(grep -o 'stat::number_of_executed_units: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
-  printf '%-22s %12s %9.1f  %s\n' "$name" "$execs" "$secs" "$result"
+  rate=$(grep -o 'stat::average_exec_per_sec: *[0-9]*' "$log" | grep -o '[0-9]*$' || echo "?")
+  printf '%-22s %12s %9.1f %8s %7s  %s\n' "$name" "$execs" "$secs" "$rate" "$(ls "$dir" | wc -l)" "$result"
   [ $result = ok ] || tail -30 "$log"
 done
 exit $status

@@ -137,12 +137,19 @@ int run(const ReconCli& o) {
   options.diffcoseg.target_vertices = o.vertices;
   options.command_line = o.command_line;
 
+  // The single subject's folder without a trailing slash ("-o subj/" names subj), and its parent,
+  // where its temporary folder lives (the current folder for "-o subj").
+  fs::path single_dir = fs::path(o.output).lexically_normal();
+  if (!single_dir.has_filename()) single_dir = single_dir.parent_path();
+  const fs::path single_parent =
+      single_dir.has_parent_path() ? single_dir.parent_path() : fs::path(".");
+
   std::vector<ddcsr::SubjectInput> subjects;
   if (!o.dwi.empty()) {
     ddcsr::SubjectInput s;
     s.dwi = o.dwi, s.bval = o.bval, s.bvec = o.bvec, s.mask = o.mask;
     s.output_dir = o.output;
-    s.id = fs::path(o.output).lexically_normal().filename().string();
+    s.id = single_dir.filename().string();
     if (s.id.empty()) s.id = "subject";
     subjects.push_back(s);
   } else if (!o.subjects.empty()) {
@@ -151,7 +158,8 @@ int run(const ReconCli& o) {
     subjects = ddcsr::find_bids_subjects(o.bids, o.output);
     write_bids_description(o.output);
   }
-  const int removed = ddcsr::remove_stale_temporaries(o.dwi.empty() ? o.output : fs::path(o.output).parent_path().string());
+  const int removed =
+      ddcsr::remove_stale_temporaries(o.dwi.empty() ? o.output : single_parent.string());
   if (removed) spdlog::info("removed {} temporary folder(s) left by killed runs", removed);
 
   std::string index_source;

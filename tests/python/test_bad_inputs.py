@@ -2,10 +2,13 @@
 the file and the fault, nothing under a final output name, and bounded memory."""
 import gzip
 import os
+import json
 import resource
 import shutil
+import signal
 import subprocess
 import sys
+import zipfile
 
 import nibabel as nib
 import numpy as np
@@ -64,6 +67,19 @@ def case_files():
     blob = hdr.binaryblock + b"\0" * 4 + b"\0" * 1024
     open(mk("absurd.nii"), "wb").write(blob)
     cases.append(("absurd dimensions", ["info", mk("absurd.nii")], 3, "absurd.nii"))
+    with gzip.open(mk("absurd.nii.gz"), "wb") as f:
+        f.write(blob)
+    cases.append(("absurd dimensions, gzipped, in recon", ["recon", mk("absurd.nii.gz")] + out("absurd"), 3, "absurd.nii.gz"))
+    neg = nib.Nifti1Header()
+    neg.set_data_shape((12, 12, 10, 8))
+    nblk = bytearray(neg.binaryblock)
+    nblk[42:44] = (-5).to_bytes(2, "little", signed=True)  # dim[1]
+    open(mk("negdim.nii"), "wb").write(bytes(nblk) + b"\0" * 4 + b"\0" * 4096)
+    cases.append(("negative dimension", ["info", mk("negdim.nii")], 3, "negdim.nii"))
+    nblk[40:42] = (9).to_bytes(2, "little", signed=True)  # dim[0]: NIfTI has at most 7
+    with gzip.open(mk("ndim9.nii.gz"), "wb") as f:
+        f.write(bytes(nblk) + b"\0" * 4 + b"\0" * 4096)
+    cases.append(("dim[0] beyond 7", ["recon", mk("ndim9.nii.gz")] + out("ndim9"), 3, "ndim9.nii.gz"))
     img = nib.load(good)
     for label, zooms in [("zero voxel size", (0, 2, 2, 1)), ("NaN voxel size", (float("nan"), 2, 2, 1))]:
         h = img.header.copy()
@@ -139,8 +155,32 @@ def case_files():
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", full], capture_output=True).returncode == 0:
         big = os.path.join(SOURCE, "data", "fsaverage5", "white_left.gii.gz")
         cases.append(("full output disk", ["convert", big, os.path.join(full, "lh.white")], 3, "lh.white"))
+    else:
+        print("note: cannot mount a tmpfs (not root); the full disk is simulated by RLIMIT_FSIZE only")
+    # A full disk without mounting: a 64 kB file size limit (with SIGXFSZ ignored, writes past it
+    # fail with EFBIG as they would with ENOSPC).
+    big = os.path.join(SOURCE, "data", "fsaverage5", "white_left.gii.gz")
+    cases.append(("file size limit (disk full)", ["convert", big, mk("fsize/lh.white")], 3, "lh.white", 64 << 10))
     open(mk("other.pt"), "wb").write(b"PK\x03\x04 not a torchscript archive")
     cases.append(("model of another kind", ["recon", good, "--model", mk("other.pt")] + out("model"), 3, "other.pt"))
+    # A loadable TorchScript model whose metadata names another architecture: the shipped model's
+    # archive with only extra/metadata.json changed (zip members copied byte for byte).
+    with zipfile.ZipFile(MODEL) as zin, zipfile.ZipFile(mk("arch.pt"), "w", zipfile.ZIP_STORED) as zout:
+        for item in zin.infolist():
+            data = zin.read(item)
+            if item.filename.endswith("extra/metadata.json"):
+                meta = json.loads(data)
+                meta["architecture"] = "resnet3d"
+                data = json.dumps(meta, indent=1).encode()
+            zout.writestr(item, data)
+    cases.append(("model of another architecture", ["recon", good, "--model", mk("arch.pt")] + out("arch"), 3, "arch.pt"))
+    with zipfile.ZipFile(MODEL) as zin, zipfile.ZipFile(mk("nometa.pt"), "w", zipfile.ZIP_STORED) as zout:
+        for item in zin.infolist():
+            if not item.filename.endswith("extra/metadata.json"):
+                zout.writestr(item, zin.read(item))
+    cases.append(("TorchScript model without metadata", ["recon", good, "--model", mk("nometa.pt")] + out("nometa"), 3, "nometa.pt"))
+    # Unwritable output folder: permissions do not stop root, a read-only file system does.
+    cases.append(("unwritable output folder", ["recon", good, "-o", "/proc/ddcsr-out/subj"], 3, "/proc"))
     open(mk("list.tsv"), "w").write("subject\tpath\ns1\tx.nii.gz\n")
     cases.append(("subject list without columns", ["recon", "--subjects", mk("list.tsv"), "-o", mk("out_list")], 3, "list.tsv"))
     cases.append(("DWI and a list at once", ["recon", good, "--subjects", mk("list.tsv"), "-o", mk("out_both")], 2, None))
@@ -148,8 +188,18 @@ def case_files():
     return cases
 
 
-def limit_memory():
-    resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+def limits(fsize=None):
+    def apply():
+        resource.setrlimit(resource.RLIMIT_AS, (6 << 30, 6 << 30))
+        if fsize:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))
+    return apply
+
+
+# Peak memory of any case: the process's own start (LibTorch, ITK: ~200 MB) plus small inputs. An
+# absurd header must be refused before its voxels are allocated, not by running out of memory.
+MAX_RSS_MB = 600
 
 
 if not os.path.exists(MODEL):
@@ -158,16 +208,22 @@ if not os.path.exists(MODEL):
     sys.exit(0)
 cases = case_files()
 print(f"{len(cases)} broken inputs")
-for name, args, expect, needle in cases:
-    proc = subprocess.run([DDCSR, "-q"] + args, capture_output=True, text=True, preexec_fn=limit_memory, timeout=300)
-    lines = [l for l in proc.stderr.splitlines() if l.strip()]
-    ok = proc.returncode == expect
+os.makedirs(mk("fsize"), exist_ok=True)
+for name, args, expect, needle, *fsize in cases:
+    proc = subprocess.Popen([DDCSR, "-q"] + args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=limits(*fsize))
+    stderr = proc.stderr.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    rss_mb = usage.ru_maxrss / 1024
+    lines = [l for l in stderr.splitlines() if l.strip()]
+    ok = proc.returncode == expect and rss_mb < MAX_RSS_MB
     if expect == 3:
         ok = ok and len(lines) == 1 and needle in lines[0]
     outs = [a for a in args if a.startswith(mk("out_"))]
     leftovers = [o for o in outs if os.path.exists(o)]
     ok = ok and not leftovers
-    print(("ok:   " if ok else "FAIL: ") + f"{name}: exit {proc.returncode} | {lines[-1] if lines else ''}")
+    print(("ok:   " if ok else "FAIL: ") + f"{name}: exit {proc.returncode}, {rss_mb:.0f} MB | {lines[-1] if lines else ''}")
     if not ok:
         FAILS.append(name)
 if os.path.ismount(mk("fulldisk")):
@@ -177,6 +233,10 @@ if os.path.ismount(mk("fulldisk")):
 for o in ["o1.gii", "o2.gii", "o3.gii"]:
     if os.path.exists(mk(o)):
         FAILS.append("output written: " + o)
+if os.listdir(mk("fsize")):
+    FAILS.append(f"file size limit: files left {os.listdir(mk('fsize'))}")
+if os.path.exists("/proc/ddcsr-out"):
+    FAILS.append("output created under /proc")
 temps = [f for f in os.listdir(W) if ".tmp-" in f]
 if temps:
     FAILS.append(f"temporary files left: {temps}")

@@ -255,3 +255,17 @@ TEST(AtomicFile, UncommittedLeavesNothingAndMissingFolderIsInputError) {
   write_file_atomic(dir + "/x.txt", "hello");
   EXPECT_EQ(read_file_maybe_gz(dir + "/x.txt"), "hello");
 }
+
+// Found by fuzz_gradients: a b-value beyond int's range reached an int cast in the error message.
+TEST(Gradients, HugeBValueIsReportedNotCast) {
+  GradientTable t;
+  t.bvals = {0, 8.88889e31};
+  t.bvecs_fsl = {Vec3{0, 0, 0}, Vec3{0, 0, 0}};
+  t.bval_path = "huge.bval", t.bvec_path = "huge.bvec";
+  try {
+    check_gradients(t, 2, "huge.nii.gz");
+    ADD_FAILURE() << "a zero b-vector with b > 0 was accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("b=8.88889e+31"), std::string::npos) << e.what();
+  }
+}

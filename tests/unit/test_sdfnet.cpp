@@ -375,3 +375,43 @@ TEST(SdfTargets, ExactFromSurfacesAndResampled) {
   for (double e : mae) EXPECT_LT(e, 0.1);
   fs::remove_all(dir);
 }
+
+// Found by fuzz_model_metadata and its review: hostile metadata must be refused with InputError,
+// never reach undefined behaviour or an unbounded allocation.
+TEST(SdfNetMetadata, RefusesOutOfRangeNumbersAndDeepNesting) {
+  const std::string good =
+      R"({"format": "ddcsr-sdfnet", "format_version": 1, "architecture": "ddcsr-attention-unet3d",
+          "architecture_version": 1, "input_channels": ["b0", "fa"],
+          "outputs": ["lh.white", "lh.pial", "rh.white", "rh.pial"], "output_units": "mm",
+          "grid_spacing_mm": 2.0, "size_multiple": 16, "output_range_mm": 24.0, "width": 8})";
+  const SdfNetMetadata m = parse_sdfnet_metadata(good, "x.pt");
+  EXPECT_EQ(m.size_multiple, 16);
+  EXPECT_EQ(m.width, 8);
+  auto with = [&](const std::string& from, const std::string& to) {
+    std::string text = good;
+    text.replace(text.find(from), from.size(), to);
+    return text;
+  };
+  // A float beyond int's range made nlohmann's get<int>() cast undefined behaviour.
+  for (const char* bad : {"1e300", "-1e300", "4294967297", "1.5", "\"1\""}) {
+    try {
+      parse_sdfnet_metadata(
+          with("\"format_version\": 1", std::string("\"format_version\": ") + bad), "x.pt");
+      ADD_FAILURE() << "format_version " << bad << " accepted";
+    } catch (const InputError& e) {
+      EXPECT_NE(std::string(e.what()).find("format_version"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_THROW(parse_sdfnet_metadata(with("\"width\": 8", "\"width\": 8e9"), "x.pt"), InputError);
+  EXPECT_THROW(parse_sdfnet_metadata(with("24.0", "1e999"), "x.pt"), InputError);  // infinite range
+  // The document is kept and dumped indented: nesting deep enough to make that dump quadratic
+  // is refused while parsing.
+  const std::string deep =
+      with("\"width\": 8", "\"deep\": " + std::string(100000, '[') + std::string(100000, ']'));
+  try {
+    parse_sdfnet_metadata(deep, "x.pt");
+    ADD_FAILURE() << "deeply nested metadata accepted";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("nests deeper"), std::string::npos) << e.what();
+  }
+}

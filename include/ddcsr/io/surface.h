@@ -26,7 +26,8 @@ enum class GiftiEncoding { Ascii, Base64Binary, GZipBase64Binary };
 struct SurfaceWriteOptions {
   GiftiEncoding gifti_encoding = GiftiEncoding::GZipBase64Binary;
   std::string created_by = "ddcsr";
-  // Seconds since the epoch for FreeSurfer's "created by ... on DATE" stamp; negative = now.
+  // Seconds since the epoch for FreeSurfer's "created by ... on DATE" stamp; negative = the
+  // environment's SOURCE_DATE_EPOCH when set, else now.
   // A fixed value makes the file a pure function of the mesh (reproducible outputs).
   int64_t created_time = -1;
 };

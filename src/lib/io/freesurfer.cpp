@@ -1,6 +1,8 @@
 // FreeSurfer triangle surfaces (binary and ASCII) and "curv" per-vertex files.
+#include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <sstream>
@@ -131,8 +133,21 @@ VolumeGeometry parse_footer(BigEndianReader& in, const std::string& source) {
   return g;
 }
 
+// The time for the stamp when none is given: SOURCE_DATE_EPOCH when set (the reproducible-builds
+// convention, so a pipeline can make byte-identical outputs on demand), else now.
+std::time_t default_stamp_time() {
+  if (const char* env = std::getenv("SOURCE_DATE_EPOCH"); env && *env) {
+    char* end = nullptr;
+    errno = 0;
+    const long long t = std::strtoll(env, &end, 10);
+    if (errno == 0 && *end == '\0' && t >= 0) return static_cast<std::time_t>(t);
+  }
+  return std::time(nullptr);
+}
+
 std::string stamp(const std::string& created_by, int64_t created_time) {
-  const std::time_t now = created_time >= 0 ? static_cast<std::time_t>(created_time) : std::time(nullptr);
+  const std::time_t now =
+      created_time >= 0 ? static_cast<std::time_t>(created_time) : default_stamp_time();
   char date[64];
   std::strftime(date, sizeof date, "%a %b %d %H:%M:%S %Y", std::gmtime(&now));
   return "created by " + created_by + " on " + date;

@@ -14,6 +14,14 @@ namespace ddcsr {
 
 namespace {
 
+// A b-value as written in messages. Not int(b): the files accept any finite number, and casting
+// one beyond int's range (found by fuzz_gradients: 8.9e31) is undefined behaviour.
+std::string bvalue_text(double b) {
+  std::ostringstream out;
+  out << b;
+  return out.str();
+}
+
 // Rows of numbers; blank lines skipped, commas accepted as separators.
 std::vector<std::vector<double>> read_number_rows(const std::string& path) {
   const std::string text = read_file_maybe_gz(path, size_t(64) << 20);
@@ -123,11 +131,13 @@ void check_gradients(const GradientTable& table, int64_t nvols, const std::strin
     }
     const Vec3& g = table.bvecs_fsl[i];
     if (std::sqrt(g[0] * g[0] + g[1] * g[1] + g[2] * g[2]) < 1e-6)
-      throw InputError(table.bvec_path, "volume " + std::to_string(i) + " has b=" + std::to_string(int(table.bvals[i])) +
+      throw InputError(table.bvec_path, "volume " + std::to_string(i) +
+                                            " has b=" + bvalue_text(table.bvals[i]) +
                                             " but a zero-length b-vector");
   }
   if (!any_b0)
-    throw InputError(table.bval_path, "has no b0 volume (no b-value below " + std::to_string(int(b0_threshold)) + ")");
+    throw InputError(table.bval_path,
+                     "has no b0 volume (no b-value below " + bvalue_text(b0_threshold) + ")");
 }
 
 std::vector<Vec3> bvecs_world(const GradientTable& table, const Affine& vox2ras) {

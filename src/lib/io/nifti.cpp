@@ -49,22 +49,6 @@ std::string itk_reason(const itk::ExceptionObject& e) {
   return d.empty() ? "unreadable image" : d;
 }
 
-itk::ImageIOBase::Pointer open_nifti_io(const std::string& path) {
-  std::error_code ec;
-  if (!fs::exists(path, ec)) throw InputError(path, "file not found");
-  if (fs::is_directory(path, ec)) throw InputError(path, "is a folder, not a NIfTI image");
-  if (!is_nifti_path(path)) throw InputError(path, "not a NIfTI image (expected .nii or .nii.gz)");
-  auto io = itk::NiftiImageIO::New();
-  if (!io->CanReadFile(path.c_str())) throw InputError(path, "not a readable NIfTI image (bad header or corrupt gzip)");
-  io->SetFileName(path);
-  try {
-    io->ReadImageInformation();
-  } catch (const itk::ExceptionObject& e) {
-    throw InputError(path, "cannot read NIfTI header: " + itk_reason(e));
-  }
-  return io;
-}
-
 template <unsigned D>
 Volume read_with_itk(const std::string& path, const VolumeHeader& header) {
   using Image = itk::Image<float, D>;
@@ -192,6 +176,8 @@ struct RawNifti {
   // Voxel sizes that niftilib would silently replace by 1: zero or NaN pixdim when no sform
   // overrides them.
   bool pixdim_ok = true;
+  // Dimensions niftilib refuses (dim[0] outside 1..7, dim[1] < 1) or whose product overflows.
+  std::string dims_fault;
 };
 
 RawNifti read_raw_header(const std::string& path) {
@@ -216,12 +202,29 @@ RawNifti read_raw_header(const std::string& path) {
     std::memcpy(&v, hdr + off, 8);
     return static_cast<int64_t>(r.swap ? __builtin_bswap64(v) : v);
   };
+  // niftilib's rules: dim[0] in 1..7 and dim[1] positive; later dimensions below 1 count as 1.
+  auto check_dims = [&](int64_t ndim, auto dim) {
+    if (ndim < 1 || ndim > 7) {
+      r.dims_fault = "header dim[0] is " + std::to_string(ndim) + ", not 1 to 7";
+      return;
+    }
+    if (dim(1) < 1) {
+      r.dims_fault = "header dimension 1 is " + std::to_string(dim(1));
+      return;
+    }
+    for (int d = 1; d <= ndim; ++d)
+      if (__builtin_mul_overflow(r.count, std::max<int64_t>(1, dim(d)), &r.count)) {
+        r.dims_fault = "header dimensions overflow";
+        return;
+      }
+  };
   uint32_t size_field;
   std::memcpy(&size_field, hdr, 4);
   if (got >= 348 && (size_field == 348 || __builtin_bswap32(size_field) == 348)) {
     r.swap = size_field != 348;
     r.datatype = i16(70);
     r.bytes_per_voxel = i16(72) / 8;
+    check_dims(i16(40), [&](int d) { return static_cast<int64_t>(i16(40 + 2 * d)); });
     if (i16(254) <= 0)
       for (int d = 1; d <= 3; ++d) {
         const uint32_t bits = u32(76 + 4 * d);
@@ -239,25 +242,42 @@ RawNifti read_raw_header(const std::string& path) {
     std::memcpy(&slope, &slope_bits, 4);
     std::memcpy(&inter, &inter_bits, 4);
     r.slope = slope, r.inter = inter;
-    const int ndim = i16(40);
-    for (int d = 1; d <= std::clamp(ndim, 0, 7); ++d) r.count *= std::max<int64_t>(1, i16(40 + 2 * d));
   } else if (got >= 540 && (size_field == 540 || __builtin_bswap32(size_field) == 540)) {
     r.swap = size_field != 540;
     r.datatype = i16(12);
     r.bytes_per_voxel = i16(14) / 8;
+    check_dims(i64(16), [&](int d) { return i64(16 + 8 * d); });
     r.offset = i64(168);
     const int64_t slope_bits = i64(176), inter_bits = i64(184);
     std::memcpy(&r.slope, &slope_bits, 8);
     std::memcpy(&r.inter, &inter_bits, 8);
     if (r.offset < 540) return r;
-    const int64_t ndim = i64(16);
-    for (int d = 1; d <= std::clamp<int64_t>(ndim, 0, 7); ++d) r.count *= std::max<int64_t>(1, i64(16 + 8 * d));
   } else {
     return r;
   }
   if (!(r.slope != 0 && std::isfinite(r.slope) && std::isfinite(r.inter))) r.slope = 1, r.inter = 0;
-  r.valid = r.bytes_per_voxel > 0;
+  r.valid = r.bytes_per_voxel > 0 && r.dims_fault.empty();
   return r;
+}
+
+itk::ImageIOBase::Pointer open_nifti_io(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw InputError(path, "file not found");
+  if (fs::is_directory(path, ec)) throw InputError(path, "is a folder, not a NIfTI image");
+  if (!is_nifti_path(path)) throw InputError(path, "not a NIfTI image (expected .nii or .nii.gz)");
+  auto io = itk::NiftiImageIO::New();
+  if (!io->CanReadFile(path.c_str()))
+    throw InputError(path, "not a readable NIfTI image (bad header or corrupt gzip)");
+  // niftilib prints its own complaint about these to stderr before ITK's exception; refuse first.
+  if (const std::string fault = read_raw_header(path).dims_fault; !fault.empty())
+    throw InputError(path, fault);
+  io->SetFileName(path);
+  try {
+    io->ReadImageInformation();
+  } catch (const itk::ExceptionObject& e) {
+    throw InputError(path, "cannot read NIfTI header: " + itk_reason(e));
+  }
+  return io;
 }
 
 bool is_gzip(const std::string& path) {

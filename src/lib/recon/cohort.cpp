@@ -1,10 +1,12 @@
 #include "ddcsr/recon/cohort.h"
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <atomic>
+#include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -203,7 +205,18 @@ void AtomicFolder::commit() {
   std::error_code ec;
   std::string old;
   if (fs::exists(final_dir_, ec)) {
-    // Move the previous result aside first: rename cannot replace a non-empty folder.
+    // Swap the finished folder and the previous result in one step. Two renames (below) leave a
+    // moment when neither is under the final name; a kill there would leave both as temporaries
+    // of a dead process, which the next run deletes. After the swap the previous result is the
+    // temporary and a kill costs nothing.
+    if (::renameat2(AT_FDCWD, temp_dir_.c_str(), AT_FDCWD, final_dir_.c_str(), RENAME_EXCHANGE) ==
+        0) {
+      committed_ = true;
+      fs::remove_all(temp_dir_, ec);
+      return;
+    }
+    // File systems without RENAME_EXCHANGE (NFS): move the previous result aside first, as rename
+    // cannot replace a non-empty folder.
     old = (fs::path(final_dir_).parent_path() / ("." + fs::path(final_dir_).filename().string() + temporary_token()))
               .string();
     fs::rename(final_dir_, old, ec);
