@@ -296,6 +296,26 @@ TEST(DiffCoSeg, SameResultWithOneAndTwoThreads) {
   EXPECT_EQ(one.thickness, two.thickness);
 }
 
+TEST(DiffCoSeg, RunawayGrowthFailsInsteadOfRunningOn) {
+  // A limit below the white surface's own area stands in for an SDF that makes the flow crumple:
+  // the hemisphere fails with an error naming the area, rather than remeshing without end.
+  const Vec3 c{0.5, 0.2, -0.3};
+  const Mesh proto = make_icosphere(2, 20.0, c);
+  const Volume grid = grid_around(proto, 1.0, 6.0);
+  const Volume white = sphere_sdf(grid, c, 14.0), pial = sphere_sdf(grid, c, 16.0);
+  DiffCoSegOptions opt;
+  opt.target_vertices = 3000;
+  opt.max_area_factor = 0.5;
+  try {
+    reconstruct_hemisphere(white, pial, "lh", opt);
+    FAIL() << "no error";
+  } catch (const InputError& e) {
+    EXPECT_NE(std::string(e.what()).find("white surface grew to"), std::string::npos) << e.what();
+  }
+  opt.max_area_factor = 4.0;
+  expect_guarantees(reconstruct_hemisphere(white, pial, "lh", opt));
+}
+
 TEST(DiffCoSeg, RejectsEmptySdf) {
   Affine a;
   const Volume empty({8, 8, 8}, 1, a, 1.f);

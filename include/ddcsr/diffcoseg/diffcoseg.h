@@ -87,6 +87,10 @@ struct DiffCoSegOptions {
   double growth_neck_mm = 0.5;
   // Newton projection iterations onto the unsmoothed zero level set at the end.
   int projection_iterations = 6;
+  // The white flow may grow the surface to this multiple of the area of the white SDF's zero
+  // level set. A flow that keeps crumpling past it (an SDF that is no cortex: speckle, sheets)
+  // would otherwise remesh ever more triangles for hours; it fails with an error instead.
+  double max_area_factor = 4.0;
   // Pial: maximum cortical thickness (mm), the smoothing (mm) of the white SDF whose gradient
   // gives the outward direction, and the gap (mm) each bank keeps from the medial sheet of a
   // sulcus that the pial SDF does not open.

@@ -392,7 +392,8 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
       !(options.sulcus_margin_mm >= 0) || !(options.pial_direction_sigma_mm >= 0) ||
       !(options.growth_tau > 0) || !(options.growth_reach_mm > 0) ||
       !(options.growth_depth_mm > 0) || !(options.growth_outside_depth_mm > 0) ||
-      !(options.final_time >= 0) || !(options.flow_edge_mm > 0) || options.repair_rounds < 0)
+      !(options.final_time >= 0) || !(options.flow_edge_mm > 0) || options.repair_rounds < 0 ||
+      !(options.max_area_factor > 0))
     throw UsageError("DiffCoSeg: invalid option value");
   check_volume(white_sdf, "white SDF");
   check_volume(pial_sdf, "pial SDF");
@@ -411,8 +412,9 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
       std::ceil((std::max(1.5 * sigma_max, options.growth_outside_depth_mm) + 2.0) / wvox));
   const VoxelBox wbox = box_below(white_sdf, 0.f, pad);
   if (wbox.voxels() == 0) throw InputError("", "white SDF has no voxel inside the surface");
-  double edge = std::sqrt(2.0 * level_set_area(white_sdf) /
-                          (std::sqrt(3.0) * double(options.target_vertices)));
+  const double white_area = level_set_area(white_sdf);
+  const double area_limit = options.max_area_factor * std::max(white_area, 1.0);
+  double edge = std::sqrt(2.0 * white_area / (std::sqrt(3.0) * double(options.target_vertices)));
   edge = std::max(edge, 0.05 * wvox);
 
   // Step (mm) of the pial surface's start out of white along the normals.
@@ -441,7 +443,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
     if (!flow_mesh) flow_mesh = std::make_unique<FlowMesh>(place_template(white_sdf, level_edge));
     flow_mesh->remesh(level_edge);
     flow_to_level_set(*flow_mesh, field, level_edge, options.level_time,
-                      k + 1 < nlevels ? 0.01 : 0.002, options, stats);
+                      k + 1 < nlevels ? 0.01 : 0.002, options, stats, area_limit);
     report(progress, 0.6 * double(k + 1) / double(nlevels));
   }
   FlowMesh& fm = *flow_mesh;
@@ -454,7 +456,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
     fm.remesh(edge);
     fm.relax(0.5, true);
   }
-  flow_to_level_set(fm, white_raw, edge, options.final_time, 0.01, options, stats);
+  flow_to_level_set(fm, white_raw, edge, options.final_time, 0.01, options, stats, area_limit);
   for (int it = 0; it < options.projection_iterations; ++it) {
     if (it + 2 < options.projection_iterations) fm.relax(0.3, true);
     project_to_level_set(fm, white_raw, 1, 0.3 * edge);

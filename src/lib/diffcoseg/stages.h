@@ -25,9 +25,11 @@ double level_set_area(const Volume& sdf);
 // length `edge` between intervals. Stops early once at most `settled_fraction` of the vertices
 // moved by more than a tenth of a voxel in an interval (a few may still creep along a thin
 // gyrus; the next level takes them on). Far from the level set the flow follows the field's
-// growth directions when it has them.
+// growth directions when it has them. Throws InputError when the surface's area passes
+// `area_limit_mm2` (see DiffCoSegOptions::max_area_factor).
 void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge, double duration,
-                       double settled_fraction, const DiffCoSegOptions& options, WhiteStats& stats);
+                       double settled_fraction, const DiffCoSegOptions& options, WhiteStats& stats,
+                       double area_limit_mm2);
 
 // Newton steps onto the zero level set of `field`, each at most `max_step` mm; only vertices
 // with mask[v] when a mask is given.

@@ -145,7 +145,7 @@ std::vector<Vec3> face_normals(const FlowMesh& mesh) {
 
 void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge, double duration,
                        double settled_fraction, const DiffCoSegOptions& options,
-                       WhiteStats& stats) {
+                       WhiteStats& stats, double area_limit_mm2) {
   const double voxel = field.min_spacing();
   double elapsed = 0;
   while (elapsed < duration - 1e-9) {
@@ -192,6 +192,10 @@ void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge, doubl
       for (int it = 0; it < 3; ++it) mesh.relax(0.5, false, &mask);
     }
     elapsed += interval;
+    if (const double area = mesh.area(); area > area_limit_mm2)
+      throw InputError("", "DiffCoSeg: the white surface grew to " + std::to_string(int64_t(area)) +
+                               " mm^2, past " + std::to_string(int64_t(area_limit_mm2)) +
+                               " mm^2 (the white SDF does not describe a cortex)");
     mesh.remesh(edge);
     mesh.relax(0.5, true);
     mesh.relax(0.5, true);
