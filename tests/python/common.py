@@ -28,3 +28,22 @@ def workdir(name):
 
 def shared(*parts):
     return os.path.join(SHARED, *parts)
+
+
+MODEL = os.path.join(SOURCE, "models", "sdfnet.pt")
+
+
+def require_model():
+    """Ends the test as passed with nothing run (and says so) when the shipped model is absent."""
+    if not os.path.exists(MODEL):
+        print("SKIP: no shipped model at", MODEL)
+        print("0 passed, 0 failed")
+        sys.exit(0)
+
+
+def small_phantom(folder):
+    """The small head of the recon tests (2.5 mm, 20 directions, scaled 0.7, coarse meshes; truth
+    SDFs on the DWI grid): a real-size head would take minutes on 2 cores. Returns `folder`."""
+    run("-q", "simulate", folder, "--seed", "7", "--voxel-size", "2.5", "--sdf-voxel-size", "0", "--shells", "1000:20",
+        "--b0", "2", "--scale", "0.7", "--mesh-level", "6", "--force")
+    return folder

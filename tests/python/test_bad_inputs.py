@@ -14,11 +14,10 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import DDCSR, SOURCE, workdir  # noqa: E402
+from common import DDCSR, SOURCE, workdir, MODEL, require_model  # noqa: E402
 
 W = workdir("bad_inputs")
 FAILS = []
-MODEL = os.path.join(SOURCE, "models", "sdfnet.pt")
 
 
 def write_dwi(path, data=None, affine=None, bvals=None, bvecs=None, dtype=np.int16):
@@ -202,10 +201,7 @@ def limits(fsize=None):
 MAX_RSS_MB = 600
 
 
-if not os.path.exists(MODEL):
-    print("SKIP: no shipped model at", MODEL)
-    print("0 passed, 0 failed")
-    sys.exit(0)
+require_model()
 cases = case_files()
 print(f"{len(cases)} broken inputs")
 os.makedirs(mk("fsize"), exist_ok=True)

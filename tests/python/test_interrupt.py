@@ -15,11 +15,10 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import DDCSR, SOURCE, run, workdir  # noqa: E402
+from common import DDCSR, run, workdir, MODEL, require_model, small_phantom  # noqa: E402
 
 W = workdir("interrupt")
 FAILS = []
-MODEL = os.path.join(SOURCE, "models", "sdfnet.pt")
 # Small and fast: the phantom of test_recon.py, few vertices, no QC pictures.
 RECON_OPTS = ["--vertices", "4000", "--no-qc"]
 # Stage start lines (non-terminal progress output): "<id> <stage>..."
@@ -92,15 +91,11 @@ def snapshot(folder):
     return snap
 
 
-if not os.path.exists(MODEL):
-    print("SKIP: no shipped model at", MODEL)
-    print("0 passed, 0 failed")
-    sys.exit(0)
+require_model()
 
 t_start = time.time()
 sim = os.path.join(W, "sim")
-run("-q", "simulate", sim, "--seed", "7", "--voxel-size", "2.5", "--shells", "1000:20", "--b0", "2", "--scale", "0.7",
-    "--mesh-level", "6", "--force")
+small_phantom(sim)
 dwi = os.path.join(sim, "dwi.nii.gz")
 
 # One subject, killed in each stage in turn; every run after the first starts by removing the

@@ -9,11 +9,10 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import SOURCE, run, workdir  # noqa: E402
+from common import run, workdir, MODEL, require_model, small_phantom  # noqa: E402
 
 W = workdir("recon")
 FAILS = []
-MODEL = os.path.join(SOURCE, "models", "sdfnet.pt")
 
 
 def check(cond, what):
@@ -28,15 +27,11 @@ def euler(faces):
     return len(verts) - len(edges) + len(faces)
 
 
-if not os.path.exists(MODEL):
-    print("SKIP: no shipped model at", MODEL)
-    print("0 passed, 0 failed")
-    sys.exit(0)
+require_model()
 
 # A small phantom: a real-size head would take minutes on 2 cores.
 sim = os.path.join(W, "sim")
-run("-q", "simulate", sim, "--seed", "7", "--voxel-size", "2.5", "--sdf-voxel-size", "0", "--shells", "1000:20", "--b0", "2", "--scale", "0.7",
-    "--mesh-level", "6", "--force")
+small_phantom(sim)
 out = os.path.join(W, "out")
 shutil.rmtree(out, ignore_errors=True)
 proc = run("recon", os.path.join(sim, "dwi.nii.gz"), "-o", out, "--vertices", "20000", "--save-sdf")

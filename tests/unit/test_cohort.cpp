@@ -8,17 +8,13 @@
 #include "ddcsr/error.h"
 #include "ddcsr/io/atomic_file.h"
 #include "ddcsr/recon/cohort.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using namespace ddcsr;
 
 namespace {
-std::string fresh_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("ddcsr_test_cohort_" + std::to_string(::getpid())) / name;
-  fs::remove_all(p);
-  fs::create_directories(p);
-  return p.string();
-}
+std::string fresh_dir(const std::string& name) { return test::fresh_dir("cohort", name); }
 void touch(const fs::path& p, const std::string& text = "") {
   fs::create_directories(p.parent_path());
   std::ofstream(p) << text;
@@ -28,7 +24,9 @@ void touch(const fs::path& p, const std::string& text = "") {
 TEST(Cohort, ReadsSubjectListWithRelativePaths) {
   const std::string dir = fresh_dir("tsv");
   touch(dir + "/list.tsv",
-        "# cohort\nid\tdwi\tbval\tbvec\tmask\ns01\tdata/s01.nii.gz\t\t\t\ns02\t/abs/s02.nii.gz\ta.bval\ta.bvec\tm.nii.gz\n\n");
+        "# "
+        "cohort\nid\tdwi\tbval\tbvec\tmask\ns01\tdata/s01.nii.gz\t\t\t\ns02\t/abs/"
+        "s02.nii.gz\ta.bval\ta.bvec\tm.nii.gz\n\n");
   const auto subjects = read_subject_list(dir + "/list.tsv", "/out");
   ASSERT_EQ(subjects.size(), 2u);
   EXPECT_EQ(subjects[0].id, "s01");
@@ -67,7 +65,8 @@ TEST(Cohort, FindsBidsSubjectsAndSessions) {
 }
 
 TEST(Cohort, ArrayIndexFromSchedulers) {
-  for (const char* v : {"SLURM_ARRAY_TASK_ID", "PBS_ARRAY_INDEX", "SGE_TASK_ID", "LSB_JOBINDEX"}) unsetenv(v);
+  for (const char* v : {"SLURM_ARRAY_TASK_ID", "PBS_ARRAY_INDEX", "SGE_TASK_ID", "LSB_JOBINDEX"})
+    unsetenv(v);
   EXPECT_FALSE(array_index_from_environment(std::nullopt).has_value());
   setenv("SGE_TASK_ID", "undefined", 1);
   EXPECT_FALSE(array_index_from_environment(std::nullopt).has_value());
@@ -127,7 +126,7 @@ TEST(Cohort, StaleTemporariesOfDeadProcessesAreRemoved) {
   const std::string dead = token.substr(0, t1) + "~" + std::to_string(child) + "~0";
   touch(dir + "/.sub-01" + dead + "/x");
   touch(dir + "/.lh.white" + dead + ".gii");
-  touch(dir + "/.sub-02" + mine + "/x");                      // ours: alive
+  touch(dir + "/.sub-02" + mine + "/x");                                    // ours: alive
   touch(dir + "/.sub-03.tmp-otherhost~" + std::to_string(child) + "~0/x");  // another node's
   EXPECT_EQ(remove_stale_temporaries(dir), 2);
   EXPECT_TRUE(fs::exists(dir + "/.sub-02" + mine));

@@ -13,18 +13,14 @@
 #include "ddcsr/features/protocol.h"
 #include "ddcsr/io/gradients.h"
 #include "ddcsr/io/nifti.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using namespace ddcsr;
 
 namespace {
 
-std::string temp_dir(const std::string& name) {
-  const fs::path p =
-      fs::temp_directory_path() / ("ddcsr_test_features_" + std::to_string(::getpid())) / name;
-  fs::create_directories(p);
-  return p.string();
-}
+std::string temp_dir(const std::string& name) { return test::fresh_dir("features", name); }
 
 // The environment may point elsewhere (worktrees sit one level deeper than the main checkout).
 std::string shared_root() {

@@ -10,17 +10,14 @@
 #include "ddcsr/io/gradients.h"
 #include "ddcsr/io/nifti.h"
 #include "ddcsr/io/surface.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using namespace ddcsr;
 
 namespace {
 
-std::string temp_dir(const std::string& name) {
-  const fs::path p = fs::temp_directory_path() / ("ddcsr_test_io_" + std::to_string(::getpid())) / name;
-  fs::create_directories(p);
-  return p.string();
-}
+std::string temp_dir(const std::string& name) { return test::fresh_dir("io", name); }
 
 void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
@@ -28,7 +25,8 @@ std::string shared(const std::string& rel) { return std::string(DDCSR_SHARED_DAT
 
 Affine oblique_affine() {
   const double c = std::cos(0.2), s = std::sin(0.2);
-  return Affine::from_linear_translation({-2 * c, 0, 2.5 * s, 0, 2, 0, 2 * s, 0, 2.5 * c}, {90, -110, -60});
+  return Affine::from_linear_translation({-2 * c, 0, 2.5 * s, 0, 2, 0, 2 * s, 0, 2.5 * c},
+                                         {90, -110, -60});
 }
 
 // Files in `dir` whose names are hidden temporaries.
@@ -134,8 +132,10 @@ TEST(Gradients, RejectsBadTables) {
   EXPECT_THROW(read_fsl_gradients(dir + "/word.bval", dir + "/ok.bvec"), InputError);
   EXPECT_THROW(read_fsl_gradients(dir + "/ok.bval", dir + "/ragged.bvec"), InputError);
   EXPECT_THROW(read_fsl_gradients(dir + "/ok.bval", dir + "/short.bvec"), InputError);
-  EXPECT_THROW(check_gradients(read_fsl_gradients(dir + "/nob0.bval", dir + "/ok.bvec"), 3, "x"), InputError);
-  EXPECT_THROW(check_gradients(read_fsl_gradients(dir + "/ok.bval", dir + "/zero.bvec"), 3, "x"), InputError);
+  EXPECT_THROW(check_gradients(read_fsl_gradients(dir + "/nob0.bval", dir + "/ok.bvec"), 3, "x"),
+               InputError);
+  EXPECT_THROW(check_gradients(read_fsl_gradients(dir + "/ok.bval", dir + "/zero.bvec"), 3, "x"),
+               InputError);
 }
 
 TEST(Gradients, FslConventionToWorld) {
@@ -170,7 +170,8 @@ TEST(Surface, AllFormatsRoundTrip) {
   m.surface = "white";
   Volume ref({96, 100, 80}, 1, oblique_affine());
   m.geometry = volume_geometry_of(ref, "ref.nii.gz");
-  for (const std::string name : {"lh.white", "lh.white.asc", "lh.white.surf.gii", "a.gii", "b.gii"}) {
+  for (const std::string name :
+       {"lh.white", "lh.white.asc", "lh.white.surf.gii", "a.gii", "b.gii"}) {
     SurfaceWriteOptions opts;
     if (name == "a.gii") opts.gifti_encoding = GiftiEncoding::Ascii;
     if (name == "b.gii") opts.gifti_encoding = GiftiEncoding::Base64Binary;
@@ -183,7 +184,8 @@ TEST(Surface, AllFormatsRoundTrip) {
     EXPECT_EQ(r.faces, m.faces) << name;
     double max_diff = 0;
     for (size_t i = 0; i < m.vertices.size(); ++i)
-      for (int a = 0; a < 3; ++a) max_diff = std::max(max_diff, double(std::abs(r.vertices[i][a] - m.vertices[i][a])));
+      for (int a = 0; a < 3; ++a)
+        max_diff = std::max(max_diff, double(std::abs(r.vertices[i][a] - m.vertices[i][a])));
     EXPECT_LT(max_diff, 1e-4) << name;
     if (name != "lh.white.asc") {
       EXPECT_EQ(r.hemi, "lh") << name;
@@ -217,12 +219,16 @@ TEST(Surface, RejectsTruncatedAndLyingFiles) {
   write_text(dir + "/bad.gii", "<GIFTI><DataArray Intent=\"NIFTI_INTENT_POINTSET\"");
   EXPECT_THROW(read_surface(dir + "/bad.gii"), InputError);
   write_text(dir + "/nopoints.gii",
-             "<GIFTI Version=\"1.0\"><DataArray Intent=\"NIFTI_INTENT_TRIANGLE\" DataType=\"NIFTI_TYPE_INT32\" "
-             "Dimensionality=\"2\" Dim0=\"1\" Dim1=\"3\" Encoding=\"ASCII\"><Data>0 1 2</Data></DataArray></GIFTI>");
+             "<GIFTI Version=\"1.0\"><DataArray Intent=\"NIFTI_INTENT_TRIANGLE\" "
+             "DataType=\"NIFTI_TYPE_INT32\" "
+             "Dimensionality=\"2\" Dim0=\"1\" Dim1=\"3\" Encoding=\"ASCII\"><Data>0 1 "
+             "2</Data></DataArray></GIFTI>");
   EXPECT_THROW(read_surface(dir + "/nopoints.gii"), InputError);
   write_text(dir + "/huge.gii",
-             "<GIFTI Version=\"1.0\"><DataArray Intent=\"NIFTI_INTENT_POINTSET\" DataType=\"NIFTI_TYPE_FLOAT32\" "
-             "Dimensionality=\"2\" Dim0=\"2000000000\" Dim1=\"3\" Encoding=\"Base64Binary\"><Data>AAAA</Data>"
+             "<GIFTI Version=\"1.0\"><DataArray Intent=\"NIFTI_INTENT_POINTSET\" "
+             "DataType=\"NIFTI_TYPE_FLOAT32\" "
+             "Dimensionality=\"2\" Dim0=\"2000000000\" Dim1=\"3\" "
+             "Encoding=\"Base64Binary\"><Data>AAAA</Data>"
              "</DataArray></GIFTI>");
   EXPECT_THROW(read_surface(dir + "/huge.gii"), InputError);
   write_text(dir + "/lh.asc", "#!ascii\n3 1\n0 0 0 0\n1 0 0 0\n0 1 0 0\n0 1 7 0\n");

@@ -12,18 +12,14 @@
 
 #include "ddcsr/error.h"
 #include "ddcsr/io/nifti.h"
+#include "test_util.h"
 
 namespace fs = std::filesystem;
 using namespace ddcsr;
 
 namespace {
 
-std::string temp_dir() {
-  const fs::path p =
-      fs::temp_directory_path() / ("ddcsr_test_nifti_read_" + std::to_string(::getpid()));
-  fs::create_directories(p);
-  return p.string();
-}
+std::string temp_dir() { return test::fresh_dir("nifti_read"); }
 
 template <typename T>
 void put(std::string& buf, size_t off, T v, bool big_endian) {

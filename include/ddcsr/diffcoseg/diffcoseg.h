@@ -91,6 +91,10 @@ struct DiffCoSegOptions {
   // level set. A flow that keeps crumpling past it (an SDF that is no cortex: speckle, sheets)
   // would otherwise remesh ever more triangles for hours; it fails with an error instead.
   double max_area_factor = 4.0;
+  // A flow interval in which more than this fraction of the faces turn over is undone and its
+  // level left (phantoms stay below 0.5 %; a fragmented SDF from a scan the network does not
+  // know crumpled at 2-50 %, multiplying tiny folded triangles for tens of minutes).
+  double max_folded_fraction = 0.02;
   // Pial: maximum cortical thickness (mm), the smoothing (mm) of the white SDF whose gradient
   // gives the outward direction, and the gap (mm) each bank keeps from the medial sheet of a
   // sulcus that the pial SDF does not open.

@@ -24,6 +24,9 @@ constexpr const char* kSdfNetMetadataFile = "metadata.json";
 // Output frames, in this order, of every SDFNet.
 const std::vector<std::string>& sdfnet_outputs();
 
+// "a,b,c": how channel and output names are written in messages.
+std::string name_list(const std::vector<std::string>& names);
+
 // What a model file says about itself.
 struct SdfNetMetadata {
   std::string format;  // kSdfNetFormat

@@ -393,7 +393,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
       !(options.growth_tau > 0) || !(options.growth_reach_mm > 0) ||
       !(options.growth_depth_mm > 0) || !(options.growth_outside_depth_mm > 0) ||
       !(options.final_time >= 0) || !(options.flow_edge_mm > 0) || options.repair_rounds < 0 ||
-      !(options.max_area_factor > 0))
+      !(options.max_area_factor > 0) || !(options.max_folded_fraction > 0))
     throw UsageError("DiffCoSeg: invalid option value");
   check_volume(white_sdf, "white SDF");
   check_volume(pial_sdf, "pial SDF");
@@ -462,6 +462,10 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
     project_to_level_set(fm, white_raw, 1, 0.3 * edge);
   }
   out.flow_folded_faces = stats.folded_faces;
+  if (stats.stopped_levels > 0)
+    out.problems.push_back("the white flow was stopped " + std::to_string(stats.stopped_levels) +
+                           " time(s) because the surface folded onto itself (a fragmented white "
+                           "SDF); the white surface follows it only roughly");
 
   // Local repair of white self-intersections left by the discretisation, and of spikes
   // (vertices whose normal points behind one of their own faces: the pial surface, which

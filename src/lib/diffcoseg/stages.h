@@ -12,6 +12,7 @@ namespace ddcsr::diffcoseg {
 
 struct WhiteStats {
   int64_t folded_faces = 0;  // faces whose normal reversed within one integration interval
+  int stopped_levels = 0;    // flows stopped because the surface crumpled (max_folded_fraction)
 };
 
 // The genus-0 template: an icosphere mapped onto the ellipsoid with the second moments of the
@@ -26,7 +27,9 @@ double level_set_area(const Volume& sdf);
 // moved by more than a tenth of a voxel in an interval (a few may still creep along a thin
 // gyrus; the next level takes them on). Far from the level set the flow follows the field's
 // growth directions when it has them. Throws InputError when the surface's area passes
-// `area_limit_mm2` (see DiffCoSegOptions::max_area_factor).
+// `area_limit_mm2` (see DiffCoSegOptions::max_area_factor). When more than
+// options.max_folded_fraction of the faces turn over in one interval, restores the mesh of the
+// interval's start and returns (counted in stats.stopped_levels).
 void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge, double duration,
                        double settled_fraction, const DiffCoSegOptions& options, WhiteStats& stats,
                        double area_limit_mm2);

@@ -144,12 +144,13 @@ std::vector<Vec3> face_normals(const FlowMesh& mesh) {
 }  // namespace
 
 void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge, double duration,
-                       double settled_fraction, const DiffCoSegOptions& options,
-                       WhiteStats& stats, double area_limit_mm2) {
+                       double settled_fraction, const DiffCoSegOptions& options, WhiteStats& stats,
+                       double area_limit_mm2) {
   const double voxel = field.min_spacing();
   double elapsed = 0;
   while (elapsed < duration - 1e-9) {
     const double interval = std::min(options.remesh_interval, duration - elapsed);
+    FlowMesh before = mesh;
     const std::vector<double> shortest = mesh.shortest_edges();
     const std::vector<Vec3> normals_before = face_normals(mesh);
     const int64_t nv = mesh.vertex_slots();
@@ -187,6 +188,14 @@ void flow_to_level_set(FlowMesh& mesh, const SdfField& field, double edge, doubl
     for (size_t f = 0; f < normals_after.size(); ++f)
       if (dot(normals_before[f], normals_after[f]) < 0) folded.emplace_back(int(f), int(f));
     stats.folded_faces += static_cast<int64_t>(folded.size());
+    if (double(folded.size()) > options.max_folded_fraction * double(normals_after.size())) {
+      // The surface is crumpling faster than smoothing can undo (a fragmented SDF: the flow
+      // squeezes it into strands and shells). Going on only multiplies tiny folded triangles;
+      // keep the last sound surface and leave this level.
+      mesh = std::move(before);
+      ++stats.stopped_levels;
+      return;
+    }
     if (!folded.empty()) {
       const std::vector<char> mask = vertices_near_faces(mesh, folded, 1);
       for (int it = 0; it < 3; ++it) mesh.relax(0.5, false, &mask);

@@ -1,13 +1,12 @@
 #include "ddcsr/features/mask.h"
 
-#include "ddcsr/filters.h"
-
 #include <algorithm>
 #include <cmath>
 #include <limits>
 #include <sstream>
 
 #include "ddcsr/error.h"
+#include "ddcsr/filters.h"
 #include "ddcsr/threads.h"
 
 namespace ddcsr {
@@ -26,21 +25,6 @@ float quantile(std::vector<float>& values, double q) {
       static_cast<size_t>(std::clamp(q, 0.0, 1.0) * static_cast<double>(values.size() - 1));
   std::nth_element(values.begin(), values.begin() + static_cast<std::ptrdiff_t>(k), values.end());
   return values[k];
-}
-
-// Calls fn(line_start, stride, length) for every line of the grid along `axis`, in parallel.
-template <typename Fn>
-void for_each_line(const Dims& dims, int axis, Fn&& fn) {
-  const int64_t stride = axis == 0 ? 1 : axis == 1 ? dims[0] : dims[0] * dims[1];
-  const int a1 = axis == 0 ? 1 : 0, a2 = axis == 2 ? 1 : 2;
-  const int64_t n1 = dims[a1], n2 = dims[a2];
-  const int64_t s1 = a1 == 0 ? 1 : dims[0], s2 = a2 == 1 ? dims[0] : dims[0] * dims[1];
-  parallel_for(
-      n1 * n2,
-      [&](int64_t begin, int64_t end) {
-        for (int64_t l = begin; l < end; ++l) fn((l % n1) * s1 + (l / n1) * s2, stride, dims[axis]);
-      },
-      64);
 }
 
 // Squared Euclidean distance (mm^2) from each voxel to the nearest voxel where `feature` holds,

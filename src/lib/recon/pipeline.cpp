@@ -6,21 +6,22 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <tuple>
 #include <nlohmann/json.hpp>
+#include <tuple>
 
 #include "ddcsr/checksum.h"
+#include "ddcsr/error.h"
 #include "ddcsr/eval/marching_cubes.h"
 #include "ddcsr/eval/metrics.h"
-#include "ddcsr/geometry/mesh_distance.h"
-#include "ddcsr/error.h"
 #include "ddcsr/frames.h"
+#include "ddcsr/geometry/mesh_distance.h"
 #include "ddcsr/io/atomic_file.h"
 #include "ddcsr/io/gradients.h"
 #include "ddcsr/io/nifti.h"
 #include "ddcsr/io/surface.h"
 #include "ddcsr/qc/qc.h"
 #include "ddcsr/recon/hemispheres.h"
+#include "ddcsr/recon/sign_repair.h"
 #include "ddcsr/threads.h"
 #include "ddcsr/version.h"
 
@@ -56,7 +57,9 @@ json check_json(const SurfaceCheck& c, const MeshQuality& q) {
 }
 
 json usage_json(const StageUsage& u) {
-  return {{"stage", u.name}, {"seconds", std::round(u.seconds * 1000) / 1000}, {"peak_rss_mb", std::round(u.peak_rss_mb)}};
+  return {{"stage", u.name},
+          {"seconds", std::round(u.seconds * 1000) / 1000},
+          {"peak_rss_mb", std::round(u.peak_rss_mb)}};
 }
 
 double mean_of(const std::vector<float>& v) {
@@ -87,7 +90,8 @@ double percent_inside(const Mesh& mesh, const Volume& mask) {
 Volume dilate_mask(const Volume& mask, double radius_mm) {
   Volume out = mask.like();
   const Vec3 sp = mask.spacing();
-  const int64_t r[3] = {std::lround(radius_mm / sp[0]), std::lround(radius_mm / sp[1]), std::lround(radius_mm / sp[2])};
+  const int64_t r[3] = {std::lround(radius_mm / sp[0]), std::lround(radius_mm / sp[1]),
+                        std::lround(radius_mm / sp[2])};
   for (int64_t k = 0; k < mask.dims[2]; ++k)
     for (int64_t j = 0; j < mask.dims[1]; ++j)
       for (int64_t i = 0; i < mask.dims[0]; ++i) {
@@ -100,6 +104,29 @@ Volume dilate_mask(const Volume& mask, double radius_mm) {
   return out;
 }
 
+int64_t index_of(const std::vector<std::string>& list, const std::string& name) {
+  const auto it = std::find(list.begin(), list.end(), name);
+  if (it == list.end()) throw std::logic_error("no " + name + " in the list");
+  return static_cast<int64_t>(it - list.begin());
+}
+
+// The white matter of one hemisphere is about 12-20 % of an adult brain mask and the two sides
+// differ by a few per cent. Far outside that the network has not seen a brain it knows (wrong
+// contrast, heavy artefacts), and DiffCoSeg would spend minutes fitting nonsense: fail at once.
+// Milder deviations are reported as problems and the run goes on.
+std::string check_white_volumes(double lh_ml, double rh_ml, double mask_ml,
+                                const std::string& path) {
+  char text[256];
+  const double smaller = std::min(lh_ml, rh_ml), larger = std::max(lh_ml, rh_ml);
+  std::snprintf(text, sizeof text,
+                "implausible white matter: lh %.0f ml, rh %.0f ml in a %.0f ml brain mask", lh_ml,
+                rh_ml, mask_ml);
+  if (smaller < 0.02 * mask_ml || larger > 0.45 * mask_ml || smaller < larger / 3)
+    throw InputError(path, std::string(text) + " (is this a diffusion scan of an adult brain?)");
+  if (smaller < 0.06 * mask_ml || larger > 0.3 * mask_ml || smaller < 0.8 * larger) return text;
+  return {};
+}
+
 }  // namespace
 
 std::string default_model_path(const std::string& executable_path) {
@@ -108,18 +135,23 @@ std::string default_model_path(const std::string& executable_path) {
   fs::path exe = fs::canonical(executable_path, ec);
   if (ec) exe = fs::canonical("/proc/self/exe", ec);
   const fs::path dir = exe.parent_path();
-  for (const fs::path& candidate : {dir / ".." / "models" / "sdfnet.pt", dir / ".." / ".." / "models" / "sdfnet.pt",
-                                    dir / ".." / "share" / "ddcsr" / "models" / "sdfnet.pt"})
+  for (const fs::path& candidate :
+       {dir / ".." / "models" / "sdfnet.pt", dir / ".." / ".." / "models" / "sdfnet.pt",
+        dir / ".." / "share" / "ddcsr" / "models" / "sdfnet.pt"})
     if (fs::exists(candidate, ec)) return fs::weakly_canonical(candidate, ec).string();
   return (dir / ".." / "share" / "ddcsr" / "models" / "sdfnet.pt").lexically_normal().string();
 }
 
-ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions& options, const std::string& out_dir,
-                                 const ReconObserver& observer) {
+ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions& options,
+                                 const std::string& out_dir, const ReconObserver& observer) {
   const auto t0 = std::chrono::steady_clock::now();
   ReconSummary summary;
-  auto note = [&](const std::string& m) { if (observer.note) observer.note(m); };
-  auto warn = [&](const std::string& m) { if (observer.warning) observer.warning(m); };
+  auto note = [&](const std::string& m) {
+    if (observer.note) observer.note(m);
+  };
+  auto warn = [&](const std::string& m) {
+    if (observer.warning) observer.warning(m);
+  };
   auto run_stage = [&](const std::string& name, const std::function<void()>& body) {
     if (observer.stage_started) observer.stage_started(name);
     StageMeter meter(name);
@@ -153,8 +185,10 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
     check_gradients(table, dwi.nvols, subject.dwi, options.features.protocol.b0_threshold);
     if (!subject.mask.empty()) mask = read_volume(subject.mask);
     geometry = volume_geometry_of(dwi, fs::path(subject.dwi).filename().string());
-    net.emplace(SdfNet::load(options.model_path, feature_channel_names(), parse_device(options.device)));
-    report["inputs"] = {{"dwi", subject.dwi}, {"bval", bval}, {"bvec", bvec}, {"mask", subject.mask}};
+    net.emplace(
+        SdfNet::load(options.model_path, feature_channel_names(), parse_device(options.device)));
+    report["inputs"] = {
+        {"dwi", subject.dwi}, {"bval", bval}, {"bvec", bvec}, {"mask", subject.mask}};
     const Vec3 vox = dwi.spacing();
     report["image"] = {{"dims", {dwi.dims[0], dwi.dims[1], dwi.dims[2]}},
                        {"volumes", dwi.nvols},
@@ -174,18 +208,23 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
   fopts.mask_path = subject.mask;
   FeatureSet features;
   run_stage("features", [&] {
-    features = compute_features(dwi, table, subject.mask.empty() ? nullptr : &mask, fopts, progress);
+    features =
+        compute_features(dwi, table, subject.mask.empty() ? nullptr : &mask, fopts, progress);
     json shells = json::array();
-    for (const auto& s : features.protocol.shells) shells.push_back({{"bval", std::round(s.bval)}, {"volumes", s.volumes.size()}});
+    for (const auto& s : features.protocol.shells)
+      shells.push_back({{"bval", std::round(s.bval)}, {"volumes", s.volumes.size()}});
     report["protocol"] = {{"b0_volumes", features.protocol.b0_volumes.size()},
                           {"shells", shells},
                           {"tensor_directions", features.protocol.dti_directions},
                           {"bvals_rescaled", features.protocol.rescaled}};
-    report["mask"] = {{"source", features.mask_given ? "given" : "automatic"}, {"volume_ml", features.mask_volume_ml}};
+    report["mask"] = {{"source", features.mask_given ? "given" : "automatic"},
+                      {"volume_ml", features.mask_volume_ml}};
     const auto& g = features.channels;
-    report["network_grid"] = {{"dims", {g.dims[0], g.dims[1], g.dims[2]}}, {"spacing_mm", fopts.grid.spacing_mm}};
-    note("features on a " + std::to_string(g.dims[0]) + "x" + std::to_string(g.dims[1]) + "x" + std::to_string(g.dims[2]) +
-         " grid; mask " + std::to_string(static_cast<int>(features.mask_volume_ml)) + " ml (" +
+    report["network_grid"] = {{"dims", {g.dims[0], g.dims[1], g.dims[2]}},
+                              {"spacing_mm", fopts.grid.spacing_mm}};
+    note("features on a " + std::to_string(g.dims[0]) + "x" + std::to_string(g.dims[1]) + "x" +
+         std::to_string(g.dims[2]) + " grid; mask " +
+         std::to_string(static_cast<int>(features.mask_volume_ml)) + " ml (" +
          (features.mask_given ? "given" : "automatic") + ")");
   });
   dwi = Volume();  // the 4D series is the largest thing held; nothing later needs it
@@ -193,72 +232,102 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
   Volume sdf;
   run_stage("sdfnet", [&] {
     sdf = net->predict(features.channels, options.inference, progress, subject.dwi);
-    report["inference"] = {{"sliding_window", net->uses_sliding_window(features.channels.dims, options.inference)}};
+    report["inference"] = {
+        {"sliding_window", net->uses_sliding_window(features.channels.dims, options.inference)}};
   });
   net.reset();
   // The network is trained for accuracy near the surfaces; deep inside and far outside its output
-  // is no distance (flat plateaus), and DiffCoSeg's flows need one. Level-set reinitialisation:
-  // keep each map's zero level set, assigned to its hemisphere (recon/hemispheres.h), and replace
-  // the values by exact signed distances to it. White first: the pial maps are cut between the
+  // is no distance (flat plateaus, even the wrong sign: recon/sign_repair.h), and DiffCoSeg's
+  // flows need one. Level-set reinitialisation: repair the far-field signs, keep each map's zero
+  // level set, assigned to its hemisphere (recon/hemispheres.h), and replace the values by exact
+  // signed distances to it. White first: the pial maps are cut between the
   // hemispheres' white matter.
+  auto frame_of = [&](const std::string& name) {
+    return sdf.frame(index_of(sdfnet_outputs(), name));
+  };
   run_stage("reinitialise", [&] {
-    const auto& names = sdfnet_outputs();
-    auto index_of = [&](const std::vector<std::string>& list, const std::string& name) {
-      const auto it = std::find(list.begin(), list.end(), name);
-      if (it == list.end()) throw std::logic_error("no " + name + " in the list");
-      return static_cast<int64_t>(it - list.begin());
+    const auto& channels = feature_channel_names();
+    const MidsagittalPlane plane =
+        midsagittal_plane(features.channels.frame(index_of(channels, "fa")),
+                          features.channels.frame(index_of(channels, "mask")));
+    report["midsagittal_plane"] = {{"point_ras", plane.point},
+                                   {"normal_ras", plane.normal},
+                                   {"tilt_degrees", plane.tilt_degrees()}};
+    // The network cannot tell the hemispheres apart (recon/hemispheres.h): unite, then split.
+    auto united = [&](const std::string& surface) {
+      Volume both = frame_of("lh." + surface);
+      const Volume rh = frame_of("rh." + surface);
+      for (size_t v = 0; v < both.data.size(); ++v)
+        both.data[v] = std::min(both.data[v], rh.data[v]);
+      return both;
     };
-    const double midline = midline_x(features.channels.frame(index_of(feature_channel_names(), "mask")));
+    Volume white = united("white"), pial = united("pial");
+    const SignRepairCounts flipped = repair_far_field_signs(white, pial);
+    const Vec3 grid = white.spacing();
+    const double grid_ml = grid[0] * grid[1] * grid[2] / 1000.0;
+    report["sign_repair_ml"] = {{"white", double(flipped.white_voxels_flipped) * grid_ml},
+                                {"pial", double(flipped.pial_voxels_flipped) * grid_ml}};
     int done = 0;
-    auto reinitialise = [&](const std::string& name, const Volume* allowed) {
-      const int64_t f = index_of(names, name);
-      Volume frame = sdf.frame(f);
+    auto reinitialise = [&](const std::string& name, Volume frame, const Volume* allowed) {
       const bool left = name.rfind("lh.", 0) == 0;
-      if (keep_hemisphere_region(frame, midline, left, allowed) == 0)
-        throw InputError(subject.dwi, "the network found no " + name + " surface");
+      const Vec3 spacing = frame.spacing();
+      const double voxel_ml = spacing[0] * spacing[1] * spacing[2] / 1000.0;
+      const int64_t kept = allowed ? keep_largest_region(frame, *allowed)
+                                   : keep_hemisphere_white(frame, plane, left);
+      if (kept == 0) throw InputError(subject.dwi, "the network found no " + name + " surface");
+      report["implicit_volume_ml"][name] = static_cast<double>(kept) * voxel_ml;
       const Mesh zero = marching_cubes(frame, MarchingCubesOptions{});
-      if (zero.faces.empty()) throw InputError(subject.dwi, "the network found no " + name + " surface");
+      if (zero.faces.empty())
+        throw InputError(subject.dwi, "the network found no " + name + " surface");
       Volume exact = signed_distance_volume(zero, frame, SignedDistanceOptions{});
-      std::copy(exact.data.begin(), exact.data.end(), sdf.data.begin() + f * sdf.voxels_per_volume());
+      const int64_t f = index_of(sdfnet_outputs(), name);
+      std::copy(exact.data.begin(), exact.data.end(),
+                sdf.data.begin() + f * sdf.voxels_per_volume());
       ddcsr::report(progress, double(++done) / 4.0);
       return exact;
     };
-    const Volume lh_white = reinitialise("lh.white", nullptr);
-    const Volume rh_white = reinitialise("rh.white", nullptr);
+    const Volume lh_white = reinitialise("lh.white", white, nullptr);
+    const Volume rh_white = reinitialise("rh.white", white, nullptr);
+    const std::string implausible =
+        check_white_volumes(report["implicit_volume_ml"]["lh.white"].get<double>(),
+                            report["implicit_volume_ml"]["rh.white"].get<double>(),
+                            features.mask_volume_ml, subject.dwi);
+    if (!implausible.empty()) {
+      warn(implausible);
+      summary.problems.push_back(implausible);
+    }
     Volume nearer_lh = lh_white, nearer_rh = rh_white;
     for (size_t v = 0; v < nearer_lh.data.size(); ++v) {
       nearer_lh.data[v] = lh_white.data[v] < rh_white.data[v] ? 1.f : 0.f;
       nearer_rh.data[v] = 1.f - nearer_lh.data[v];
     }
-    reinitialise("lh.pial", &nearer_lh);
-    reinitialise("rh.pial", &nearer_rh);
+    reinitialise("lh.pial", pial, &nearer_lh);
+    reinitialise("rh.pial", pial, &nearer_rh);
   });
   if (options.save_sdf) {
     fs::create_directories(fs::path(out_dir) / "sdf");
     const auto& names = sdfnet_outputs();
     for (size_t f = 0; f < names.size(); ++f)
-      write_volume(sdf.frame(static_cast<int64_t>(f)), (fs::path(out_dir) / "sdf" / (names[f] + ".nii.gz")).string());
+      write_volume(sdf.frame(static_cast<int64_t>(f)),
+                   (fs::path(out_dir) / "sdf" / (names[f] + ".nii.gz")).string());
   }
 
-  auto frame_of = [&](const std::string& name) {
-    const auto& names = sdfnet_outputs();
-    const auto it = std::find(names.begin(), names.end(), name);
-    if (it == names.end()) throw std::logic_error("SDFNet has no output " + name);
-    return sdf.frame(it - names.begin());
-  };
   std::vector<HemisphereSurfaces> hemispheres;
   // Both hemispheres run side by side when there are cores for it: each flow is mostly serial.
-  if (options.hemis.size() == 2 && options.hemis[0] == "lh" && options.hemis[1] == "rh" && thread_count() > 1) {
+  if (options.hemis.size() == 2 && options.hemis[0] == "lh" && options.hemis[1] == "rh" &&
+      thread_count() > 1) {
     run_stage("diffcoseg", [&] {
-      auto both = reconstruct_hemispheres(frame_of("lh.white"), frame_of("lh.pial"), frame_of("rh.white"),
-                                          frame_of("rh.pial"), options.diffcoseg, progress);
+      auto both =
+          reconstruct_hemispheres(frame_of("lh.white"), frame_of("lh.pial"), frame_of("rh.white"),
+                                  frame_of("rh.pial"), options.diffcoseg, progress);
       for (auto& h : both) hemispheres.push_back(std::move(h));
     });
   } else {
     for (const std::string& hemi : options.hemis)
       run_stage("diffcoseg_" + hemi, [&] {
-        hemispheres.push_back(
-            reconstruct_hemisphere(frame_of(hemi + ".white"), frame_of(hemi + ".pial"), hemi, options.diffcoseg, progress));
+        hemispheres.push_back(reconstruct_hemisphere(frame_of(hemi + ".white"),
+                                                     frame_of(hemi + ".pial"), hemi,
+                                                     options.diffcoseg, progress));
       });
   }
   for (const auto& h : hemispheres)
@@ -272,7 +341,8 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
   run_stage("write", [&] {
     const fs::path surf = fs::path(out_dir) / "surf";
     fs::create_directories(surf);
-    const Volume wide_mask = features.native_mask.data.empty() ? Volume() : dilate_mask(features.native_mask, 3.0);
+    const Volume wide_mask =
+        features.native_mask.data.empty() ? Volume() : dilate_mask(features.native_mask, 3.0);
     for (auto& h : hemispheres) {
       for (Mesh* m : {&h.white, &h.pial}) {
         m->geometry = geometry;
@@ -285,32 +355,38 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
         write_surface(*m, base);
         write_surface(*m, base + ".surf.gii");
       }
-      write_curv(h.thickness, static_cast<int64_t>(h.white.faces.size()), (surf / (h.hemi + ".thickness")).string());
+      write_curv(h.thickness, static_cast<int64_t>(h.white.faces.size()),
+                 (surf / (h.hemi + ".thickness")).string());
       const MeshQuality white_q = mesh_quality(h.white), pial_q = mesh_quality(h.pial);
-      for (const auto& [name, q, c] : {std::tuple<std::string, const MeshQuality&, const SurfaceCheck&>{"white", white_q, h.white_check},
-                                       {"pial", pial_q, h.pial_check}}) {
+      for (const auto& [name, q, c] :
+           {std::tuple<std::string, const MeshQuality&, const SurfaceCheck&>{"white", white_q,
+                                                                             h.white_check},
+            {"pial", pial_q, h.pial_check}}) {
         std::string fault;
         if (!(q.closed_manifold && q.components == 1 && q.euler == 2))
-          fault = h.hemi + ": " + name + ": not a closed genus-0 surface (Euler " + std::to_string(q.euler) + ", " +
-                  std::to_string(q.components) + " components)";
+          fault = h.hemi + ": " + name + ": not a closed genus-0 surface (Euler " +
+                  std::to_string(q.euler) + ", " + std::to_string(q.components) + " components)";
         else if (q.self_intersecting_faces > 0)
-          fault = h.hemi + ": " + name + ": " + std::to_string(q.self_intersecting_faces) + " self-intersecting faces (" +
-                  std::to_string(q.sif) + "% SIF) in the written surface";
+          fault = h.hemi + ": " + name + ": " + std::to_string(q.self_intersecting_faces) +
+                  " self-intersecting faces (" + std::to_string(q.sif) +
+                  "% SIF) in the written surface";
         if (!fault.empty() && c.self_intersecting_faces != q.self_intersecting_faces) {
           warn(fault);
           summary.problems.push_back(fault);
         }
       }
-      json entry = {{"white", check_json(h.white_check, white_q)},
-                    {"pial", check_json(h.pial_check, pial_q)},
-                    {"white_vertices_outside_pial_percent", h.white_outside_pial_percent},
-                    {"thickness_mm", {{"mean", mean_of(h.thickness)}, {"median", median_of(h.thickness)}}},
-                    {"problems", h.problems}};
+      json entry = {
+          {"white", check_json(h.white_check, white_q)},
+          {"pial", check_json(h.pial_check, pial_q)},
+          {"white_vertices_outside_pial_percent", h.white_outside_pial_percent},
+          {"thickness_mm", {{"mean", mean_of(h.thickness)}, {"median", median_of(h.thickness)}}},
+          {"problems", h.problems}};
       if (!wide_mask.data.empty()) {
         const double inside = percent_inside(h.pial, wide_mask);
         entry["pial_vertices_in_mask_percent"] = inside;
         if (inside < 95.0) {
-          const std::string m = h.hemi + ": only " + std::to_string(inside) + "% of pial vertices lie within 3 mm of the brain mask";
+          const std::string m = h.hemi + ": only " + std::to_string(inside) +
+                                "% of pial vertices lie within 3 mm of the brain mask";
           warn(m);
           summary.problems.push_back(m);
         }
@@ -333,14 +409,17 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
       QcOptions qopts;
       qopts.region = &features.native_mask;
       qopts.pixel_mm = 0.75;
-      const std::pair<QcView, const char*> views[] = {
-          {QcView::Axial, "axial.png"}, {QcView::Coronal, "coronal.png"}, {QcView::Sagittal, "sagittal.png"}};
-      for (const auto& [view, name] : views) write_png(render_qc({&b0, &fa}, contours, view, qopts), (qc / name).string());
+      const std::pair<QcView, const char*> views[] = {{QcView::Axial, "axial.png"},
+                                                      {QcView::Coronal, "coronal.png"},
+                                                      {QcView::Sagittal, "sagittal.png"}};
+      for (const auto& [view, name] : views)
+        write_png(render_qc({&b0, &fa}, contours, view, qopts), (qc / name).string());
     });
   }
 
   summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (const auto& s : summary.stages) summary.peak_rss_mb = std::max(summary.peak_rss_mb, s.peak_rss_mb);
+  for (const auto& s : summary.stages)
+    summary.peak_rss_mb = std::max(summary.peak_rss_mb, s.peak_rss_mb);
   json stages = json::array();
   for (const auto& s : summary.stages) stages.push_back(usage_json(s));
   report["stages"] = stages;
@@ -348,11 +427,13 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
   report["peak_rss_mb"] = std::round(summary.peak_rss_mb);
   report["surfaces"] = surfaces;
   report["problems"] = summary.problems;
-  report["outputs"] = {{"surfaces", "surf/{lh,rh}.{white,pial} (FreeSurfer, surface RAS + volume geometry of the input)"},
-                       {"gifti", "surf/{lh,rh}.{white,pial}.surf.gii (scanner RAS)"},
-                       {"thickness", "surf/{lh,rh}.thickness"},
-                       {"qc", options.qc ? "qc/{axial,coronal,sagittal}.png (b0 | FA; white blue, pial red)" : ""},
-                       {"sdf", options.save_sdf ? "sdf/{lh,rh}.{white,pial}.nii.gz (mm, negative inside)" : ""}};
+  report["outputs"] = {
+      {"surfaces",
+       "surf/{lh,rh}.{white,pial} (FreeSurfer, surface RAS + volume geometry of the input)"},
+      {"gifti", "surf/{lh,rh}.{white,pial}.surf.gii (scanner RAS)"},
+      {"thickness", "surf/{lh,rh}.thickness"},
+      {"qc", options.qc ? "qc/{axial,coronal,sagittal}.png (b0 | FA; white blue, pial red)" : ""},
+      {"sdf", options.save_sdf ? "sdf/{lh,rh}.{white,pial}.nii.gz (mm, negative inside)" : ""}};
   // Written last: a report with status "ok" marks the subject finished.
   report["status"] = "ok";
   write_file_atomic((fs::path(out_dir) / "report.json").string(), report.dump(2) + "\n");

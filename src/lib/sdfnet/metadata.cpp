@@ -11,13 +11,13 @@
 
 namespace ddcsr {
 
-namespace {
-
-std::string join(const std::vector<std::string>& names) {
+std::string name_list(const std::vector<std::string>& names) {
   std::string out;
   for (size_t i = 0; i < names.size(); ++i) out += (i ? "," : "") + names[i];
   return out;
 }
+
+namespace {
 
 using Json = nlohmann::ordered_json;
 
@@ -116,8 +116,8 @@ SdfNetMetadata parse_sdfnet_metadata(const std::string& json_text, const std::st
     if (std::find(m.input_channels.begin(), m.input_channels.end(), c) == m.input_channels.end())
       throw InputError(path, "left-right signed channel \"" + c + "\" is not an input channel");
   if (m.outputs != sdfnet_outputs())
-    throw InputError(
-        path, "model outputs [" + join(m.outputs) + "], expected [" + join(sdfnet_outputs()) + "]");
+    throw InputError(path, "model outputs [" + name_list(m.outputs) + "], expected [" +
+                               name_list(sdfnet_outputs()) + "]");
   if (m.output_units != "mm")
     throw InputError(path, "model outputs are in \"" + m.output_units + "\", not mm");
   if (!(m.grid_spacing_mm > 0) || !std::isfinite(m.grid_spacing_mm))
@@ -133,8 +133,8 @@ SdfNetMetadata parse_sdfnet_metadata(const std::string& json_text, const std::st
 void check_sdfnet_channels(const SdfNetMetadata& metadata, const std::vector<std::string>& expected,
                            const std::string& path) {
   if (expected.empty() || expected == metadata.input_channels) return;
-  throw InputError(path, "model expects input channels [" + join(metadata.input_channels) +
-                             "] but the features are [" + join(expected) +
+  throw InputError(path, "model expects input channels [" + name_list(metadata.input_channels) +
+                             "] but the features are [" + name_list(expected) +
                              "]: the model was made for other features");
 }
 

@@ -20,12 +20,6 @@ namespace ddcsr {
 
 namespace {
 
-std::string join(const std::vector<std::string>& names) {
-  std::string out;
-  for (size_t i = 0; i < names.size(); ++i) out += (i ? "," : "") + names[i];
-  return out;
-}
-
 std::string short_torch_message(const c10::Error& e) {
   std::string msg = e.what_without_backtrace();
   auto nl = msg.find('\n');
@@ -158,7 +152,7 @@ Volume SdfNet::predict(const Volume& features, const SdfInferenceOptions& option
   if (features.nvols != channels)
     throw InputError(source, "has " + std::to_string(features.nvols) + " frames but the model " +
                                  impl_->path + " expects " + std::to_string(channels) +
-                                 " channels [" + join(meta.input_channels) + "]");
+                                 " channels [" + name_list(meta.input_channels) + "]");
   if (features.data.size() != static_cast<size_t>(features.voxels_per_volume() * features.nvols))
     throw InputError(source, "voxel data size does not match its dimensions");
   const Vec3 spacing = features.spacing();

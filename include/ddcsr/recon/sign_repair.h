@@ -1,0 +1,42 @@
+// Repairing the sign of SDFNet's maps far from the surfaces.
+//
+// The network is accurate within a few millimetres of the surfaces, where its loss weighs most,
+// but deep inside the white matter it may answer "far outside" (+10..+20 mm) as confidently as it
+// does beyond the brain (seen on held-out and training phantoms alike: most voxels deeper than
+// 5 mm). Such a cavity meets the true inside along a jump of many millimetres per voxel, which a
+// distance function cannot have; the true outside is reached from the edge of the field of view
+// through values that change gently. So:
+//  - the pial interior is every voxel not reached from the border through positive voxels whose
+//    values change by at most `max_slope` per millimetre step;
+//  - the white interior is, within the pial interior, what the white map calls inside or farther
+//    outside than any cortex is thick (a cavity), with enclosed pockets filled.
+// The zero level sets where the network is reliable keep their values (sub-voxel positions);
+// repaired voxels get the sign of their side.
+#pragma once
+#include "ddcsr/volume.h"
+
+namespace ddcsr {
+
+struct SignRepairOptions {
+  double max_slope = 2.5;  // |change| per mm a path from the outside may take
+  double max_thickness_mm =
+      6.0;  // white-map values beyond this, inside the pial interior, are cavities
+};
+
+struct SignRepairCounts {
+  int64_t pial_voxels_flipped = 0, white_voxels_flipped = 0;
+};
+
+// Voxels (1) of the positive region of a 3D SDF reached from the border of the grid through
+// positive voxels along 6-neighbour steps whose values differ by at most max_slope * step (mm).
+std::vector<uint8_t> smooth_exterior(const Volume& sdf, double max_slope);
+
+// Fills the enclosed pockets of a 3D binary volume (1 = inside): every 0 voxel not 6-connected
+// to the border of the grid becomes 1.
+void fill_holes(std::vector<uint8_t>& inside, const std::array<int64_t, 3>& dims);
+
+// Repairs, in place, a white and a pial SDF (3D, same grid) of one or both hemispheres.
+SignRepairCounts repair_far_field_signs(Volume& white, Volume& pial,
+                                        const SignRepairOptions& options = {});
+
+}  // namespace ddcsr
