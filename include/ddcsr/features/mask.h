@@ -55,9 +55,15 @@ Bits dilate(const Bits& m, const std::array<int64_t, 3>& dims, const Vec3& spaci
             double radius_mm);
 // The largest 6-connected component.
 Bits largest_component(const Bits& m, const std::array<int64_t, 3>& dims);
-// Background not 6-connected to the edge of the field of view becomes foreground; then the same
-// for each slice along every axis whose in-plane background does not reach that slice's edge.
+// Background not 6-connected to the edge of the field of view becomes foreground (3D only).
+Bits fill_enclosed(const Bits& m, const std::array<int64_t, 3>& dims);
+// fill_enclosed, then the same for each slice along every axis whose in-plane background does
+// not reach that slice's edge.
 Bits fill_holes(const Bits& m, const std::array<int64_t, 3>& dims);
+// Squared Euclidean distance (mm^2) from each voxel to the nearest voxel where `feature` is set,
+// exact (Felzenszwalb and Huttenlocher 2012), with anisotropic voxel sizes; 1e20 when none is.
+std::vector<double> squared_distance(const Bits& feature, const std::array<int64_t, 3>& dims,
+                                     const Vec3& spacing);
 }  // namespace mask_ops
 
 }  // namespace ddcsr

@@ -8,11 +8,13 @@
 // through values that change gently. So:
 //  - the pial interior is every voxel not reached from the border through positive voxels whose
 //    values change by at most `max_slope` per millimetre step;
-//  - the white interior is, within the pial interior, what the white map calls inside or farther
-//    outside than any cortex is thick (a cavity), with enclosed pockets filled.
+//  - the white interior is, within the pial interior, what the white map calls inside, or
+//    farther outside than any cortex is thick (a cavity), or deeper below the pial exterior and
+//    the midsagittal plane than any cortex is thick; enclosed pockets are filled.
 // The zero level sets where the network is reliable keep their values (sub-voxel positions);
 // repaired voxels get the sign of their side.
 #pragma once
+#include "ddcsr/recon/hemispheres.h"
 #include "ddcsr/volume.h"
 
 namespace ddcsr {
@@ -31,12 +33,8 @@ struct SignRepairCounts {
 // positive voxels along 6-neighbour steps whose values differ by at most max_slope * step (mm).
 std::vector<uint8_t> smooth_exterior(const Volume& sdf, double max_slope);
 
-// Fills the enclosed pockets of a 3D binary volume (1 = inside): every 0 voxel not 6-connected
-// to the border of the grid becomes 1.
-void fill_holes(std::vector<uint8_t>& inside, const std::array<int64_t, 3>& dims);
-
-// Repairs, in place, a white and a pial SDF (3D, same grid) of one or both hemispheres.
-SignRepairCounts repair_far_field_signs(Volume& white, Volume& pial,
+// Repairs, in place, a white and a pial SDF (3D, same grid) of both hemispheres, split by `plane`.
+SignRepairCounts repair_far_field_signs(Volume& white, Volume& pial, const MidsagittalPlane& plane,
                                         const SignRepairOptions& options = {});
 
 }  // namespace ddcsr

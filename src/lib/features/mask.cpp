@@ -27,46 +27,6 @@ float quantile(std::vector<float>& values, double q) {
   return values[k];
 }
 
-// Squared Euclidean distance (mm^2) from each voxel to the nearest voxel where `feature` holds,
-// exact and separable (Felzenszwalb and Huttenlocher 2012), with anisotropic voxel sizes.
-std::vector<double> squared_distance(const Bits& feature, const Dims& dims, const Vec3& spacing) {
-  const double inf = 1e20;  // finite, so parabola intersections stay finite
-  std::vector<double> d(feature.size());
-  for (size_t i = 0; i < feature.size(); ++i) d[i] = feature[i] ? 0.0 : inf;
-  for (int axis = 0; axis < 3; ++axis) {
-    const double s = spacing[axis];
-    for_each_line(dims, axis, [&](int64_t start, int64_t stride, int64_t n) {
-      std::vector<double> f(n), z(n + 1);
-      std::vector<int64_t> v(n);
-      for (int64_t q = 0; q < n; ++q) f[q] = d[start + q * stride];
-      const double inf_z = std::numeric_limits<double>::infinity();
-      int64_t k = 0;
-      v[0] = 0;
-      z[0] = -inf_z;
-      z[1] = inf_z;
-      auto meet = [&](int64_t q, int64_t p) {  // where the parabolas rooted at q and p intersect
-        const double pq = q * s, pp = p * s;
-        return ((f[q] + pq * pq) - (f[p] + pp * pp)) / (2 * (pq - pp));
-      };
-      for (int64_t q = 1; q < n; ++q) {
-        double sq = meet(q, v[k]);
-        while (sq <= z[k]) sq = meet(q, v[--k]);
-        ++k;
-        v[k] = q;
-        z[k] = sq;
-        z[k + 1] = inf_z;
-      }
-      k = 0;
-      for (int64_t q = 0; q < n; ++q) {
-        while (z[k + 1] < q * s) ++k;
-        const double dx = (q - v[k]) * s;
-        d[start + q * stride] = dx * dx + f[v[k]];
-      }
-    });
-  }
-  return d;
-}
-
 // Reduces `fine` by averaging blocks of f[a] voxels per axis.
 std::vector<float> block_mean(const std::vector<float>& fine, const Dims& dims,
                               const std::array<int64_t, 3>& f, Dims& coarse_dims) {
@@ -224,7 +184,46 @@ Bits largest_component(const Bits& m, const Dims& dims) {
   return out;
 }
 
-Bits fill_holes(const Bits& m, const Dims& dims) {
+// Exact and separable (Felzenszwalb and Huttenlocher 2012), with anisotropic voxel sizes.
+std::vector<double> squared_distance(const Bits& feature, const Dims& dims, const Vec3& spacing) {
+  const double inf = 1e20;  // finite, so parabola intersections stay finite
+  std::vector<double> d(feature.size());
+  for (size_t i = 0; i < feature.size(); ++i) d[i] = feature[i] ? 0.0 : inf;
+  for (int axis = 0; axis < 3; ++axis) {
+    const double s = spacing[axis];
+    for_each_line(dims, axis, [&](int64_t start, int64_t stride, int64_t n) {
+      std::vector<double> f(n), z(n + 1);
+      std::vector<int64_t> v(n);
+      for (int64_t q = 0; q < n; ++q) f[q] = d[start + q * stride];
+      const double inf_z = std::numeric_limits<double>::infinity();
+      int64_t k = 0;
+      v[0] = 0;
+      z[0] = -inf_z;
+      z[1] = inf_z;
+      auto meet = [&](int64_t q, int64_t p) {  // where the parabolas rooted at q and p intersect
+        const double pq = q * s, pp = p * s;
+        return ((f[q] + pq * pq) - (f[p] + pp * pp)) / (2 * (pq - pp));
+      };
+      for (int64_t q = 1; q < n; ++q) {
+        double sq = meet(q, v[k]);
+        while (sq <= z[k]) sq = meet(q, v[--k]);
+        ++k;
+        v[k] = q;
+        z[k] = sq;
+        z[k + 1] = inf_z;
+      }
+      k = 0;
+      for (int64_t q = 0; q < n; ++q) {
+        while (z[k + 1] < q * s) ++k;
+        const double dx = (q - v[k]) * s;
+        d[start + q * stride] = dx * dx + f[v[k]];
+      }
+    });
+  }
+  return d;
+}
+
+Bits fill_enclosed(const Bits& m, const Dims& dims) {
   Bits out = m;
   const int64_t nx = dims[0], ny = dims[1], nz = dims[2], sy = nx, sz = nx * ny;
   {
@@ -256,6 +255,12 @@ Bits fill_holes(const Bits& m, const Dims& dims) {
     for (size_t v = 0; v < m.size(); ++v)
       if (!out[v] && !reached[v]) out[v] = 1;
   }
+  return out;
+}
+
+Bits fill_holes(const Bits& m, const Dims& dims) {
+  Bits out = fill_enclosed(m, dims);
+  const int64_t sy = dims[0], sz = dims[0] * dims[1];
   // Slice by slice along each axis: a slab's field of view cuts through the ventricles and leaves
   // them open to its first or last slice, which the 3D fill cannot see as holes. Slices are
   // disjoint, so they run in parallel.

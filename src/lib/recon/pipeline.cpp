@@ -262,7 +262,7 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
       return both;
     };
     Volume white = united("white"), pial = united("pial");
-    const SignRepairCounts flipped = repair_far_field_signs(white, pial);
+    const SignRepairCounts flipped = repair_far_field_signs(white, pial, plane);
     const Vec3 grid = white.spacing();
     const double grid_ml = grid[0] * grid[1] * grid[2] / 1000.0;
     report["sign_repair_ml"] = {{"white", double(flipped.white_voxels_flipped) * grid_ml},

@@ -5,6 +5,8 @@
 #include <stdexcept>
 #include <vector>
 
+#include "ddcsr/features/mask.h"
+
 namespace ddcsr {
 
 namespace {
@@ -55,13 +57,7 @@ std::vector<uint8_t> smooth_exterior(const Volume& sdf, double max_slope) {
   });
 }
 
-void fill_holes(std::vector<uint8_t>& inside, const std::array<int64_t, 3>& dims) {
-  const std::vector<uint8_t> outside =
-      grow_from_border(dims, [&](int64_t, int64_t to, int) { return inside[to] == 0; });
-  for (size_t v = 0; v < inside.size(); ++v) inside[v] = outside[v] ? 0 : 1;
-}
-
-SignRepairCounts repair_far_field_signs(Volume& white, Volume& pial,
+SignRepairCounts repair_far_field_signs(Volume& white, Volume& pial, const MidsagittalPlane& plane,
                                         const SignRepairOptions& options) {
   if (white.dims != pial.dims || white.nvols != 1 || pial.nvols != 1)
     throw std::invalid_argument("repair_far_field_signs: two 3D maps on one grid expected");
@@ -70,6 +66,19 @@ SignRepairCounts repair_far_field_signs(Volume& white, Volume& pial,
   const float voxel = static_cast<float>(std::min({spacing[0], spacing[1], spacing[2]}));
   SignRepairCounts counts;
   const std::vector<uint8_t> pial_outside = smooth_exterior(pial, options.max_slope);
+  // Cortex lies within its thickness of the pial surface, and on the medial side of the
+  // midsagittal plane (the fissure, which the network may leave closed).
+  std::vector<uint8_t> cortex_boundary(pial_outside);
+  const int64_t nx = pial.dims[0], ny = pial.dims[1];
+  for (size_t v = 0; v < n; ++v) {
+    const auto i = static_cast<int64_t>(v);
+    const double side = plane.side(
+        pial.voxel_to_ras({double(i % nx), double((i / nx) % ny), double(i / (nx * ny))}));
+    if (std::fabs(side) <= 0.5 * voxel) cortex_boundary[v] = 1;
+  }
+  const std::vector<double> depth2 =
+      mask_ops::squared_distance(cortex_boundary, pial.dims, spacing);
+  const double deep2 = options.max_thickness_mm * options.max_thickness_mm;
   std::vector<uint8_t> white_inside(n, 0);
   for (size_t v = 0; v < n; ++v) {
     if (!pial_outside[v] && pial.data[v] >= 0) {
@@ -77,9 +86,10 @@ SignRepairCounts repair_far_field_signs(Volume& white, Volume& pial,
       ++counts.pial_voxels_flipped;
     }
     const float w = white.data[v];
-    white_inside[v] = !pial_outside[v] && (w < 0 || w > options.max_thickness_mm);
+    white_inside[v] =
+        !pial_outside[v] && (w < 0 || w > options.max_thickness_mm || depth2[v] > deep2);
   }
-  fill_holes(white_inside, white.dims);
+  white_inside = mask_ops::fill_enclosed(white_inside, white.dims);
   for (size_t v = 0; v < n; ++v) {
     float& w = white.data[v];
     if (white_inside[v] && w >= 0) {
