@@ -228,7 +228,7 @@ TEST(SimulateGeometry, ProceduralSurfacesAreValidTruth) {
       sum_gap += d;
     }
     const double mean_gap = sum_gap / g.pial[1].vertices.size() / scale;
-    EXPECT_GT(min_gap, 0.2 * scale);  // never touching, even across a sulcus
+    EXPECT_GT(min_gap, 0.2 * scale);  // pial never touches white, even across a sulcus
     EXPECT_GT(mean_gap, 1.5);
     EXPECT_LT(mean_gap, 4.5);
     // Folding: far more area than a smooth body of the same volume; real cortex has a pial
@@ -279,6 +279,112 @@ TEST(SimulateGeometry, DISABLED_FullResolutionTruthIsValid) {
                 static_cast<unsigned long long>(seed), soup.faces.size(), pairs.size());
     EXPECT_EQ(pairs.size(), 0u);
   }
+}
+
+// CSF gap across a sulcus, face by face (every `stride`-th face of a closed mesh): the distance
+// from the face's centroid along its outward normal to where that ray enters the same surface
+// again, the opposite bank; infinite when the ray gets `max_t` mm out (a crown, an open valley).
+// Returns (gap, face area) pairs.
+std::vector<std::pair<double, double>> bank_gaps(const Mesh& m, double max_t, size_t stride) {
+  const MeshDistance surface(m);
+  std::vector<std::pair<double, double>> out((m.faces.size() + stride - 1) / stride);
+  parallel_for(
+      static_cast<int64_t>(out.size()),
+      [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const auto& f = m.faces[i * stride];
+          Vec3 q[3];
+          for (int c = 0; c < 3; ++c)
+            q[c] = {m.vertices[f[c]][0], m.vertices[f[c]][1], m.vertices[f[c]][2]};
+          const Vec3 e1{q[1][0] - q[0][0], q[1][1] - q[0][1], q[1][2] - q[0][2]};
+          const Vec3 e2{q[2][0] - q[0][0], q[2][1] - q[0][1], q[2][2] - q[0][2]};
+          const Vec3 n{e1[1] * e2[2] - e1[2] * e2[1], e1[2] * e2[0] - e1[0] * e2[2],
+                       e1[0] * e2[1] - e1[1] * e2[0]};
+          const double len = std::sqrt(dot3(n, n));
+          out[i] = {INFINITY, 0.5 * len};
+          if (len == 0) continue;
+          auto at = [&](double t) {
+            Vec3 p;
+            for (int c = 0; c < 3; ++c) p[c] = (q[0][c] + q[1][c] + q[2][c]) / 3 + t * n[c] / len;
+            return p;
+          };
+          // Steps of 0.01 mm to 0.3 mm, then 0.1 mm: the far bank is grey matter, >= 1 mm thick.
+          double lo = 0, t = 0;
+          while (t < max_t) {
+            t += t < 0.3 ? 0.01 : 0.1;
+            if (surface.signed_distance(at(t)) < 0) break;
+            lo = t;
+          }
+          if (!(t < max_t)) continue;
+          double hi = t;
+          for (int it = 0; it < 8; ++it) {
+            const double mid = 0.5 * (lo + hi);
+            (surface.signed_distance(at(mid)) < 0 ? hi : lo) = mid;
+          }
+          out[i].first = 0.5 * (lo + hi);
+        }
+      },
+      256);
+  return out;
+}
+
+// Most adult sulci have pial banks that touch at imaging resolution. At the default resolution
+// a sizeable share of the banks must be within 0.2 mm of the opposite one, and the truth must
+// stay valid there: no two faces of the four surfaces meet, the valleys are closed, genus 0,
+// and pial stays thickness_min out from white along every ray.
+TEST(SimulateGeometry, TouchingPialBanksAtDefaultResolution) {
+  const GeometryOptions o = small_options(4, 7);
+  const PhantomGeometry g = make_geometry(o);
+  const auto gaps = bank_gaps(g.pial[1], 3.0, 8);
+  double total = 0, bank = 0, touching = 0;
+  for (const auto& [gap, area] : gaps) {
+    total += area;
+    if (std::isinf(gap)) continue;
+    bank += area;
+    touching += gap < 0.2 ? area : 0.0;
+  }
+  std::printf(
+      "seed 4 rh pial: %.0f%% of the area faces a bank within 3 mm, %.0f%% of that within "
+      "0.2 mm\n",
+      100 * bank / total, 100 * touching / bank);
+  // ~40% (0.7% before banks could touch); real sulci range from closed to CSF-filled.
+  EXPECT_GT(touching / bank, 0.25);
+  EXPECT_LT(touching / bank, 0.6);
+  EXPECT_GT(bank / total, 0.5);  // the surface is folded throughout
+
+  const Mesh* all[4] = {&g.white[0], &g.pial[0], &g.white[1], &g.pial[1]};
+  for (const Mesh* m : all) {
+    const MeshTopology t = mesh_topology(*m);
+    EXPECT_TRUE(t.closed_manifold());
+    EXPECT_EQ(t.euler, 2);
+    EXPECT_EQ(t.components, 1);
+  }
+  EXPECT_EQ(self_intersections(merged({all[0], all[1], all[2], all[3]})).size(), 0u);
+  const double scale = [&] {
+    for (const auto& p : g.parameters)
+      if (p.first == "scale_isotropic") return p.second;
+    return 1.0;
+  }();
+  for (int h = 0; h < 2; ++h) {
+    EXPECT_EQ(fraction_vertices_outside(g.white[h], g.pial[h]), 0.0);
+    // thickness_min along each ray in the template; the warp and similarity shrink distances by
+    // at most 0.7 and scale * 0.92 (the axis scales).
+    double thinnest = 1e9;
+    for (size_t v = 0; v < g.pial[h].vertices.size(); ++v) {
+      const auto &p = g.pial[h].vertices[v], &w = g.white[h].vertices[v];
+      const Vec3 d{p[0] - w[0], p[1] - w[1], p[2] - w[2]};
+      thinnest = std::min(thinnest, std::sqrt(dot3(d, d)));
+    }
+    EXPECT_GT(thinnest, o.thickness_min * 0.7 * scale * 0.92);
+  }
+  // The rays packed across the valleys seldom needed repair (a face about to turn over).
+  int reported = 0;
+  for (const auto& p : g.parameters) {
+    if (p.first.find("_rays_repaired") == std::string::npos) continue;
+    ++reported;
+    EXPECT_LT(p.second, 0.005 * g.pial[0].vertices.size()) << p.first;
+  }
+  EXPECT_EQ(reported, 2);
 }
 
 TEST(SimulateGeometry, SameSeedSameSurfacesOtherSeedOthers) {

@@ -18,21 +18,41 @@
 // gyri. With s = |f| / |grad_T f| (distance to the zero set, tangential gradient), the white
 // surface is dug in by dw = D psi((a - s)/w_w) and the pial by dp = D psi((b - s)/w_p), where
 // psi is a smooth step, D the local sulcal depth (a smooth field, 4-15 mm), b the half-gap
-// between the pial banks (0.4-0.9 mm: banks nearly touch), a = b + thickness the white valley
-// half-width. Choosing w_p >= b w_w / a makes (b - s)/w_p <= (a - s)/w_w for all s >= 0, hence
+// between the pial banks (a smooth field: 0.06 mm, banks touching, over ~46% of the hull, up
+// to 0.9 mm elsewhere), a = b + thickness the white valley half-width. Choosing
+// b w_w / a <= w_p <= w_w makes (b - s)/w_p <= (a - s)/w_w for all s >= 0, hence
 // dp <= dw: r_pial - r_white = thickness + (dw - dp) / ... >= thickness >= 1.5 mm at every
 // vertex. Thickness is a smooth field between 1.5 and 4.5 mm, thinner in fundi. Depth and
 // thickness are measured along the hull normal (the radial offset is divided by the cosine of
 // the angle between the ray and that normal). The medial side is flattened against the
 // fissure plane by smooth minima that are monotone and translation-equivariant, which keeps
-// the pial - white >= 1.5 mm guarantee.
+// the pial - white >= 1.5 mm guarantee. The fold valleys stop 3-7 mm short of six primary
+// sulci (lateral, central, superior temporal, calcarine, parieto-occipital, cingulate), which
+// are valleys of the same profile along curves at MNI-like positions.
+//
+// Touching banks need vertices: a pial valley ~0.1 mm wide falls between the ~0.6 mm vertices
+// of the default icosphere. The rays are therefore not the icosphere's directions but those
+// directions moved on the hull towards the nearest fundus, packing the rays of ~1 mm on either
+// side into the pial valley (~10x denser across it, ~3 rows of vertices), with no vertex added.
+// Any triangulation of the sphere whose faces keep their orientation tiles space with its cones
+// as the icosphere does, so the guarantees above hold for the moved rays; the rare faces that
+// the move would turn over (where valleys meet) are untangled before the radii are computed.
+// Coarser meshes (--mesh-level below 7) cannot hold touching banks: their narrowest pial gap
+// doubles per level below 7.
 //
 // Subject variability: per seed, the hull shape, fields, a random smooth warp and a similarity.
 // The warp is x + sum_j a_j exp(-|x - c_j|^2 / (2 sigma^2)) with sum_j |a_j| / (sigma sqrt(e))
 // <= 0.3, so its Jacobian is within 0.3 of the identity in operator norm: a diffeomorphism.
-// It moves vertices; the straight triangles between moved vertices differ from the warped
-// curved ones by under (1/8) |Hessian| L^2, a few hundredths of a mm, far below the spacing of
-// any two sheets, so the checks above still hold (the tests verify them with exact predicates).
+// Procedural hemispheres follow it along their rays: each ray's point ~2 mm out from the hull
+// (on the fissure plane medially) goes where the warp takes it, and the rest of the ray stays
+// on the straight line from the warped star centre through that point. The result is again a
+// radial surface, so the guarantees above hold exactly, whatever the length of the triangles
+// (applying the warp to the vertices would bend the ~10 mm triangles of steep sulcal walls by
+// tenths of a mm, more than touching banks are apart); make_geometry() checks that the warped
+// directions' triangles keep their orientation and halves the warp until they do (meta.json:
+// warp_scale, 1 in practice). Real surfaces and the extras have their vertices warped: the
+// straight triangles between them differ from the warped curved ones by under
+// (1/8) |Hessian| L^2, a few hundredths of a mm for their short triangles.
 //
 // Real-surface mode reads lh/rh white/pial from a folder and applies the same warp and
 // similarity. Ventricles and deep grey nuclei are ellipsoid meshes at MNI-like positions
@@ -99,7 +119,10 @@ struct PhantomGeometry {
 PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& progress = {});
 
 // The procedural hemisphere (0 lh, 1 rh) in template space, before warp and similarity.
-void procedural_hemisphere(const GeometryOptions& opts, int hemi, Mesh& white, Mesh& pial);
+// rays_repaired, when given, receives the number of rays whose move towards a fundus had to be
+// reduced to keep every face's orientation.
+void procedural_hemisphere(const GeometryOptions& opts, int hemi, Mesh& white, Mesh& pial,
+                           int64_t* rays_repaired = nullptr);
 
 // Finds lh/rh white/pial in a folder, FreeSurfer style (lh.white, lh.pial.surf.gii, ...) or
 // nilearn style (white_left.gii.gz, pial_right.gii). Order: lh.white, lh.pial, rh.white,

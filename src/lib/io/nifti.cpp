@@ -72,28 +72,90 @@ Volume read_with_itk(const std::string& path, const VolumeHeader& header) {
   return volume;
 }
 
-// Compresses `from` into the gzip file `to` (one member, mtime 0, so the bytes depend only on
-// the data and the level).
+// Compresses `from` into the gzip file `to`: one member, mtime 0, its data deflated in 4 MiB
+// blocks on the project's threads (a 1.5 mm subject's DWI, 250 MB of noisy int16, takes 7 s
+// on one core). Each block is a deflate stream of its own, primed with the 32 KiB of data
+// before it and ended by a sync flush (pigz's layout), so the bytes depend only on the data and
+// the level, never on the thread count, and any gzip reader reads them.
 bool gzip_file(const std::string& from, const std::string& to, int level) {
+  std::error_code ec;
+  const uint64_t size = fs::file_size(from, ec);
+  if (ec) return false;
   std::FILE* in = std::fopen(from.c_str(), "rb");
   if (!in) return false;
-  const std::string mode = "wb" + std::to_string(level);
-  gzFile out = gzopen(to.c_str(), mode.c_str());
+  std::FILE* out = std::fopen(to.c_str(), "wb");
   if (!out) {
     std::fclose(in);
     return false;
   }
-  gzbuffer(out, 1 << 20);
-  std::vector<char> buffer(size_t(4) << 20);
-  bool ok = true;
-  for (size_t got; (got = std::fread(buffer.data(), 1, buffer.size(), in)) > 0;)
-    if (gzwrite(out, buffer.data(), static_cast<unsigned>(got)) != static_cast<int>(got)) {
+  // Deflate, no flags, mtime 0, "fastest"/"best" hint as zlib sets it, Unix.
+  const unsigned char xfl = level == 1 ? 4 : level == 9 ? 2 : 0;
+  const unsigned char header[10] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, xfl, 3};
+  bool ok = std::fwrite(header, 1, sizeof header, out) == sizeof header;
+  const size_t block = size_t(4) << 20, window = 32768, batch = 8;
+  const uint64_t blocks = std::max<uint64_t>(1, (size + block - 1) / block);
+  // data holds the window before the batch, then the batch.
+  std::vector<unsigned char> data(window + batch * block);
+  std::vector<std::vector<unsigned char>> packed(batch);
+  uLong crc = crc32(0L, Z_NULL, 0);
+  size_t have_window = 0;
+  for (uint64_t first = 0; ok && first < blocks; first += batch) {
+    const uint64_t count = std::min<uint64_t>(batch, blocks - first);
+    const uint64_t start = first * block;
+    const size_t length = static_cast<size_t>(std::min<uint64_t>(count * block, size - start));
+    if (std::fread(data.data() + window, 1, length, in) != length) {
       ok = false;
       break;
     }
+    std::vector<char> failed(count, 0);
+    parallel_for(
+        static_cast<int64_t>(count),
+        [&](int64_t b, int64_t e) {
+          for (int64_t q = b; q < e; ++q) {
+            const size_t offset = static_cast<size_t>(q) * block;
+            const size_t n = std::min(block, length - std::min(length, offset));
+            const unsigned char* src = data.data() + window + offset;
+            const bool last = first + static_cast<uint64_t>(q) + 1 == blocks;
+            z_stream z{};
+            if (deflateInit2(&z, level, Z_DEFLATED, -15, 8, Z_DEFAULT_STRATEGY) != Z_OK) {
+              failed[q] = 1;
+              continue;
+            }
+            const size_t prior = q > 0 ? window : have_window;
+            if (prior > 0) deflateSetDictionary(&z, src - prior, static_cast<uInt>(prior));
+            auto& dst = packed[q];
+            dst.resize(deflateBound(&z, static_cast<uLong>(n)) + 64);
+            z.next_in = const_cast<unsigned char*>(src);
+            z.avail_in = static_cast<uInt>(n);
+            z.next_out = dst.data();
+            z.avail_out = static_cast<uInt>(dst.size());
+            const int rc = deflate(&z, last ? Z_FINISH : Z_SYNC_FLUSH);
+            if (rc != (last ? Z_STREAM_END : Z_OK) || z.avail_in != 0 || z.avail_out == 0)
+              failed[q] = 1;
+            dst.resize(dst.size() - z.avail_out);
+            deflateEnd(&z);
+          }
+        },
+        1);
+    crc = crc32(crc, data.data() + window, static_cast<uInt>(length));
+    for (uint64_t q = 0; q < count && ok; ++q) {
+      const auto& bytes = packed[q];
+      ok = !failed[q] && std::fwrite(bytes.data(), 1, bytes.size(), out) == bytes.size();
+    }
+    // The next batch's first block is primed with the end of this one.
+    have_window = std::min(window, length);
+    std::memmove(data.data() + window - have_window, data.data() + window + length - have_window,
+                 have_window);
+  }
+  unsigned char trailer[8];
+  for (int b = 0; b < 4; ++b) {
+    trailer[b] = static_cast<unsigned char>((crc >> (8 * b)) & 0xff);
+    trailer[4 + b] = static_cast<unsigned char>((size >> (8 * b)) & 0xff);
+  }
+  ok = ok && std::fwrite(trailer, 1, sizeof trailer, out) == sizeof trailer;
   if (std::ferror(in)) ok = false;
   std::fclose(in);
-  if (gzclose(out) != Z_OK) ok = false;
+  if (std::fclose(out) != 0) ok = false;
   return ok;
 }
 

@@ -182,18 +182,30 @@ Volume fast_signed_distance(const Mesh& mesh, const Volume& grid, double band) {
     }
   };
 
-  auto visit = [&](int64_t i, int64_t j, int64_t k, int sign) {
+  // changed[v] = s + 1 records that sweep s changed voxel v's nearest face. From the third sweep
+  // on, a voxel last looked at its neighbours two sweeps earlier, in the same order, and kept
+  // the better of their faces then: a neighbour whose face has not changed since cannot improve
+  // it and is skipped, which saves most of the second round and changes no result.
+  std::vector<uint8_t> changed(static_cast<size_t>(nvox), 0);
+  auto visit = [&](int64_t i, int64_t j, int64_t k, int sweep) {
+    const int sign = sweep % 2 == 0 ? 1 : -1;
     const size_t idx = static_cast<size_t>((k * ny + j) * nx + i);
+    const int32_t before = nearest[idx];
     Vec3 p;
     bool have_p = false;
-    int32_t tried = -1;
+    // The faces evaluated here: neighbours often share faces, and once is enough.
+    int32_t tried[13];
+    int num_tried = 0;
     bool improved = false;
     for (const auto& o : back_offsets) {
       const int64_t ii = i + sign * o[0], jj = j + sign * o[1], kk = k + sign * o[2];
       if (ii < 0 || jj < 0 || kk < 0 || ii >= nx || jj >= ny || kk >= nz) continue;
-      const int32_t f = nearest[static_cast<size_t>((kk * ny + jj) * nx + ii)];
-      if (f < 0 || f == nearest[idx] || f == tried) continue;
-      tried = f;
+      const size_t n = static_cast<size_t>((kk * ny + jj) * nx + ii);
+      if (sweep >= 2 && changed[n] < sweep) continue;
+      const int32_t f = nearest[n];
+      if (f < 0 || f == nearest[idx] || std::find(tried, tried + num_tried, f) != tried + num_tried)
+        continue;
+      tried[num_tried++] = f;
       if (!have_p) {
         p = centre(i, j, k);
         have_p = true;
@@ -206,14 +218,18 @@ Volume fast_signed_distance(const Mesh& mesh, const Volume& grid, double band) {
       }
     }
     if (improved) descend(p, idx);
+    if (nearest[idx] != before) changed[idx] = static_cast<uint8_t>(sweep + 1);
   };
-  for (int round = 0; round < 2; ++round) {
-    for (int64_t k = 0; k < nz; ++k)
-      for (int64_t j = 0; j < ny; ++j)
-        for (int64_t i = 0; i < nx; ++i) visit(i, j, k, 1);
-    for (int64_t k = nz - 1; k >= 0; --k)
-      for (int64_t j = ny - 1; j >= 0; --j)
-        for (int64_t i = nx - 1; i >= 0; --i) visit(i, j, k, -1);
+  for (int sweep = 0; sweep < 4; ++sweep) {
+    if (sweep % 2 == 0) {
+      for (int64_t k = 0; k < nz; ++k)
+        for (int64_t j = 0; j < ny; ++j)
+          for (int64_t i = 0; i < nx; ++i) visit(i, j, k, sweep);
+    } else {
+      for (int64_t k = nz - 1; k >= 0; --k)
+        for (int64_t j = ny - 1; j >= 0; --j)
+          for (int64_t i = nx - 1; i >= 0; --i) visit(i, j, k, sweep);
+    }
   }
 
   // (3) Signs from the exact inside test at the voxel centres.

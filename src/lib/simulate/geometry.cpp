@@ -107,8 +107,9 @@ struct Curve {
   std::vector<double> arc;  // arc length at each point
   double depth = 12;
   Vec3 lo, hi;  // bounding box of the points
-  // Distance from x to the polyline and the arc length of the closest point.
-  double distance(const Vec3& x, double& at) const {
+  // Distance from x to the polyline, the arc length of the closest point and, when asked, the
+  // point itself.
+  double distance(const Vec3& x, double& at, Vec3* closest = nullptr) const {
     double best = 1e30;
     at = 0;
     for (size_t i = 0; i + 1 < points.size(); ++i) {
@@ -120,6 +121,7 @@ struct Curve {
       if (dist < best) {
         best = dist;
         at = arc[i] + t * (arc[i + 1] - arc[i]);
+        if (closest) *closest = q;
       }
     }
     return best;
@@ -136,6 +138,7 @@ struct HemisphereModel {
   double half_gap;   // distance of each pial surface from the midplane (mm)
   double wall_ramp;  // w_w: width of the white valley walls (mm)
   double epsilon;    // regularises |grad f| near saddles of the fold field
+  double touching;   // b where the pial banks touch: as narrow as the mesh can hold (mm)
   WaveField fold, depth, thickness, bank_gap;
   std::vector<Curve> curves;
   const GeometryOptions* opts;
@@ -168,38 +171,136 @@ struct HemisphereModel {
     return smin(r, medial_limit(u) - 2.0, 8.0);
   }
 
-  void vertex(const Vec3& u, Vec3& white, Vec3& pial) const {
-    const GeometryOptions& o = *opts;
-    const double r0 = hull_radius(u);
-    const Vec3 x = to_template(u, r0);
+  // The hull point on the ray along u and the hull's outward unit normal there.
+  void hull_frame(const Vec3& u, Vec3& x, Vec3& n) const {
+    x = to_template(u, hull_radius(u));
     // Hull normal by finite differences along two tangent directions.
     const Vec3 e = std::fabs(u[0]) < 0.6 ? Vec3{1, 0, 0} : Vec3{0, 1, 0};
     const Vec3 t1 = normalized(cross(u, e)), t2 = cross(u, t1);
     const double h = 2e-4;
     const Vec3 u1 = normalized(add(u, mul(t1, h))), u2 = normalized(add(u, mul(t2, h)));
     const Vec3 x1 = to_template(u1, hull_radius(u1)), x2 = to_template(u2, hull_radius(u2));
-    Vec3 n = normalized(cross(sub(x1, x), sub(x2, x)));
+    n = normalized(cross(sub(x1, x), sub(x2, x)));
     if (dot(n, sub(x, centre)) < 0) n = mul(n, -1.0);
+  }
+
+  // Flat medial side (1 where the hull faces the fissure) and, on it, the non-cortical medial
+  // wall around the corpus callosum and thalamus, which has no folds.
+  static double medial_side(const Vec3& n) { return smoothstep((-n[0] - 0.7) / 0.2); }
+  static double medial_wall(const Vec3& x, const Vec3& n) {
+    return medial_side(n) * plateau2((x[1] + 5) / 42, (x[2] - 10) / 22);
+  }
+
+  // b, the half-gap between the opposite pial banks of a valley (mm). Where the bank_gap field
+  // is below -0.1 (46% of the hull) the banks touch (b = touching, a CSF gap of ~0.1 mm, none
+  // at imaging resolution, as in most adult sulci); elsewhere they open smoothly up to 0.9 mm.
+  double bank_half_gap(const Vec3& x) const {
+    const double open = smoothstep((bank_gap.value(x) + 0.1) / 1.4);
+    return touching + (0.9 - touching) * open;
+  }
+
+  // 1 away from the primary sulci, falling to 0 between `from` + `over` and `from` mm of one
+  // (less towards its tapered ends). At full strength (3 and 4 mm) it keeps the fold field's
+  // valleys off the primary sulci, which run between unbroken gyri as the central sulcus does;
+  // two valleys crossing at an angle would also need rays packed across both at once, which
+  // the squeeze below cannot do.
+  double fold_freedom(const Vec3& x, double from = 3.0, double over = 4.0) const {
+    double free = 1.0;
+    for (const auto& c : curves) {
+      if (x[0] < c.lo[0] || x[1] < c.lo[1] || x[2] < c.lo[2] || x[0] > c.hi[0] || x[1] > c.hi[1] ||
+          x[2] > c.hi[2])
+        continue;
+      double at;
+      const double dist = c.distance(x, at);
+      const double taper = smoothstep(std::min(at, c.arc.back() - at) / 12.0);
+      free *= 1.0 - taper * (1.0 - smoothstep((dist - from) / over));
+    }
+    return free;
+  }
+
+  // How far a ray at signed distance sigma (mm) from a valley's fundus moves towards it. The
+  // pial valley reaches ~1.6 b from the fundus (b plus its ramp), for touching banks far less
+  // than the ~0.6 mm triangles of the default mesh, and would fall between the vertices as a
+  // row of pits. The rays within kCore of the fundus are packed into that width instead, at
+  // c = 1.6 b / kCore times their spacing (~3 rows of the default mesh across a touching
+  // valley), and those beyond follow, less and less from 1 mm to none at 2.5 mm (rays borrowed
+  // from further out would thin the white valley's walls). sigma - squeeze(sigma) increases
+  // with slope >= c > 0, so the rays keep their order: t / (1 + t^4)^(1/4) has slope in (0, 1]
+  // and the fade only adds to the slope.
+  static constexpr double kCore = 1.0;
+  static double squeeze(double sigma, double b) {
+    const double c = std::min(1.0, 1.6 * b / kCore);
+    const double t = sigma / kCore;
+    const double fade = 1.0 - smoothstep((std::fabs(sigma) - 1.0) / 1.5);
+    return (1.0 - c) * kCore * t / std::sqrt(std::sqrt(1.0 + t * t * t * t)) * fade;
+  }
+
+  // The direction of the ray that replaces icosphere direction u0: moved on the hull towards
+  // the nearest fold and primary-sulcus fundi by squeeze(). radial_hemisphere() checks the
+  // triangulation of the moved directions, all the radial construction needs.
+  Vec3 ray(const Vec3& u0) const {
+    Vec3 x, n;
+    hull_frame(u0, x, n);
+    Vec3 grad;
+    const double f = fold.value(x, &grad);
+    const Vec3 grad_t = sub(grad, mul(n, dot(grad, n)));
+    const double g = std::sqrt(dot(grad_t, grad_t) + epsilon * epsilon);
+    // radii() takes |f| / g as the distance to the fold fundus; a step d along -grad_t / g
+    // lowers f / g by d |grad_t|^2 / g^2 <= d, less near saddles, where the direction is
+    // ill-defined and the valleys merge anyway. The fold squeeze fades out from 4 to 2 mm of a
+    // primary sulcus, where the fold valleys are shallow or gone and the curve's own squeeze
+    // takes over (it reaches 2.5 mm), so the two never compound.
+    const double fold_move = fold_freedom(x, 2.0, 2.0) * squeeze(f / g, bank_half_gap(x));
+    Vec3 y = sub(x, mul(grad_t, fold_move / g));
+    for (const auto& c : curves) {
+      if (x[0] < c.lo[0] || x[1] < c.lo[1] || x[2] < c.lo[2] || x[0] > c.hi[0] || x[1] > c.hi[1] ||
+          x[2] > c.hi[2])
+        continue;
+      double at;
+      Vec3 q{0, 0, 0};
+      const double dist = c.distance(y, at, &q);
+      if (!(dist > 1e-9)) continue;
+      // Towards the closest point of the curve, in the tangent plane; squeeze(dist) / dist is
+      // smooth across the curve. The move fades at the curve's ends over half the length of
+      // the valley's own taper: a valley a few mm deep still needs its rays.
+      Vec3 d = sub(y, q);
+      d = sub(d, mul(n, dot(d, n)));
+      const double taper = smoothstep(std::min(at, c.arc.back() - at) / 6.0);
+      y = sub(y, mul(d, taper * squeeze(dist, bank_half_gap(y)) / dist));
+    }
+    const Vec3 q = sub(y, centre);
+    return normalized(Vec3{q[0], q[1] / sy, q[2] / sz});
+  }
+
+  // Ray parameters of the white and pial surfaces along the ray u: the vertices are
+  // to_template(u, rw) and to_template(u, rp).
+  void radii(const Vec3& u, double& rw, double& rp) const {
+    const GeometryOptions& o = *opts;
+    const double r0 = hull_radius(u);
+    Vec3 x, n;
+    hull_frame(u, x, n);
 
     Vec3 grad;
     const double f = fold.value(x, &grad);
     const Vec3 grad_t = sub(grad, mul(n, dot(grad, n)));
     const double s = std::fabs(f) / std::sqrt(dot(grad_t, grad_t) + epsilon * epsilon);
 
-    // Non-cortical medial wall (around the corpus callosum and thalamus): no folds, thinnest.
-    const double medial = smoothstep((-n[0] - 0.7) / 0.2);
-    const double wall = medial * plateau2((x[1] + 5) / 42, (x[2] - 10) / 22);
+    const double medial = medial_side(n);
+    const double wall = medial_wall(x, n);
     double depth_here = o.depth_min + (o.depth_max - o.depth_min) * sigmoid01(1.5 * depth.value(x));
-    // Shallower folds on the rest of the flat medial side.
-    depth_here *= (1.0 - 0.35 * medial) * (1.0 - wall);
+    // Shallower folds on the rest of the flat medial side, none next to a primary sulcus.
+    depth_here *= (1.0 - 0.35 * medial) * (1.0 - wall) * fold_freedom(x);
     double crown = o.thickness_min + 0.3 +
                    (o.thickness_max - o.thickness_min - 0.3) * sigmoid01(1.2 * thickness.value(x));
     crown = o.thickness_min + (crown - o.thickness_min) * (1.0 - wall);
-    const double b = 0.4 + 0.5 * sigmoid01(1.5 * bank_gap.value(x));
+    const double b = bank_half_gap(x);
     const double a = b + crown;
-    const double pial_ramp = std::max(0.5, b * wall_ramp / a);
+    // A ramp of 0.6 b keeps the pial fundus at 96% of the valley depth (psi(1 / 0.6)) and the
+    // banks within ~2.7 b of each other over 80% of it.
+    const double pial_ramp = std::max(0.6 * b, b * wall_ramp / a);
     // psi((b - s)/pial_ramp) <= psi((a - s)/wall_ramp) for s >= 0 because pial_ramp >= b
-    // wall_ramp / a and a > b: every valley digs the pial surface less than the white one.
+    // wall_ramp / a (at s = 0) and pial_ramp <= 0.6 * 0.9 < wall_ramp (the slopes): every
+    // valley digs the pial surface less than the white one.
     double dw = depth_here * psi((a - s) / wall_ramp);
     double dp = depth_here * psi((b - s) / pial_ramp);
     for (const auto& c : curves) {
@@ -223,8 +324,8 @@ struct HemisphereModel {
     const double au_len = norm(au);
     const double cos_theta = std::max(dot(mul(au, 1.0 / au_len), n), 0.6);
     const double q = cos_theta * au_len;  // template mm along the hull normal per unit of r
-    double rw = r0 - dw / q;
-    double rp = r0 + (thick - dp) / q;
+    rw = r0 - dw / q;
+    rp = r0 + (thick - dp) / q;
     // Both radii go through the same monotone, translation-equivariant maps, the white one
     // shifted by delta, which keeps rp - rw >= delta (thickness_min along the ray).
     const double delta = o.thickness_min / au_len;
@@ -234,8 +335,13 @@ struct HemisphereModel {
     const double lim = medial_limit(u);
     rp = smin(rp, lim, 1.0);
     rw = smin(rw, lim - delta, 1.0);
-    white = to_template(u, rw);
-    pial = to_template(u, rp);
+  }
+
+  // Where the warp is followed exactly along the ray u (see warp_along_rays()): 2 mm out from
+  // the hull, about the pial surface of the convexity, and just inside the fissure plane on
+  // the flat medial side, where the pial surface is flattened against it.
+  double anchor_radius(const Vec3& u) const {
+    return smin(hull_radius(u) + 2.0 / norm(stretch(u)), medial_limit(u), 1.0);
   }
 };
 
@@ -272,6 +378,10 @@ HemisphereModel draw_hemisphere(const GeometryOptions& o, int hemi) {
   const double wavelength = jitter(o.fold_wavelength, 0.08);
   m.wall_ramp = jitter(1.2, 0.1);
   m.epsilon = 0.25 * 2 * M_PI / wavelength;
+  // Touching banks 0.12 mm apart on the default mesh (level 7: ~0.6 mm triangles, packed ~10x
+  // across the valley by HemisphereModel::squeeze); a coarser mesh cannot hold them, so there
+  // the narrowest gap doubles per level, up to the 0.8 mm of the open valleys' low end.
+  m.touching = std::min(0.4, 0.06 * std::ldexp(1.0, std::max(0, 7 - o.mesh_level)));
   m.fold = WaveField(rng, 64, wavelength);
   m.depth = WaveField(rng, 16, 80);
   m.thickness = WaveField(rng, 16, 60);
@@ -313,7 +423,6 @@ Vec3 to_vec3(const std::array<float, 3>& v) { return {v[0], v[1], v[2]}; }
 std::array<float, 3> to_float3(const Vec3& v) {
   return {static_cast<float>(v[0]), static_cast<float>(v[1]), static_cast<float>(v[2])};
 }
-
 
 void transform_mesh(Mesh& mesh, const SmoothWarp& warp, const Affine& similarity) {
   parallel_for(
@@ -424,42 +533,179 @@ Mesh ellipsoid_mesh(const Vec3& centre, const Vec3& semi_axes,
   return m;
 }
 
-void procedural_hemisphere(const GeometryOptions& opts, int hemi, Mesh& white, Mesh& pial) {
+namespace {
+
+// A procedural hemisphere as rays from its star centre, kept until the warp (see
+// warp_along_rays()). The left one is built as a right one and mirrored (x -> -x) at the end.
+struct RadialHemisphere {
+  HemisphereModel model;
+  bool mirror = false;
+  std::vector<Vec3> dir;                      // ray direction of each vertex
+  std::vector<double> r_white, r_pial;        // ray parameters of its white and pial vertices
+  std::vector<std::array<int32_t, 3>> faces;  // counter-clockwise seen from outside
+  int64_t rays_repaired = 0;
+  Vec3 point(size_t i, double r) const {
+    Vec3 p = model.to_template(dir[i], r);
+    if (mirror) p[0] = -p[0];
+    return p;
+  }
+};
+
+RadialHemisphere radial_hemisphere(const GeometryOptions& opts, int hemi) {
   if (opts.mesh_level < 2 || opts.mesh_level > 8)
     throw UsageError("--mesh-level must be between 2 and 8");
   if (!(opts.thickness_min >= 0.5 && opts.thickness_max > opts.thickness_min + 0.3))
     throw UsageError("thickness range must satisfy 0.5 <= min and min + 0.3 < max");
   if (!(opts.depth_min >= 0 && opts.depth_max >= opts.depth_min && opts.depth_max <= 25))
     throw UsageError("sulcal depth range must satisfy 0 <= min <= max <= 25 mm");
-  const HemisphereModel model = draw_hemisphere(opts, hemi);
+  RadialHemisphere h;
+  h.model = draw_hemisphere(opts, hemi);
+  h.mirror = hemi == 0;
   const Mesh sphere = make_icosphere(opts.mesh_level, 1.0);
   const int64_t n = static_cast<int64_t>(sphere.vertices.size());
-  white.vertices.resize(n);
-  pial.vertices.resize(n);
-  const bool mirror = hemi == 0;
+  std::vector<Vec3> base(n), dir(n);
   parallel_for(
       n,
       [&](int64_t b, int64_t e) {
         for (int64_t i = b; i < e; ++i) {
-          const Vec3 u = normalized(to_vec3(sphere.vertices[i]));
-          Vec3 w, p;
-          model.vertex(u, w, p);
-          if (mirror) {
-            w[0] = -w[0];
-            p[0] = -p[0];
-          }
-          white.vertices[i] = to_float3(w);
-          pial.vertices[i] = to_float3(p);
+          base[i] = normalized(to_vec3(sphere.vertices[i]));
+          dir[i] = h.model.ray(base[i]);
         }
       },
       2048);
-  white.faces = sphere.faces;
-  if (mirror)
-    for (auto& f : white.faces) std::swap(f[1], f[2]);  // mirroring turns the faces inside out
-  pial.faces = white.faces;
-  white.hemi = pial.hemi = hemi == 0 ? "lh" : "rh";
+  // The radial construction holds for any triangulation of the sphere whose triangles all keep
+  // their orientation: the moved directions are within a few hundredths of a radian of the
+  // icosphere's, so the map has degree 1, and with no face turned over it is one-to-one and the
+  // cones over the faces still tile space. A squeeze that varies much within one triangle (where
+  // valleys meet) can turn it over, or nearly: a determinant below a twentieth of the
+  // icosphere's (a sliver that float coordinates could turn). Such a face's corners move to
+  // the centre of their neighbours, from the fourth round with the neighbours too, which
+  // untangles the few there are (tens of rays per default hemisphere, in two or three rounds).
+  // From the twelfth round they take back their icosphere directions instead: a face with
+  // three of those is never flagged, so this ends, at the icosphere itself at the worst.
+  const auto& faces = sphere.faces;
+  auto det3 = [](const Vec3& a, const Vec3& b, const Vec3& c) { return dot(a, cross(b, c)); };
+  std::vector<std::vector<int32_t>> neighbours(n);
+  std::vector<char> touched(n, 0);
+  for (int round = 0;; ++round) {
+    std::vector<int32_t> flagged;
+    for (const auto& f : faces)
+      if (!(det3(dir[f[0]], dir[f[1]], dir[f[2]]) >
+            0.05 * det3(base[f[0]], base[f[1]], base[f[2]])))
+        flagged.insert(flagged.end(), f.begin(), f.end());
+    if (flagged.empty()) break;
+    if (round == 0)
+      for (const auto& f : faces)
+        for (int c = 0; c < 3; ++c) neighbours[f[c]].push_back(f[(c + 1) % 3]);
+    std::vector<int32_t> ring = flagged;
+    if (round >= 3)
+      for (int32_t v : flagged) ring.insert(ring.end(), neighbours[v].begin(), neighbours[v].end());
+    std::sort(ring.begin(), ring.end());
+    ring.erase(std::unique(ring.begin(), ring.end()), ring.end());
+    for (int32_t v : ring) touched[v] = 1;
+    if (round < 12) {
+      std::vector<Vec3> next(ring.size());
+      for (size_t i = 0; i < ring.size(); ++i) {
+        Vec3 sum{0, 0, 0};
+        for (int32_t w : neighbours[ring[i]]) sum = add(sum, dir[w]);
+        next[i] = normalized(sum);
+      }
+      for (size_t i = 0; i < ring.size(); ++i) dir[ring[i]] = next[i];
+    } else {
+      for (int32_t v : ring) dir[v] = base[v];
+    }
+  }
+  h.rays_repaired = std::count(touched.begin(), touched.end(), 1);
+
+  h.dir = std::move(dir);
+  h.r_white.resize(n);
+  h.r_pial.resize(n);
+  parallel_for(
+      n,
+      [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) h.model.radii(h.dir[i], h.r_white[i], h.r_pial[i]);
+      },
+      2048);
+  h.faces = sphere.faces;
+  if (h.mirror)
+    for (auto& f : h.faces) std::swap(f[1], f[2]);  // mirroring turns the faces inside out
+  return h;
+}
+
+void template_meshes(const RadialHemisphere& h, Mesh& white, Mesh& pial) {
+  const size_t n = h.dir.size();
+  white.vertices.resize(n);
+  pial.vertices.resize(n);
+  for (size_t i = 0; i < n; ++i) {
+    white.vertices[i] = to_float3(h.point(i, h.r_white[i]));
+    pial.vertices[i] = to_float3(h.point(i, h.r_pial[i]));
+  }
+  white.faces = pial.faces = h.faces;
+  white.hemi = pial.hemi = h.mirror ? "lh" : "rh";
   white.surface = "white";
   pial.surface = "pial";
+}
+
+// The warp W along the rays: the anchor point X_a = point(anchor_radius) of each ray goes to
+// W(X_a) exactly, and the ray's other points keep their place on the straight line from W(C)
+// through it, C the star centre: X = C + t (X_a - C) goes to W(C) + t (W(X_a) - W(C)). The warped
+// hemisphere is thus again a radial surface, around W(C), over the directions of the W(X_a),
+// and all of the guarantees of the construction carry over exactly once those directions'
+// triangles keep their orientation, which is checked here (false when one does not; it holds
+// unless the warp bends the anchor surface edge-on to W(C)). Applying W to the vertices would
+// not do: the straight triangles between warped vertices miss the warped surface by up to
+// |Hessian| L^2 / 8, tenths of a mm for the ~10 mm triangles of a steep sulcal wall, more than
+// the gap between touching banks. With W = I + D, |D(x) - D(y)| <= 0.3 |x - y|, a point
+// lands within 0.6 t |X - X_a| of where W would take it, and on the flat medial side the pial
+// vertices lie within a mm of X_a (both near the fissure plane), so the hemispheres stay apart
+// across the fissure much as under W (1.2-1.5 mm at the narrowest; the tests check that no
+// faces meet). Along each ray, distances scale by |W(X_a) - W(C)| / |X_a - C|, in [0.7, 1.3].
+bool warp_along_rays(const RadialHemisphere& h, const SmoothWarp& warp, const Affine& similarity,
+                     Mesh& white, Mesh& pial) {
+  const int64_t n = static_cast<int64_t>(h.dir.size());
+  Vec3 c = h.model.centre;
+  if (h.mirror) c[0] = -c[0];
+  const Vec3 cw = warp.apply(c);
+  std::vector<double> ra(n);
+  std::vector<Vec3> anchor(n), moved(n);
+  parallel_for(
+      n,
+      [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          ra[i] = h.model.anchor_radius(h.dir[i]);
+          anchor[i] = h.point(i, ra[i]);
+          moved[i] = warp.apply(anchor[i]);
+        }
+      },
+      2048);
+  auto det3 = [](const Vec3& a, const Vec3& b, const Vec3& c) { return dot(a, cross(b, c)); };
+  for (const auto& f : h.faces) {
+    const double before = det3(sub(anchor[f[0]], c), sub(anchor[f[1]], c), sub(anchor[f[2]], c));
+    const double after = det3(sub(moved[f[0]], cw), sub(moved[f[1]], cw), sub(moved[f[2]], cw));
+    if (!(after > 0.02 * before)) return false;
+  }
+  white.vertices.resize(n);
+  pial.vertices.resize(n);
+  parallel_for(
+      n,
+      [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) {
+          const Vec3 d = sub(moved[i], cw);
+          white.vertices[i] = to_float3(similarity.apply(add(cw, mul(d, h.r_white[i] / ra[i]))));
+          pial.vertices[i] = to_float3(similarity.apply(add(cw, mul(d, h.r_pial[i] / ra[i]))));
+        }
+      },
+      2048);
+  return true;
+}
+
+}  // namespace
+
+void procedural_hemisphere(const GeometryOptions& opts, int hemi, Mesh& white, Mesh& pial,
+                           int64_t* rays_repaired) {
+  const RadialHemisphere h = radial_hemisphere(opts, hemi);
+  template_meshes(h, white, pial);
+  if (rays_repaired) *rays_repaired = h.rays_repaired;
 }
 
 std::vector<std::string> find_geometry_files(const std::string& dir) {
@@ -510,10 +756,16 @@ std::vector<std::string> find_geometry_files(const std::string& dir) {
 PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& progress) {
   if (!(opts.scale >= 0.2 && opts.scale <= 2.0)) throw UsageError("--scale must be in [0.2, 2]");
   PhantomGeometry g;
+  RadialHemisphere radial[2];  // procedural hemispheres as rays
   report(progress, 0.0);
   if (opts.geometry_dir.empty()) {
     g.source = "procedural";
-    for (int h = 0; h < 2; ++h) procedural_hemisphere(opts, h, g.white[h], g.pial[h]);
+    for (int h = 0; h < 2; ++h) {
+      radial[h] = radial_hemisphere(opts, h);
+      template_meshes(radial[h], g.white[h], g.pial[h]);
+      g.parameters.push_back(
+          {std::string(h == 0 ? "lh" : "rh") + "_rays_repaired", double(radial[h].rays_repaired)});
+    }
   } else {
     g.source = opts.geometry_dir;
     g.source_files = find_geometry_files(opts.geometry_dir);
@@ -643,14 +895,36 @@ PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& pro
     g.parameters.push_back({std::string("rotation_deg_") + "xyz"[a], angles[a] * 180 / M_PI});
   for (int a = 0; a < 3; ++a)
     g.parameters.push_back({std::string("shift_mm_") + "xyz"[a], shift[a]});
-  g.parameters.push_back({"warp_sigma_mm", g.warp.sigma});
-  g.parameters.push_back({"warp_lipschitz_bound", g.warp.lipschitz_bound()});
   report(progress, 0.4);
 
-  for (int h = 0; h < 2; ++h) {
-    transform_mesh(g.white[h], g.warp, g.similarity);
-    transform_mesh(g.pial[h], g.warp, g.similarity);
+  if (opts.geometry_dir.empty()) {
+    // Procedural hemispheres follow the warp along their rays, which keeps them radial surfaces
+    // (see warp_along_rays()). Should a warp bend one edge-on, the warp is halved, for all of
+    // the head, until neither does; no warp at all always passes.
+    double warp_scale = 1.0;
+    for (int attempt = 0;; ++attempt) {
+      Mesh white[2] = {g.white[0], g.white[1]}, pial[2] = {g.pial[0], g.pial[1]};
+      if (warp_along_rays(radial[0], g.warp, g.similarity, white[0], pial[0]) &&
+          warp_along_rays(radial[1], g.warp, g.similarity, white[1], pial[1])) {
+        for (int h = 0; h < 2; ++h) {
+          g.white[h] = std::move(white[h]);
+          g.pial[h] = std::move(pial[h]);
+        }
+        break;
+      }
+      const double factor = attempt < 4 ? 0.5 : 0.0;
+      warp_scale *= factor;
+      for (auto& a : g.warp.amplitudes) a = mul(a, factor);
+    }
+    g.parameters.push_back({"warp_scale", warp_scale});
+  } else {
+    for (int h = 0; h < 2; ++h) {
+      transform_mesh(g.white[h], g.warp, g.similarity);
+      transform_mesh(g.pial[h], g.warp, g.similarity);
+    }
   }
+  g.parameters.push_back({"warp_sigma_mm", g.warp.sigma});
+  g.parameters.push_back({"warp_lipschitz_bound", g.warp.lipschitz_bound()});
   for (auto& e : ventricles) transform_mesh(e.first, g.warp, g.similarity);
   for (auto& e : nuclei) transform_mesh(e.first, g.warp, g.similarity);
   for (auto& m : hindbrain) transform_mesh(m, g.warp, g.similarity);
