@@ -126,6 +126,13 @@ struct Curve {
     }
     return best;
   }
+  // Valleys are evaluated only within the bounding box of the points.
+  bool in_box(const Vec3& x) const {
+    return !(x[0] < lo[0] || x[1] < lo[1] || x[2] < lo[2] || x[0] > hi[0] || x[1] > hi[1] ||
+             x[2] > hi[2]);
+  }
+  // 0 at either end, rising to 1 over 12 mm of arc length: sulci fade out rather than stop.
+  double taper(double at) const { return smoothstep(std::min(at, arc.back() - at) / 12.0); }
 };
 
 // One right hemisphere (the left one is built the same way with its own draws, then mirrored).
@@ -207,12 +214,10 @@ struct HemisphereModel {
   double fold_freedom(const Vec3& x, double from = 3.0, double over = 4.0) const {
     double free = 1.0;
     for (const auto& c : curves) {
-      if (x[0] < c.lo[0] || x[1] < c.lo[1] || x[2] < c.lo[2] || x[0] > c.hi[0] || x[1] > c.hi[1] ||
-          x[2] > c.hi[2])
-        continue;
+      if (!c.in_box(x)) continue;
       double at;
       const double dist = c.distance(x, at);
-      const double taper = smoothstep(std::min(at, c.arc.back() - at) / 12.0);
+      const double taper = c.taper(at);
       free *= 1.0 - taper * (1.0 - smoothstep((dist - from) / over));
     }
     return free;
@@ -253,9 +258,7 @@ struct HemisphereModel {
     const double fold_move = fold_freedom(x, 2.0, 2.0) * squeeze(f / g, bank_half_gap(x));
     Vec3 y = sub(x, mul(grad_t, fold_move / g));
     for (const auto& c : curves) {
-      if (x[0] < c.lo[0] || x[1] < c.lo[1] || x[2] < c.lo[2] || x[0] > c.hi[0] || x[1] > c.hi[1] ||
-          x[2] > c.hi[2])
-        continue;
+      if (!c.in_box(x)) continue;
       double at;
       Vec3 q{0, 0, 0};
       const double dist = c.distance(y, at, &q);
@@ -304,12 +307,10 @@ struct HemisphereModel {
     double dw = depth_here * psi((a - s) / wall_ramp);
     double dp = depth_here * psi((b - s) / pial_ramp);
     for (const auto& c : curves) {
-      if (x[0] < c.lo[0] || x[1] < c.lo[1] || x[2] < c.lo[2] || x[0] > c.hi[0] || x[1] > c.hi[1] ||
-          x[2] > c.hi[2])
-        continue;
+      if (!c.in_box(x)) continue;
       double at;
       const double dist = c.distance(x, at);
-      const double taper = smoothstep(std::min(at, c.arc.back() - at) / 12.0);
+      const double taper = c.taper(at);
       const double dc = c.depth * taper * (1.0 - wall);
       // Smooth maxima are nondecreasing in both arguments, so dp <= dw survives the union.
       dw = smax(dw, dc * psi((a - dist) / wall_ramp), 1.0);
