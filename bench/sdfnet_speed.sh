@@ -14,7 +14,7 @@ ddcsr="$build/ddcsr"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 
-channels="b0,fa,md,ad,rd,l1,l2,l3,sm_b1000,sm_b2500,mask"
+channels="b0,fa,md,ad,rd,l1,l2,l3,sm_b1000,sm_b2500,midline,mask"
 if [ -z "$model" ]; then
   model="$work/sdfnet_init.pt"
   /usr/bin/python3 "$here/models/sdfnet.py" export --channels "$channels" -o "$model" >/dev/null

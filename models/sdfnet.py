@@ -209,7 +209,9 @@ def export(args) -> None:
     channels = [c for c in args.channels.split(",") if c]
     if not channels or len(set(channels)) != len(channels):
         sys.exit("sdfnet.py: --channels needs distinct, non-empty names")
-    lr_signed = [c for c in (args.lr_signed or "").split(",") if c]
+    # ddcsr's midline feature is signed left-right (feature_lr_signed_channel_names in C++).
+    lr_signed = ([c for c in args.lr_signed.split(",") if c] if args.lr_signed is not None
+                 else [c for c in channels if c == "midline"])
     for c in lr_signed:
         if c not in channels:
             sys.exit(f"sdfnet.py: left-right signed channel {c!r} is not an input channel")
@@ -248,7 +250,8 @@ def main(argv: Optional[List[str]] = None) -> None:
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("export", help="write an untrained TorchScript model with its metadata")
     p.add_argument("--channels", required=True, help="comma-separated input channel names, in order")
-    p.add_argument("--lr-signed", default="", help="channels whose sign flips under a left-right mirror")
+    p.add_argument("--lr-signed", default=None,
+                   help="channels whose sign flips under a left-right mirror (default: midline)")
     p.add_argument("--width", type=int, default=12, help="channels at full resolution")
     p.add_argument("--levels", type=int, default=4, help="number of 2x downsamplings")
     p.add_argument("--out-range", type=float, default=24.0, help="output bound in mm (tanh)")

@@ -8,8 +8,10 @@ computed exactly as `recon` does, on the model's grid) and compares the predicte
 with the subject's ground-truth SDF volumes (sdf/*.nii.gz, sampled trilinearly at the prediction
 grid's voxel centres; `ddcsr simulate` writes them on a 0.8 mm grid, so sampling adds < 0.1 mm).
 Reports, per surface, the mean absolute error over the voxels within 3 mm of the true surface
-(|truth| < 3 mm), the issue's measure, plus inference wall time and the peak memory of the
-`ddcsr sdf` process. Prints one markdown table.
+(|truth| < 3 mm), the issue's measure; the deep sign errors (percent of the voxels more than 5 mm
+inside a true surface predicted outside, over the four maps: deep white matter predicted
+"outside" was the fault that made recon's sign repair necessary); and the inference
+wall time and peak memory of the `ddcsr sdf` process. Prints one markdown table.
 """
 import argparse
 import json
@@ -58,6 +60,7 @@ def main():
         ijk = np.indices(p.shape[:3]).reshape(3, -1)
         world = pred.affine @ np.vstack([ijk, np.ones((1, ijk.shape[1]))])
         maes = []
+        far_wrong = far_total = 0
         for s, surface in enumerate(SURFACES):
             truth_img = nib.load(os.path.join(sim, "sdf", surface + ".nii.gz"))
             tv = np.linalg.inv(truth_img.affine) @ world
@@ -67,17 +70,20 @@ def main():
             near = np.abs(truth) < a.band_mm
             err = np.abs(p[..., s].reshape(-1)[inside][near] - truth[near])
             maes.append(float(err.mean()))
+            far = truth < -5.0
+            far_wrong += int(np.count_nonzero(p[..., s].reshape(-1)[inside][far] > 0))
+            far_total += int(np.count_nonzero(far))
         acq = meta.get("acquisition", {})
         source = meta.get("geometry", {}).get("source", "")
         geometry = os.path.basename(source) if os.path.sep in source else source or "?"
         rows.append((name, acq.get("voxel_size_mm", "?"), acq.get("shells", "?"), acq.get("snr", "?"), geometry, maes,
-                     wall, rss))
+                     100.0 * far_wrong / max(far_total, 1), wall, rss))
     print(f"| subject | voxel (mm) | shells | SNR | geometry | " + " | ".join(SURFACES) +
-          " | mean | inference (s) | peak (MB) |")
-    print("|---" * (5 + len(SURFACES) + 3) + "|")
-    for name, vox, shells, snr, geom, maes, wall, rss in rows:
+          " | mean | deep sign errors (%) | inference (s) | peak (MB) |")
+    print("|---" * (5 + len(SURFACES) + 4) + "|")
+    for name, vox, shells, snr, geom, maes, far, wall, rss in rows:
         print(f"| {name} | {vox} | {shells} | {snr} | {geom} | " + " | ".join(f"{m:.3f}" for m in maes) +
-              f" | **{np.mean(maes):.3f}** | {wall:.1f} | {rss:.0f} |")
+              f" | **{np.mean(maes):.3f}** | {far:.2f} | {wall:.1f} | {rss:.0f} |")
 
 
 if __name__ == "__main__":

@@ -89,7 +89,7 @@ ddcsr::cli::Command make_features_command() {
       "Writes DIR/features.nii.gz (4D, one frame per channel), DIR/features.json (channels,\n"
       "normalisation, grid affine, protocol), DIR/mask.nii.gz and DIR/qc_fa.png (FA slices);\n"
       "with --native also DIR/native/*.nii.gz (every map on the scan's own grid).\n"
-      "Channels: b0 fa md ad rd l1 l2 l3 sm_b1000 sm_b2500 mask.";
+      "Channels: b0 fa md ad rd l1 l2 l3 sm_b1000 sm_b2500 midline mask.";
   c.references = {
       "Basser, Mattiello, LeBihan (1994). MR diffusion tensor spectroscopy and imaging. Biophys J "
       "66:259-267.",

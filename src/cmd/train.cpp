@@ -163,6 +163,13 @@ ddcsr::cli::Command make_train_command() {
       std::vector<ddcsr::SdfTrainingPair> pairs;
       if (!o->sims.empty() || !scans.empty())
         ddcsr::check_sdfnet_channels(net.metadata(), ddcsr::feature_channel_names(), start);
+      if (net.metadata().input_channels == ddcsr::feature_channel_names() &&
+          net.metadata().lr_signed_channels != ddcsr::feature_lr_signed_channel_names())
+        throw ddcsr::InputError(
+            start, "model's left-right signed channels [" +
+                       ddcsr::name_list(net.metadata().lr_signed_channels) + "] are not [" +
+                       ddcsr::name_list(ddcsr::feature_lr_signed_channel_names()) +
+                       "]: mirrored patches would teach it the wrong hemisphere");
       ddcsr::TrainingDataOptions data;
       data.exact_targets = !o->resample_targets;
       data.features.grid.spacing_mm = o->grid_mm > 0 ? o->grid_mm : net.metadata().grid_spacing_mm;

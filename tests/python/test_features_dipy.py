@@ -17,7 +17,7 @@ from dipy.reconst.dti import TensorModel  # noqa: E402
 
 W = workdir("features_dipy")
 FAILS = []
-CHANNELS = ["b0", "fa", "md", "ad", "rd", "l1", "l2", "l3", "sm_b1000", "sm_b2500", "mask"]
+CHANNELS = ["b0", "fa", "md", "ad", "rd", "l1", "l2", "l3", "sm_b1000", "sm_b2500", "midline", "mask"]
 
 
 def check(cond, what):
@@ -64,6 +64,15 @@ def check_outputs(label, out, sidecar, min_ml, max_ml):
     data = img.get_fdata()
     for c, ch in enumerate(sidecar["channels"][:-1]):
         inside = data[..., c][mask]
+        if ch["name"] == "midline":
+            # Signed distance to the sidecar's plane, recomputed here, over 20 mm; left negative.
+            plane = sidecar["midsagittal_plane"]
+            ras = nib.affines.apply_affine(affine, np.argwhere(mask))
+            side = (ras - np.array(plane["point_ras"])) @ np.array(plane["normal_ras"])
+            err = np.max(np.abs(inside - side / ch["normalisation"]["scale"]))
+            check(err < 1e-4 and not np.any(data[..., c][~mask]) and plane["normal_ras"][0] > 0.9,
+                  f"{label}: midline is the distance to the plane / 20 mm (max error {err:.1e})")
+            continue
         check(abs(np.median(inside)) < 0.05 and not np.any(data[..., c][~mask]),
               f"{label}: {ch['name']} normalised (median {np.median(inside):.3f} inside, 0 outside)")
     with open(os.path.join(out, "qc_fa.png"), "rb") as f:

@@ -2,13 +2,14 @@
 import gzip
 import json
 import os
+import subprocess
 import sys
 
 import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import run, shared, workdir  # noqa: E402
+from common import SOURCE, run, shared, workdir  # noqa: E402
 
 W = workdir("foundation_io")
 FAILS = []
@@ -152,9 +153,20 @@ def bad_inputs():
     check(not os.path.exists(os.path.join(W, "x.gii")), "no output after a failure")
 
 
+def provenance():
+    """The binary names the commit it was built from (taken at build time, not at configure time)."""
+    head = subprocess.run(["git", "-C", SOURCE, "rev-parse", "--short=7", "HEAD"], capture_output=True, text=True)
+    out = run("--version").stdout.strip()
+    if head.returncode != 0:
+        check("unknown" in out or out.startswith("ddcsr "), f"--version outside git: {out}")
+        return
+    check(head.stdout.strip()[:7] in out, f"--version {out!r} names HEAD {head.stdout.strip()}")
+
+
 surfaces()
 orientations()
 bad_inputs()
+provenance()
 leftovers = [f for f in os.listdir(W) if ".tmp-" in f]
 check(not leftovers, f"no temporary files left: {leftovers}")
 print(f"{0 if FAILS else 1} passed, {len(FAILS)} failed")

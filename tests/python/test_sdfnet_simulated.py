@@ -23,11 +23,22 @@ for seed in (1, 2):
     subjects.append(out)
 
 # A model for the feature stage's channels on a 2 mm grid (small, for CI).
-names = ("b0,fa,md,ad,rd,l1,l2,l3,sm_b1000,sm_b2500,mask")
+names = ("b0,fa,md,ad,rd,l1,l2,l3,sm_b1000,sm_b2500,midline,mask")
 init = os.path.join(work, "init.pt")
 subprocess.run(["/usr/bin/python3", os.path.join(common.SOURCE, "models", "sdfnet.py"), "export",
                 "--channels", names, "--spacing", "2", "--width", "8", "--levels", "3", "-o", init],
                check=True, capture_output=True)
+
+# A model whose midline channel is not marked left-right signed would learn the wrong hemisphere
+# from mirrored patches: refused before any data is read.
+unsigned = os.path.join(work, "unsigned.pt")
+subprocess.run(["/usr/bin/python3", os.path.join(common.SOURCE, "models", "sdfnet.py"), "export",
+                "--channels", names, "--lr-signed", "", "--spacing", "2", "--width", "8", "--levels", "3",
+                "-o", unsigned], check=True, capture_output=True)
+proc = common.run("train", "--model", unsigned, "-o", os.path.join(work, "never.pt"), "--sim", subjects[0],
+                  "--steps", "1", expect=None)
+assert proc.returncode != 0 and "left-right signed" in proc.stderr and unsigned in proc.stderr, proc.stderr
+assert not os.path.exists(os.path.join(work, "never.pt"))
 
 trained = os.path.join(work, "trained.pt")
 pairs = os.path.join(work, "pairs")
@@ -44,7 +55,7 @@ assert len(saved) == 4, saved
 feat_path = os.path.join(pairs, [f for f in saved if f.startswith("0_") and f.endswith("_features.nii.gz")][0])
 sdf_path = feat_path.replace("_features.nii.gz", "_sdf.nii.gz")
 feat, target = nib.load(feat_path), nib.load(sdf_path)
-assert feat.shape[3] == 11 and target.shape[3] == 4 and feat.shape[:3] == target.shape[:3]
+assert feat.shape[3] == 12 and target.shape[3] == 4 and feat.shape[:3] == target.shape[:3]
 assert np.allclose(feat.affine, target.affine)
 assert np.allclose(np.abs(np.diag(feat.affine)[:3]), 2.0), feat.affine
 assert all(n % 8 == 0 for n in feat.shape[:3]), feat.shape

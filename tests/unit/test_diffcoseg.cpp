@@ -243,6 +243,34 @@ TEST(DiffCoSeg, DeepNarrowGroovesAreFollowedAndBanksDoNotCross) {
   EXPECT_LT(p.hd90, 0.5);
 }
 
+TEST(DiffCoSeg, TanglesLeftBySmoothingAreRelaxedAway) {
+  // Narrow grooves on a 2 mm grid with 1.2 mm voxel noise, harsher than a network's SDF of a real
+  // scan: the flow leaves small tangles (279 faces). Without the smoothing rounds, the membrane
+  // rounds alone must clear them; without either, the tangles stay (so the test can tell).
+  const Mesh white_truth = grooved_surface(26, 9, 12, 0.12, 0.0);
+  const Mesh pial_truth = grooved_surface(26, 9, 12, 0.12, 2.5);
+  const Volume grid = grid_around(pial_truth, 2.0, 8.0);
+  Volume white = signed_distance_volume(white_truth, grid);
+  const Volume pial = signed_distance_volume(pial_truth, grid);
+  std::mt19937 rng(5);
+  std::normal_distribution<float> noise(0.f, 1.2f);
+  for (float& v : white.data) v += noise(rng);
+  DiffCoSegOptions opt;
+  opt.target_vertices = 20000;
+  opt.repair_rounds = 0;
+  opt.membrane_rounds = 0;
+  const HemisphereSurfaces bare = reconstruct_hemisphere(white, pial, "lh", opt);
+  opt.membrane_rounds = 10;
+  const HemisphereSurfaces relaxed = reconstruct_hemisphere(white, pial, "lh", opt);
+  std::printf("tangles: %lld self-intersecting white faces without repair, %lld with membranes\n",
+              static_cast<long long>(bare.white_check.self_intersecting_faces),
+              static_cast<long long>(relaxed.white_check.self_intersecting_faces));
+  EXPECT_GT(bare.white_check.self_intersecting_faces, 0);
+  EXPECT_EQ(relaxed.white_check.self_intersecting_faces, 0);
+  EXPECT_TRUE(self_intersections(relaxed.white).empty());
+  EXPECT_TRUE(relaxed.white_check.genus0());
+}
+
 Mesh read_fsaverage(const std::string& name) {
   const char* env = std::getenv("DDCSR_SHARED_DATA");
   const std::string path =

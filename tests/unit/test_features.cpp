@@ -609,7 +609,10 @@ TEST(FeaturesPipeline, SameChannelsForAnyProtocolAndExactGridRoundTrip) {
 
     // Inside the mask each normalised channel has median ~0 and spread ~1; outside it is 0.
     const int64_t n = f.channels.voxels_per_volume();
+    const int64_t midline = f.channels.nvols - 2;
+    ASSERT_EQ(f.channel_names[static_cast<size_t>(midline)], "midline");
     for (int64_t c = 0; c + 1 < f.channels.nvols; ++c) {
+      if (c == midline) continue;  // below
       std::vector<float> inside;
       for (int64_t v = 0; v < n; ++v) {
         const float x = f.channels.data[c * n + v];
@@ -621,6 +624,32 @@ TEST(FeaturesPipeline, SameChannelsForAnyProtocolAndExactGridRoundTrip) {
       std::nth_element(inside.begin(), inside.begin() + inside.size() / 2, inside.end());
       EXPECT_NEAR(inside[inside.size() / 2], 0.0, 0.05) << f.channel_names[c];
       EXPECT_GT(f.normalisation[c].scale, 0) << f.channel_names[c];
+    }
+    // The midline channel: distance to the fitted plane over 20 mm, negative on the left. The
+    // phantom is mirror-symmetric about the scanner-RAS plane x = const through its centre.
+    auto ras_of = [&](int64_t v) {
+      const int64_t i = v % f.channels.dims[0], j = (v / f.channels.dims[0]) % f.channels.dims[1],
+                    k = v / (f.channels.dims[0] * f.channels.dims[1]);
+      return f.vox2ras().apply({double(i), double(j), double(k)});
+    };
+    Vec3 centroid{0, 0, 0};
+    double count = 0;
+    for (int64_t v = 0; v < n; ++v)
+      if (f.mask.data[v] != 0) {
+        const Vec3 ras = ras_of(v);
+        for (int ax = 0; ax < 3; ++ax) centroid[ax] += ras[ax];
+        count += 1;
+      }
+    for (double& x : centroid) x /= count;
+    EXPECT_GT(f.midsagittal.normal[0], 0.99);
+    EXPECT_NEAR(f.midsagittal.side(centroid), 0.0, 1.0);
+    for (int64_t v = 0; v < n; v += 7) {
+      if (f.mask.data[v] == 0) continue;
+      const Vec3 ras = ras_of(v);
+      ASSERT_NEAR(f.channels.data[midline * n + v], f.midsagittal.side(ras) / 20.0, 1e-5);
+      if (std::fabs(ras[0] - centroid[0]) > 5) {
+        ASSERT_EQ(f.channels.data[midline * n + v] < 0, ras[0] < centroid[0]);
+      }
     }
     // The mask channel is the mask.
     for (int64_t v = 0; v < n; ++v)

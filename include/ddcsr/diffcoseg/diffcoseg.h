@@ -30,7 +30,9 @@
 // ddcsr/geometry/mesh_checks.h), no white vertex outside pial. White and pial are checked as
 // one mesh, which also finds every place where pial passes through white. Intersections left
 // by the discretisation are repaired locally: white by smoothing the involved vertices
-// (Taubin, then Laplacian, with gentle re-projection); pial by pulling the involved vertices
+// (Taubin, then Laplacian, with gentle re-projection), then, for small tangles that smoothing
+// only creeps over, by relaxing them and a widening ring around them to the membrane spanning
+// the ring's boundary; pial by pulling the involved vertices
 // back along their paths to the small starting step, which then shrinks; where white nearly
 // touches itself (a sulcus closed below voxel size) white gives way by up to 0.2 mm inward.
 // As a last resort a pial vertex coincides with its white vertex (touching, not crossing).
@@ -103,6 +105,9 @@ struct DiffCoSegOptions {
   double sulcus_margin_mm = 0.1;
   // Rounds of local self-intersection repair before giving up and reporting.
   int repair_rounds = 45;
+  // Then rounds in which what still intersects in white, and a ring around it that widens each
+  // round, relaxes to a membrane spanning the ring's boundary.
+  int membrane_rounds = 10;
 };
 
 // What the checks found on one output surface.

@@ -5,6 +5,9 @@
 //   b0        mean b0 signal
 //   fa md ad rd l1 l2 l3   tensor fit (FA; mean, axial, radial diffusivity; eigenvalues)
 //   sm_b1000 sm_b2500      spherical-mean signal S/S0 at nominal b = 1000 and 2500 s/mm^2
+//   midline   signed distance (mm) to the midsagittal plane fitted to the FA map's mirror symmetry,
+//             negative in the left hemisphere (features/midsagittal.h); scaled by 1/20 mm, not
+//             clipped, so that a left-right mirror negates it
 //   mask      the brain mask (1 inside, 0 outside)
 // The spherical means come from the measured shells: a shell within 5% of the nominal b-value
 // is used as measured (corrected for the small offset by the fitted tensor's predicted ratio);
@@ -13,14 +16,15 @@
 // tensor predicts between the two b-values (spherical mean of an axially symmetric tensor, closed
 // form). So a b=1000-only scan predicts b=2500 from its tensor, and a b=2500-only scan predicts
 // b=1000 from its own.
-// Every channel but the mask is normalised within the mask: (x - median) / (IQR / 1.349), clipped
-// to +-clip; voxels outside the mask are 0.
+// Every channel but the midline and the mask is normalised within the mask: (x - median) / (IQR
+// / 1.349), clipped to +-clip; voxels outside the mask are 0.
 #pragma once
 #include <string>
 #include <vector>
 
 #include "ddcsr/features/dti.h"
 #include "ddcsr/features/mask.h"
+#include "ddcsr/features/midsagittal.h"
 #include "ddcsr/features/protocol.h"
 #include "ddcsr/io/gradients.h"
 #include "ddcsr/progress.h"
@@ -30,6 +34,8 @@ namespace ddcsr {
 
 // The channel names in order; their count is the network's number of input channels.
 const std::vector<std::string>& feature_channel_names();
+// The channels whose sign flips under a left-right mirror of the head (the midline).
+const std::vector<std::string>& feature_lr_signed_channel_names();
 // The nominal b-values of the sm_b* channels.
 const std::vector<double>& feature_nominal_bvals();
 
@@ -87,6 +93,7 @@ struct FeatureSet {
   std::vector<ChannelNormalisation> normalisation;
   Protocol protocol;
   std::vector<NominalSignalPlan> nominal;
+  MidsagittalPlane midsagittal;  // fitted to the FA channel; the midline channel's zero
   bool mask_given = false;
   double mask_volume_ml = 0;  // on the scan's grid
   GridOptions grid;

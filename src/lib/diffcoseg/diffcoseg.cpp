@@ -393,7 +393,8 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
       !(options.growth_tau > 0) || !(options.growth_reach_mm > 0) ||
       !(options.growth_depth_mm > 0) || !(options.growth_outside_depth_mm > 0) ||
       !(options.final_time >= 0) || !(options.flow_edge_mm > 0) || options.repair_rounds < 0 ||
-      !(options.max_area_factor > 0) || !(options.max_folded_fraction > 0))
+      !(options.max_area_factor > 0) || !(options.max_folded_fraction > 0) ||
+      options.membrane_rounds < 0)
     throw UsageError("DiffCoSeg: invalid option value");
   check_volume(white_sdf, "white SDF");
   check_volume(pial_sdf, "pial SDF");
@@ -521,7 +522,29 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
         if (changed[v]) fm.offset_direction(v, min_cosine[v]);
       white_si.update(white, mask);
     }
-    out.white_check.repair_rounds = round;
+    // What the rounds above leave are small tangles (a few faces crumpled into each other, off
+    // the level set) that a couple of smoothing steps per round only creep over. Solve them
+    // away: the tangle and a ring around it relax to the membrane spanning the ring's boundary,
+    // widening the ring each round.
+    int membrane = 0;
+    // 60 Jacobi steps settle a ring of a dozen vertices' radius to within a few percent.
+    constexpr int kMembraneIterations = 60;
+    for (; !white_si.pairs().empty() && membrane < options.membrane_rounds; ++membrane) {
+      const std::vector<char> mask = vertices_near_faces(fm, white_si.pairs(), 2 + membrane);
+      for (int it = 0; it < kMembraneIterations; ++it) fm.relax(0.5, false, &mask);
+      std::vector<char> changed = mask;
+      for (int32_t v = 0; v < fm.vertex_slots(); ++v)
+        if (mask[v]) {
+          touched[v] = 1;
+          white.vertices[v] = {float(fm.pos[v][0]), float(fm.pos[v][1]), float(fm.pos[v][2])};
+          fm.one_ring(v, ring);
+          for (int32_t w : ring) changed[w] = 1;
+        }
+      for (int32_t v = 0; v < fm.vertex_slots(); ++v)
+        if (changed[v]) fm.offset_direction(v, min_cosine[v]);
+      white_si.update(white, mask);
+    }
+    out.white_check.repair_rounds = round + membrane;
     out.white_check.repaired_vertices = std::count(touched.begin(), touched.end(), 1);
   }
   out.seconds_white = seconds_since(t0);

@@ -7,6 +7,7 @@
 #include <stdexcept>
 
 #include "ddcsr/error.h"
+#include "ddcsr/features/midsagittal.h"
 #include "ddcsr/threads.h"
 
 namespace ddcsr {
@@ -15,6 +16,9 @@ namespace {
 
 // Progress shares of the stages (measured on a whole-brain scan).
 constexpr double kMaskShare = 0.15, kFitShare = 0.7, kResampleShare = 0.15;
+
+// The midline channel in mm per unit: a hemisphere is about 70 mm wide.
+constexpr double kMidlineScaleMm = 20.0;
 
 // The fit covers the mask and one voxel beyond it, so trilinear resampling at the mask's edge
 // reads fitted values rather than zeros.
@@ -112,8 +116,13 @@ ChannelNormalisation robust_normalisation(std::vector<float>& values, double cli
 }  // namespace
 
 const std::vector<std::string>& feature_channel_names() {
-  static const std::vector<std::string> names{"b0", "fa", "md",       "ad",       "rd",  "l1",
-                                              "l2", "l3", "sm_b1000", "sm_b2500", "mask"};
+  static const std::vector<std::string> names{
+      "b0", "fa", "md", "ad", "rd", "l1", "l2", "l3", "sm_b1000", "sm_b2500", "midline", "mask"};
+  return names;
+}
+
+const std::vector<std::string>& feature_lr_signed_channel_names() {
+  static const std::vector<std::string> names{"midline"};
   return names;
 }
 
@@ -281,6 +290,7 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
   for (int64_t v = 0; v < nout; ++v) fs.mask.data[v] = grid_mask[v] >= 0.5f ? 1.f : 0.f;
   fs.channel_names = names;
   fs.normalisation.resize(static_cast<size_t>(nch));
+  const int64_t midline = nch - 2;
   parallel_for(
       nch,
       [&](int64_t c0, int64_t c1) {
@@ -291,6 +301,7 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
             fs.normalisation[c] = ChannelNormalisation{0, 1, 0};
             continue;
           }
+          if (c == midline) continue;  // needs the normalised FA, below
           std::vector<float> inside;
           inside.reserve(static_cast<size_t>(nout / 4));
           for (int64_t v = 0; v < nout; ++v)
@@ -305,6 +316,35 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
         }
       },
       1);
+
+  // Which hemisphere a voxel is in cannot be seen in a patch of the brain, and the network learns
+  // from patches mirrored left-right: the signed distance to the midsagittal plane tells it.
+  // Centred at 0 so that a mirror negates it exactly (feature_lr_signed_channel_names).
+  if (std::count(fs.mask.data.begin(), fs.mask.data.end(), 1.f) == 0)
+    throw InputError(options.mask_path.empty() ? options.image_path : options.mask_path,
+                     "the brain mask has no voxel on the network grid");
+  fs.midsagittal = midsagittal_plane(fs.channels.frame(DiffusionMaps::kFA), fs.mask);
+  fs.normalisation[static_cast<size_t>(midline)] =
+      ChannelNormalisation{0, kMidlineScaleMm, 1000.0 / kMidlineScaleMm};
+  {
+    float* x = fs.channels.data.data() + midline * nout;
+    const auto& d = grid.dims;
+    parallel_for(
+        d[2],
+        [&](int64_t k0, int64_t k1) {
+          for (int64_t k = k0; k < k1; ++k)
+            for (int64_t j = 0; j < d[1]; ++j)
+              for (int64_t i = 0; i < d[0]; ++i) {
+                const int64_t v = (k * d[1] + j) * d[0] + i;
+                x[v] = fs.mask.data[v] != 0.f
+                           ? static_cast<float>(fs.midsagittal.side(grid.vox2ras.apply(
+                                                    {double(i), double(j), double(k)})) /
+                                                kMidlineScaleMm)
+                           : 0.f;
+              }
+        },
+        4);
+  }
 
   if (options.keep_native) {
     fs.native = std::move(maps);
@@ -327,6 +367,8 @@ std::string feature_sidecar_json(const FeatureSet& fs) {
       {"l3", {"smallest tensor eigenvalue", "mm^2/s"}},
       {"sm_b1000", {"spherical-mean signal S/S0 at b=1000 s/mm^2", "1"}},
       {"sm_b2500", {"spherical-mean signal S/S0 at b=2500 s/mm^2", "1"}},
+      {"midline",
+       {"signed distance to the midsagittal plane, negative in the left hemisphere", "mm"}},
       {"mask", {"brain mask", "1"}},
   };
   json j;
@@ -341,7 +383,11 @@ std::string feature_sidecar_json(const FeatureSet& fs) {
       ch["description"] = it->second.first;
       ch["raw_units"] = it->second.second;
     }
-    if (n.clip > 0)
+    if (name == "midline")
+      ch["normalisation"] = {{"method", "scaled"},
+                             {"scale", n.scale},
+                             {"formula", "raw / scale inside the mask, 0 outside"}};
+    else if (n.clip > 0)
       ch["normalisation"] = {
           {"method", "robust_z"},
           {"center", n.center},
@@ -389,6 +435,9 @@ std::string feature_sidecar_json(const FeatureSet& fs) {
     nominal.push_back(e);
   }
   j["nominal_signals"] = nominal;
+  j["midsagittal_plane"] = {{"point_ras", fs.midsagittal.point},
+                            {"normal_ras", fs.midsagittal.normal},
+                            {"tilt_degrees", fs.midsagittal.tilt_degrees()}};
   j["mask"] = {{"source", fs.mask_given ? "given" : "automatic"}, {"volume_ml", fs.mask_volume_ml}};
   return j.dump(2) + "\n";
 }

@@ -246,10 +246,7 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
     return sdf.frame(index_of(sdfnet_outputs(), name));
   };
   run_stage("reinitialise", [&] {
-    const auto& channels = feature_channel_names();
-    const MidsagittalPlane plane =
-        midsagittal_plane(features.channels.frame(index_of(channels, "fa")),
-                          features.channels.frame(index_of(channels, "mask")));
+    const MidsagittalPlane& plane = features.midsagittal;
     report["midsagittal_plane"] = {{"point_ras", plane.point},
                                    {"normal_ras", plane.normal},
                                    {"tilt_degrees", plane.tilt_degrees()}};
