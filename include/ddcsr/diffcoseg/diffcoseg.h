@@ -105,9 +105,12 @@ struct DiffCoSegOptions {
   double sulcus_margin_mm = 0.1;
   // Rounds of local self-intersection repair before giving up and reporting.
   int repair_rounds = 45;
-  // Then rounds in which what still intersects in white, and a ring around it that widens each
-  // round, relaxes to a membrane spanning the ring's boundary.
+  // Then rounds in which what still intersects in white, and a region around it that widens
+  // each round, relaxes to the membrane spanning the region's boundary.
   int membrane_rounds = 10;
+  // Rounds of the pial repair (each pulls the involved pial vertices back toward white; most
+  // surfaces need under 20, a crumpled white surface from a poor scan about 70).
+  int pial_repair_rounds = 100;
 };
 
 // What the checks found on one output surface.

@@ -393,8 +393,8 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
       !(options.growth_tau > 0) || !(options.growth_reach_mm > 0) ||
       !(options.growth_depth_mm > 0) || !(options.growth_outside_depth_mm > 0) ||
       !(options.final_time >= 0) || !(options.flow_edge_mm > 0) || options.repair_rounds < 0 ||
-      !(options.max_area_factor > 0) || !(options.max_folded_fraction > 0) ||
-      options.membrane_rounds < 0)
+      options.pial_repair_rounds < 0 || !(options.max_area_factor > 0) ||
+      !(options.max_folded_fraction > 0) || options.membrane_rounds < 0)
     throw UsageError("DiffCoSeg: invalid option value");
   check_volume(white_sdf, "white SDF");
   check_volume(pial_sdf, "pial SDF");
@@ -522,16 +522,15 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
         if (changed[v]) fm.offset_direction(v, min_cosine[v]);
       white_si.update(white, mask);
     }
-    // What the rounds above leave are small tangles (a few faces crumpled into each other, off
-    // the level set) that a couple of smoothing steps per round only creep over. Solve them
-    // away: the tangle and a ring around it relax to the membrane spanning the ring's boundary,
-    // widening the ring each round.
+    // What the rounds above leave are tangles (faces crumpled into each other, off the level
+    // set, some collapsed to a speck) that a couple of smoothing steps per round only creep
+    // over. Solve them away: the tangle and the surface around it, in rings and in millimetres,
+    // relax to the membrane spanning the region's boundary; the region widens each round.
     int membrane = 0;
-    // 60 Jacobi steps settle a ring of a dozen vertices' radius to within a few percent.
-    constexpr int kMembraneIterations = 60;
     for (; !white_si.pairs().empty() && membrane < options.membrane_rounds; ++membrane) {
-      const std::vector<char> mask = vertices_near_faces(fm, white_si.pairs(), 2 + membrane);
-      for (int it = 0; it < kMembraneIterations; ++it) fm.relax(0.5, false, &mask);
+      const std::vector<char> mask =
+          vertices_around_faces(fm, white_si.pairs(), 2 + membrane, 0.5 * (1 + membrane));
+      relax_to_membrane(fm, mask);
       std::vector<char> changed = mask;
       for (int32_t v = 0; v < fm.vertex_slots(); ++v)
         if (mask[v]) {
@@ -647,7 +646,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
           for (int face : {f, g})
             for (int32_t v : white.faces[face])
               if (yielded[v]) restore[v] = any_restore = true;
-      if ((involved.empty() && !any_restore) || round >= options.repair_rounds) break;
+      if ((involved.empty() && !any_restore) || round >= options.pial_repair_rounds) break;
       ++round;
       std::vector<char> mask = involved.empty() ? std::vector<char>(nv, 0)
                                                 : vertices_near_faces(fm, involved, 1 + round / 4);

@@ -66,8 +66,7 @@ SdfField::SdfField(const Volume& sdf, const VoxelBox& box, double sigma_mm) {
               values[index(i, j, k)] = sdf.at(i + box.lo[0], j + box.lo[1], k + box.lo[2]);
       },
       1);
-  if (sigma_mm > 0)
-    gaussian_blur(values, dims_, spacing, sigma_mm);
+  if (sigma_mm > 0) gaussian_blur(values, dims_, spacing, sigma_mm);
 
   // RAS gradient = (J^-1)^T times the voxel-index gradient, J the affine's linear part.
   double jinv[3][3];

@@ -42,6 +42,18 @@ void project_to_level_set(FlowMesh& mesh, const SdfField& field, int iterations,
 // Vertices of the faces in `pairs`, grown by `rings` rings of neighbours.
 std::vector<char> vertices_near_faces(const FlowMesh& mesh,
                                       const std::vector<std::pair<int, int>>& pairs, int rings);
+// As above, and also every vertex reachable through the mesh from a vertex of those faces
+// without leaving the ball of `radius_mm` around it: a tangle whose triangles have collapsed
+// to a speck holds many rings of vertices, and only a region measured in millimetres reaches
+// the sound surface around it.
+// Moves the vertices where `mask` is set, in place, to the discrete membrane (uniform-weight
+// harmonic map) spanning the unmasked vertices around them: each is the mean of its neighbours.
+// Gauss-Seidel sweeps in vertex order (deterministic) until no vertex moves more than 1e-4 of
+// the region's mean edge, or `max_sweeps`.
+void relax_to_membrane(FlowMesh& mesh, const std::vector<char>& mask, int max_sweeps = 4000);
+std::vector<char> vertices_around_faces(const FlowMesh& mesh,
+                                        const std::vector<std::pair<int, int>>& pairs, int rings,
+                                        double radius_mm);
 
 // Self-intersecting face pairs of the mesh among the faces whose bounding boxes come near
 // those of the faces with a vertex in `mask`, in the mesh's face numbering: every pair that

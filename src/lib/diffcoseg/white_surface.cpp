@@ -258,4 +258,58 @@ std::vector<char> vertices_near_faces(const FlowMesh& mesh,
   return mask;
 }
 
+void relax_to_membrane(FlowMesh& mesh, const std::vector<char>& mask, int max_sweeps) {
+  std::vector<int32_t> free_vertices;
+  double edge = 0;
+  int64_t edges = 0;
+  for (int32_t v = 0; v < mesh.vertex_slots(); ++v) {
+    if (!mask[v] || mesh.ring_begin(v) == mesh.ring_end(v)) continue;
+    free_vertices.push_back(v);
+    for (const int32_t* q = mesh.ring_begin(v); q != mesh.ring_end(v); ++q, ++edges)
+      edge += norm(mesh.pos[*q] - mesh.pos[v]);
+  }
+  if (free_vertices.empty()) return;
+  const double tolerance = 1e-4 * edge / double(edges);
+  for (int sweep = 0; sweep < max_sweeps; ++sweep) {
+    double largest = 0;
+    for (int32_t v : free_vertices) {
+      Vec3 centroid{0, 0, 0};
+      const int32_t *r = mesh.ring_begin(v), *e = mesh.ring_end(v);
+      for (const int32_t* q = r; q != e; ++q) centroid += mesh.pos[*q];
+      centroid = (1.0 / double(e - r)) * centroid;
+      largest = std::max(largest, norm(centroid - mesh.pos[v]));
+      mesh.pos[v] = centroid;
+    }
+    if (largest < tolerance) break;
+  }
+}
+
+std::vector<char> vertices_around_faces(const FlowMesh& mesh,
+                                        const std::vector<std::pair<int, int>>& pairs, int rings,
+                                        double radius_mm) {
+  std::vector<char> mask = vertices_near_faces(mesh, pairs, rings);
+  std::vector<int32_t> origin(mesh.vertex_slots(), -1), queue, ring;
+  for (const auto& [f, g] : pairs)
+    for (int face : {f, g})
+      for (int32_t v : mesh.tri[face])
+        if (origin[v] < 0) {
+          origin[v] = v;
+          queue.push_back(v);
+        }
+  const double r2 = radius_mm * radius_mm;
+  for (size_t head = 0; head < queue.size(); ++head) {
+    const int32_t v = queue[head];
+    mesh.one_ring(v, ring);
+    for (int32_t w : ring) {
+      if (origin[w] >= 0) continue;
+      const Vec3 d = mesh.pos[w] - mesh.pos[origin[v]];
+      if (dot(d, d) > r2) continue;
+      origin[w] = origin[v];
+      mask[w] = 1;
+      queue.push_back(w);
+    }
+  }
+  return mask;
+}
+
 }  // namespace ddcsr::diffcoseg
