@@ -530,6 +530,8 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
     for (; !white_si.pairs().empty() && membrane < options.membrane_rounds; ++membrane) {
       const std::vector<char> mask =
           vertices_around_faces(fm, white_si.pairs(), 2 + membrane, 0.5 * (1 + membrane));
+      // A membrane over most of the surface would flatten the hemisphere: leave it to the report.
+      if (std::count(mask.begin(), mask.end(), 1) > fm.num_vertices() / 4) break;
       relax_to_membrane(fm, mask);
       std::vector<char> changed = mask;
       for (int32_t v = 0; v < fm.vertex_slots(); ++v)
