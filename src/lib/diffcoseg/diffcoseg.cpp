@@ -489,6 +489,21 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   {
     std::vector<char> touched(fm.vertex_slots(), 0);
     std::vector<int32_t> ring;
+    // After the vertices in `mask` moved: the white mesh, the offset directions of the moved
+    // vertices and their neighbours (only those change shape), and the intersections follow.
+    auto moved = [&](const std::vector<char>& mask) {
+      std::vector<char> changed = mask;
+      for (int32_t v = 0; v < fm.vertex_slots(); ++v)
+        if (mask[v]) {
+          touched[v] = 1;
+          white.vertices[v] = {float(fm.pos[v][0]), float(fm.pos[v][1]), float(fm.pos[v][2])};
+          fm.one_ring(v, ring);
+          for (int32_t w : ring) changed[w] = 1;
+        }
+      for (int32_t v = 0; v < fm.vertex_slots(); ++v)
+        if (changed[v]) fm.offset_direction(v, min_cosine[v]);
+      white_si.update(white, mask);
+    };
     int round = 0;
     // Spikes alone get a limited number of rounds; the pial repair copes with any that remain.
     int spike_rounds = 0;
@@ -499,7 +514,6 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
       if (white_si.pairs().empty()) ++spike_rounds;
       bad.insert(bad.end(), white_si.pairs().begin(), white_si.pairs().end());
       const std::vector<char> mask = vertices_near_faces(fm, bad, 1 + round / 4);
-      for (size_t v = 0; v < mask.size(); ++v) touched[v] |= mask[v];
       // Escalating: first Taubin's lambda|mu smoothing, which removes folds without shrinking
       // thin blades of white matter, with a gentle re-projection; then plain Laplacian
       // smoothing, re-projected; at last Laplacian smoothing alone over a growing region,
@@ -510,17 +524,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
         if (stage == 0) fm.relax(-0.53, false, &mask);
       }
       if (stage < 2) project_to_level_set(fm, white_raw, 1, 0.05 * edge, &mask);
-      // Only the moved vertices and their neighbours change shape.
-      std::vector<char> changed = mask;
-      for (int32_t v = 0; v < fm.vertex_slots(); ++v)
-        if (mask[v]) {
-          white.vertices[v] = {float(fm.pos[v][0]), float(fm.pos[v][1]), float(fm.pos[v][2])};
-          fm.one_ring(v, ring);
-          for (int32_t w : ring) changed[w] = 1;
-        }
-      for (int32_t v = 0; v < fm.vertex_slots(); ++v)
-        if (changed[v]) fm.offset_direction(v, min_cosine[v]);
-      white_si.update(white, mask);
+      moved(mask);
     }
     // What the rounds above leave are tangles (faces crumpled into each other, off the level
     // set, some collapsed to a speck) that a couple of smoothing steps per round only creep
@@ -533,17 +537,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
       // A membrane over most of the surface would flatten the hemisphere: leave it to the report.
       if (std::count(mask.begin(), mask.end(), 1) > fm.num_vertices() / 4) break;
       relax_to_membrane(fm, mask);
-      std::vector<char> changed = mask;
-      for (int32_t v = 0; v < fm.vertex_slots(); ++v)
-        if (mask[v]) {
-          touched[v] = 1;
-          white.vertices[v] = {float(fm.pos[v][0]), float(fm.pos[v][1]), float(fm.pos[v][2])};
-          fm.one_ring(v, ring);
-          for (int32_t w : ring) changed[w] = 1;
-        }
-      for (int32_t v = 0; v < fm.vertex_slots(); ++v)
-        if (changed[v]) fm.offset_direction(v, min_cosine[v]);
-      white_si.update(white, mask);
+      moved(mask);
     }
     out.white_check.repair_rounds = round + membrane;
     out.white_check.repaired_vertices = std::count(touched.begin(), touched.end(), 1);

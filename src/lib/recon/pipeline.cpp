@@ -250,7 +250,8 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
     report["midsagittal_plane"] = {{"point_ras", plane.point},
                                    {"normal_ras", plane.normal},
                                    {"tilt_degrees", plane.tilt_degrees()}};
-    // The network cannot tell the hemispheres apart (recon/hemispheres.h): unite, then split.
+    // Far from the midline the network may confuse the hemispheres (recon/hemispheres.h): unite,
+    // then split.
     auto united = [&](const std::string& surface) {
       Volume both = frame_of("lh." + surface);
       const Volume rh = frame_of("rh." + surface);
