@@ -2,7 +2,7 @@
 # SDFNet inference speed and peak memory on a whole-brain 1 mm grid (160 x 192 x 160, the feature
 # stage's padded size for an adult brain), whole-volume vs sliding-window, through `ddcsr sdf`.
 # Usage: bench/sdfnet_speed.sh [BUILD_DIR] [THREADS] [MODEL]
-# Without MODEL, an untrained model with the default architecture and the feature stage's 11
+# Without MODEL, an untrained model with the default architecture and the feature stage's 12
 # channels is exported (speed does not depend on the weights).
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -58,9 +58,12 @@ echo " load average before the runs: $(cut -d' ' -f1 /proc/loadavg))"
 echo
 printf "| %-34s | %13s | %10s | %12s | %13s |\n" "mode" "inference (s)" "total (s)" "CPU time (s)" "peak RSS (MB)"
 printf "|%s|%s|%s|%s|%s|\n" "------------------------------------" "---------------" "------------" "--------------" "---------------"
+# The default averages the direct pass with the left-right mirrored one (two passes); the other
+# rows time one pass (--no-mirror), and the whole-vs-sliding check below compares one pass each.
 run whole
-run sliding --patch 96 --overlap 32
-run sliding --patch 128 --overlap 32
+run whole --no-mirror
+run sliding --patch 96 --overlap 32 --no-mirror
+run sliding --patch 128 --overlap 32 --no-mirror
 /usr/bin/python3 - "$work/sdf_whole.nii" "$work/sdf_sliding.nii" <<'PY'
 import sys
 import numpy as np, nibabel as nib

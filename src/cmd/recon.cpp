@@ -24,7 +24,7 @@ struct ReconCli {
   std::string dwi, output, bval, bvec, mask, subjects, bids, model, device = "auto", hemi = "both";
   std::optional<long> array_index;
   std::optional<int> array_base;
-  bool force = false, save_sdf = false, no_qc = false;
+  bool force = false, save_sdf = false, no_qc = false, no_mirror = false;
   int64_t vertices = 150000;
   std::string command_line;
 };
@@ -58,7 +58,8 @@ struct SubjectResult {
   bool input_error = false;
 };
 
-SubjectResult run_subject(const ddcsr::SubjectInput& subject, const ddcsr::ReconOptions& options, bool force) {
+SubjectResult run_subject(const ddcsr::SubjectInput& subject, const ddcsr::ReconOptions& options,
+                          bool force) {
   SubjectResult result;
   result.id = subject.id;
   if (!force && ddcsr::subject_finished(subject.output_dir)) {
@@ -81,19 +82,26 @@ SubjectResult run_subject(const ddcsr::SubjectInput& subject, const ddcsr::Recon
       observer.stage_finished = [&](const ddcsr::StageUsage& u) {
         if (bar) bar->done();
         bar.reset();
-        spdlog::debug("{}: {} took {:.1f} s, peak {:.0f} MB", subject.id, u.name, u.seconds, u.peak_rss_mb);
+        spdlog::debug("{}: {} took {:.1f} s, peak {:.0f} MB", subject.id, u.name, u.seconds,
+                      u.peak_rss_mb);
       };
-      observer.progress = [&](double f) { if (bar) bar->update(f); };
+      observer.progress = [&](double f) {
+        if (bar) bar->update(f);
+      };
       observer.note = [&](const std::string& m) { spdlog::info("{}: {}", subject.id, m); };
       observer.warning = [&](const std::string& m) { spdlog::warn("{}: {}", subject.id, m); };
       summary = ddcsr::reconstruct_subject(subject, options, folder.path(), observer);
-      spdlog::info("{}: done in {:.1f} s, peak memory {:.0f} MB{}", subject.id, summary.seconds, summary.peak_rss_mb,
-                   summary.problems.empty() ? "" : ", with " + std::to_string(summary.problems.size()) + " problem(s) reported");
+      spdlog::info("{}: done in {:.1f} s, peak memory {:.0f} MB{}", subject.id, summary.seconds,
+                   summary.peak_rss_mb,
+                   summary.problems.empty() ? ""
+                                            : ", with " + std::to_string(summary.problems.size()) +
+                                                  " problem(s) reported");
     }
     folder.commit();
     result.outcome = Outcome::Done;
     result.seconds = summary.seconds;
-    spdlog::info("{}: surfaces in {}/surf, QC pictures in {}/qc", subject.id, subject.output_dir, subject.output_dir);
+    spdlog::info("{}: surfaces in {}/surf, QC pictures in {}/qc", subject.id, subject.output_dir,
+                 subject.output_dir);
   } catch (const ddcsr::InputError& e) {
     result.message = e.what();
     result.input_error = true;
@@ -117,23 +125,30 @@ void write_bids_description(const std::string& root) {
   std::error_code ec;
   if (fs::exists(path, ec)) return;
   fs::create_directories(root, ec);
-  ddcsr::write_file_atomic(path.string(), std::string("{\n  \"Name\": \"ddcsr cortical surfaces\",\n  \"BIDSVersion\": \"1.8.0\",\n"
-                                                      "  \"DatasetType\": \"derivative\",\n  \"GeneratedBy\": [{\"Name\": \"ddcsr\", \"Version\": \"") +
-                                              ddcsr::kVersion + "\"}]\n}\n");
+  ddcsr::write_file_atomic(
+      path.string(),
+      std::string("{\n  \"Name\": \"ddcsr cortical surfaces\",\n  \"BIDSVersion\": \"1.8.0\",\n"
+                  "  \"DatasetType\": \"derivative\",\n  \"GeneratedBy\": [{\"Name\": \"ddcsr\", "
+                  "\"Version\": \"") +
+          ddcsr::kVersion + "\"}]\n}\n");
 }
 
 int run(const ReconCli& o) {
   const int sources = !o.dwi.empty() + !o.subjects.empty() + !o.bids.empty();
-  if (sources != 1) throw ddcsr::UsageError("give exactly one of DWI, --subjects LIST.tsv or --bids BIDS_ROOT");
+  if (sources != 1)
+    throw ddcsr::UsageError("give exactly one of DWI, --subjects LIST.tsv or --bids BIDS_ROOT");
   if ((!o.bval.empty() || !o.bvec.empty() || !o.mask.empty()) && o.dwi.empty())
-    throw ddcsr::UsageError("--bval/--bvec/--mask apply to a single DWI; give them per subject in the list");
+    throw ddcsr::UsageError(
+        "--bval/--bvec/--mask apply to a single DWI; give them per subject in the list");
 
   ddcsr::ReconOptions options;
   options.model_path = o.model.empty() ? ddcsr::default_model_path("/proc/self/exe") : o.model;
   options.device = o.device;
-  options.hemis = o.hemi == "both" ? std::vector<std::string>{"lh", "rh"} : std::vector<std::string>{o.hemi};
+  options.hemis =
+      o.hemi == "both" ? std::vector<std::string>{"lh", "rh"} : std::vector<std::string>{o.hemi};
   options.save_sdf = o.save_sdf;
   options.qc = !o.no_qc;
+  options.inference.mirror_average = !o.no_mirror;
   options.diffcoseg.target_vertices = o.vertices;
   options.command_line = o.command_line;
 
@@ -167,10 +182,11 @@ int run(const ReconCli& o) {
   if (index && subjects.size() > 1) {
     // SGE and LSF number array tasks from 1; SLURM and PBS scripts usually from 0.
     const int base = o.array_base ? *o.array_base
-                                  : (index_source == "SGE_TASK_ID" || index_source == "LSB_JOBINDEX") ? 1 : 0;
+                     : (index_source == "SGE_TASK_ID" || index_source == "LSB_JOBINDEX") ? 1
+                                                                                         : 0;
     const size_t position = ddcsr::subject_position(*index, base, subjects.size());
-    spdlog::info("array task {} (from {}, base {}): subject {} of {}", *index, index_source, base, position + 1,
-                 subjects.size());
+    spdlog::info("array task {} (from {}, base {}): subject {} of {}", *index, index_source, base,
+                 position + 1, subjects.size());
     subjects = {subjects[position]};
   }
 
@@ -196,41 +212,57 @@ int run(const ReconCli& o) {
 ddcsr::cli::Command make_recon_command() {
   ddcsr::cli::Command c;
   c.name = "recon";
-  c.synopsis = "Reconstruct white and pial surfaces from a diffusion scan (one subject, a list, BIDS, or a job array)";
+  c.synopsis =
+      "Reconstruct white and pial surfaces from a diffusion scan (one subject, a list, BIDS, or a "
+      "job array)";
   c.description =
-      "Runs the whole pipeline: brain mask and rotation-invariant diffusion features, SDFNet signed\n"
+      "Runs the whole pipeline: brain mask and rotation-invariant diffusion features, SDFNet "
+      "signed\n"
       "distance maps, DiffCoSeg surfaces (closed, genus 0, intersection-free), outputs.\n"
-      "Input: diffusion data already corrected for motion, eddy currents and susceptibility distortion\n"
+      "Input: diffusion data already corrected for motion, eddy currents and susceptibility "
+      "distortion\n"
       "(FSL eddy/topup, MRtrix3 dwifslpreproc), with .bval/.bvec beside the image or given.\n"
       "Writes OUT/surf/{lh,rh}.{white,pial} (FreeSurfer, with the input's volume geometry),\n"
       "OUT/surf/{lh,rh}.{white,pial}.surf.gii (scanner RAS), OUT/surf/{lh,rh}.thickness,\n"
       "OUT/qc/{axial,coronal,sagittal}.png, OUT/report.json and OUT/log.txt.\n"
       "Each subject is built in a hidden temporary folder and renamed into place when complete; a\n"
-      "subject whose report.json says \"ok\" is skipped unless --force. In a list, one failing subject\n"
+      "subject whose report.json says \"ok\" is skipped unless --force. In a list, one failing "
+      "subject\n"
       "never stops the others; the exit code is non-zero when any failed.\n"
       "Job arrays: --array-index N, or SLURM_ARRAY_TASK_ID / PBS_ARRAY_INDEX / SGE_TASK_ID /\n"
-      "LSB_JOBINDEX, runs the one subject at that position. Base 0 for SLURM and PBS (--array=0-N),\n"
+      "LSB_JOBINDEX, runs the one subject at that position. Base 0 for SLURM and PBS "
+      "(--array=0-N),\n"
       "1 for SGE and LSF (which start at 1); --array-base overrides.";
-  c.references = {"Li, Chen, Sochen, Zhang, Westin, Rathi, O'Donnell, Pasternak, Zhang (2025): DDCSR."};
+  c.references = {
+      "Li, Chen, Sochen, Zhang, Westin, Rathi, O'Donnell, Pasternak, Zhang (2025): DDCSR."};
   c.order = 10;
   c.setup = [](CLI::App& app) {
     auto o = std::make_shared<ReconCli>();
     app.add_option("dwi", o->dwi, "4D diffusion NIfTI of one subject");
-    app.add_option("-o,--output", o->output, "Output folder (the subject's, or the root for lists and BIDS)")->required();
+    app.add_option("-o,--output", o->output,
+                   "Output folder (the subject's, or the root for lists and BIDS)")
+        ->required();
     app.add_option("--bval", o->bval, "b-value file (default: beside the image)");
     app.add_option("--bvec", o->bvec, "b-vector file, FSL convention (default: beside the image)");
     app.add_option("--mask", o->mask, "Brain mask on the DWI's grid (default: computed)");
     app.add_option("--subjects", o->subjects, "TSV with columns id, dwi[, bval, bvec, mask]");
     app.add_option("--bids", o->bids, "BIDS dataset: every sub-*/[ses-*/]dwi/*_dwi.nii.gz");
     app.add_option("--array-index", o->array_index, "Run only the subject at this job-array index");
-    app.add_option("--array-base", o->array_base, "Index of the first subject (default 0; 1 for SGE/LSF)")
+    app.add_option("--array-base", o->array_base,
+                   "Index of the first subject (default 0; 1 for SGE/LSF)")
         ->check(CLI::IsMember({0, 1}));
-    app.add_option("--model", o->model, "SDFNet model file (default: the shipped models/sdfnet.pt)");
-    app.add_option("--device", o->device, "auto, cpu or cuda")->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    app.add_option("--model", o->model,
+                   "SDFNet model file (default: the shipped models/sdfnet.pt)");
+    app.add_option("--device", o->device, "auto, cpu or cuda")
+        ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
     app.add_option("--hemi", o->hemi, "lh, rh or both")->check(CLI::IsMember({"lh", "rh", "both"}));
-    app.add_option("--vertices", o->vertices, "Target vertices per surface")->check(CLI::Range(2000, 1000000));
-    app.add_flag("--save-sdf", o->save_sdf, "Also write the predicted signed distance maps (sdf/*.nii.gz)");
+    app.add_option("--vertices", o->vertices, "Target vertices per surface")
+        ->check(CLI::Range(2000, 1000000));
+    app.add_flag("--save-sdf", o->save_sdf,
+                 "Also write the predicted signed distance maps (sdf/*.nii.gz)");
     app.add_flag("--no-qc", o->no_qc, "Skip the QC pictures");
+    app.add_flag("--no-mirror", o->no_mirror,
+                 "One SDFNet pass instead of averaging it with the left-right mirrored pass");
     app.add_flag("--force", o->force, "Redo subjects that are already finished");
     return [o]() -> int {
       std::ifstream cmdline("/proc/self/cmdline");

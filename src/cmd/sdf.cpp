@@ -19,7 +19,7 @@ struct SdfOptions {
   std::string model, features, dwi, mask, output, device = "auto", mode = "auto";
   int patch = 96, overlap = 32;
   double memory_mb = 3072;
-  bool info = false;
+  bool info = false, no_mirror = false;
 };
 
 ddcsr::cli::Command make_sdf_command() {
@@ -38,6 +38,9 @@ ddcsr::cli::Command make_sdf_command() {
       "in mm, negative inside each surface, on the feature grid.\n"
       "Inference runs on the whole volume when its estimated memory fits --memory-mb, else on\n"
       "overlapping patches blended smoothly (--mode forces either). Deterministic on CPU.\n"
+      "The prediction is averaged with the one from the left-right mirrored features (mirrored\n"
+      "back, hemispheres exchanged), which lowers the error for twice the time (--no-mirror: one\n"
+      "pass).\n"
       "--info prints the model's metadata (JSON) and exits.";
   c.references = {
       "Oktay et al. (2018). Attention U-Net: learning where to look for the pancreas. MIDL.",
@@ -61,6 +64,8 @@ ddcsr::cli::Command make_sdf_command() {
         ->check(CLI::Range(0, 256));
     app.add_option("--memory-mb", o->memory_mb, "Memory budget of whole-volume inference (MB)")
         ->check(CLI::PositiveNumber);
+    app.add_flag("--no-mirror", o->no_mirror,
+                 "One pass instead of averaging it with the left-right mirrored pass");
     app.add_flag("--info", o->info, "Print the model's metadata and exit");
     return [o]() -> int {
       ddcsr::SdfNet net = ddcsr::SdfNet::load(o->model, {}, ddcsr::parse_device(o->device));
@@ -101,6 +106,7 @@ ddcsr::cli::Command make_sdf_command() {
       opts.patch = o->patch;
       opts.overlap = o->overlap;
       opts.memory_budget_mb = o->memory_mb;
+      opts.mirror_average = !o->no_mirror;
       const bool sliding = net.uses_sliding_window(features.dims, opts);
       spdlog::info("{}: {}x{}x{} voxels, {} inference on {} (whole-volume estimate {:.0f} MB)",
                    source, features.dims[0], features.dims[1], features.dims[2],

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """ddcsr train / ddcsr sdf end to end: a model exported by models/sdfnet.py, trained for a few steps
 on a tiny phantom written with nibabel, then run; outputs checked with nibabel and torch (the same
-TorchScript file run in Python must agree with ddcsr's whole-volume inference)."""
+TorchScript file run in Python must agree with ddcsr's whole-volume inference, one pass and
+mirror-averaged)."""
 import json
 import os
 import subprocess
@@ -73,15 +74,36 @@ assert np.allclose(img.affine, affine, atol=1e-4), img.affine
 pred = img.get_fdata().astype(np.float32)
 assert np.all(np.isfinite(pred))
 
-# The same TorchScript in Python, padded the same way, gives the same numbers.
+# The same TorchScript in Python, padded the same way, gives the same numbers: one pass with
+# --no-mirror; by default the mean of that pass and the pass on the left-right mirrored features
+# (flipped along i, the grid's left-right axis; lr-signed channels negated), flipped back with lh
+# and rh exchanged.
 model = torch.jit.load(trained).eval()
-x = torch.from_numpy(np.ascontiguousarray(feat.transpose(3, 2, 1, 0)))[None]
-pad = [(-n) % 4 for n in dims]
-x = torch.nn.functional.pad(x, (0, pad[0], 0, pad[1], 0, pad[2]))
+extra = {"metadata.json": ""}
+torch.jit.load(trained, _extra_files=extra)
+lr_signed = [channels.split(",").index(c) for c in json.loads(extra["metadata.json"])["lr_signed_channels"]]
 torch.set_num_threads(2)
-with torch.no_grad():
-    y = model(x)[0, :, :dims[2], :dims[1], :dims[0]].numpy().transpose(3, 2, 1, 0)
-diff = np.abs(y - pred).max()
+
+
+def one_pass(f):
+    x = torch.from_numpy(np.ascontiguousarray(f.transpose(3, 2, 1, 0)))[None]
+    pad = [(-n) % 4 for n in dims]
+    x = torch.nn.functional.pad(x, (0, pad[0], 0, pad[1], 0, pad[2]))
+    with torch.no_grad():
+        return model(x)[0, :, :dims[2], :dims[1], :dims[0]].numpy().transpose(3, 2, 1, 0)
+
+
+direct = one_pass(feat)
+mirrored = feat[::-1].copy()
+mirrored[..., lr_signed] *= -1
+averaged = 0.5 * (direct + one_pass(mirrored)[::-1][..., [2, 3, 0, 1]])
+diff = np.abs(averaged - pred).max()
+assert diff < 1e-3, diff
+assert np.abs(direct - pred).max() > 10 * diff, "the mirrored pass changed nothing: the check is void"
+single = os.path.join(work, "pred1.nii.gz")
+common.run("--threads", "2", "sdf", "--model", trained, "--features", fpath, "-o", single, "--mode", "whole",
+           "--no-mirror")
+diff = np.abs(direct - nib.load(single).get_fdata()).max()
 assert diff < 1e-3, diff
 
 # Refusals: a model for other channels with --dwi features (exit 3), a wrong frame count (exit 3),

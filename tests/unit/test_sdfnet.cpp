@@ -192,7 +192,8 @@ TEST_F(SdfNetTest, SlidingWindowMatchesWholeVolume) {
   int calls = 0;
   const Volume whole = net.predict(p.features, whole_opts);
   const Volume sliding = net.predict(p.features, sliding_opts, [&](double) { ++calls; });
-  EXPECT_EQ(calls, 1 + 2 * 2 * 2);  // start, then patches at i 0, 16 / j 0, 8 / k 0, 4
+  // Per pass (direct, then mirrored): start, then patches at i 0, 16 / j 0, 8 / k 0, 4.
+  EXPECT_EQ(calls, 2 * (1 + 2 * 2 * 2));
   ASSERT_EQ(sliding.dims, whole.dims);
   double lo = 1e9, hi = -1e9;
   for (float v : whole.data) {
@@ -219,6 +220,62 @@ TEST_F(SdfNetTest, SlidingWindowMatchesWholeVolume) {
   EXPECT_TRUE(net.uses_sliding_window(p.features.dims, tight));
   tight.memory_budget_mb *= 4;
   EXPECT_FALSE(net.uses_sliding_window(p.features.dims, tight));
+}
+
+// The left-right mirror of a feature volume along voxel axis i, `signed_channel` negated.
+Volume mirrored_along_i(const Volume& v, int64_t signed_channel = -1) {
+  Volume out(v.dims, v.nvols, v.vox2ras);
+  for (int64_t c = 0; c < v.nvols; ++c)
+    for (int64_t k = 0; k < v.dims[2]; ++k)
+      for (int64_t j = 0; j < v.dims[1]; ++j)
+        for (int64_t i = 0; i < v.dims[0]; ++i)
+          out.at(i, j, k, c) = (c == signed_channel ? -1 : 1) * v.at(v.dims[0] - 1 - i, j, k, c);
+  return out;
+}
+
+TEST_F(SdfNetTest, MirrorAverageIsLeftRightSymmetric) {
+  // The noise channel stands in for a feature like `midline` whose sign a mirror flips.
+  const std::string signed_model = dir_ + "/signed.pt";
+  export_model(signed_model,
+               "--channels white_like,pial_like,noise --lr-signed noise --spacing 2 --width 8 "
+               "--levels 2 --seed 3");
+  SdfNet net = SdfNet::load(signed_model, kChannels, Device::Cpu);
+  const SdfTrainingPair p = sphere_phantom({21, 18, 13}, 4);  // i is the left-right axis
+  const Volume mirror_features = mirrored_along_i(p.features, 2);
+  SdfInferenceOptions one_pass;
+  one_pass.mirror_average = false;
+  const Volume direct = net.predict(p.features, one_pass);
+  const Volume from_mirror = net.predict(mirror_features, one_pass);
+  const Volume averaged = net.predict(p.features);
+
+  // The average is the direct pass and the mirrored pass mirrored back, lh and rh exchanged.
+  const int64_t n = p.features.voxels_per_volume();
+  const std::array<int64_t, 4> swap{2, 3, 0, 1};
+  double worst = 0;
+  for (int64_t t = 0; t < 4; ++t)
+    for (int64_t k = 0; k < p.features.dims[2]; ++k)
+      for (int64_t j = 0; j < p.features.dims[1]; ++j)
+        for (int64_t i = 0; i < p.features.dims[0]; ++i) {
+          const double expected = 0.5 * (direct.at(i, j, k, t) +
+                                         from_mirror.at(p.features.dims[0] - 1 - i, j, k, swap[t]));
+          worst = std::max(worst, std::fabs(averaged.at(i, j, k, t) - expected));
+        }
+  EXPECT_LT(worst, 1e-5);
+
+  // So mirroring the input mirrors the output exactly, which a single pass does not.
+  auto asymmetry = [&](const Volume& of_features, const Volume& of_mirror) {
+    double m = 0;
+    for (int64_t t = 0; t < 4; ++t)
+      for (int64_t v = 0; v < n; ++v) {
+        const int64_t i = v % p.features.dims[0], rest = v / p.features.dims[0];
+        const int64_t w = rest * p.features.dims[0] + (p.features.dims[0] - 1 - i);
+        m = std::max(
+            m, double(std::fabs(of_features.data[t * n + v] - of_mirror.data[swap[t] * n + w])));
+      }
+    return m;
+  };
+  EXPECT_LT(asymmetry(averaged, net.predict(mirror_features)), 1e-5);
+  EXPECT_GT(asymmetry(direct, from_mirror), 1e-3);
 }
 
 TEST_F(SdfNetTest, TinyTrainingLowersLossCheckpointsAndResumes) {

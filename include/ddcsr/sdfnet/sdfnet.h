@@ -70,6 +70,11 @@ struct SdfInferenceOptions {
   // every patch sees the same pooling grid as the whole volume.
   int patch = 96;
   int overlap = 32;
+  // Also predict from the left-right mirror of the features (lr-signed channels negated) and
+  // average it, mirrored back, with the direct prediction. Training shows the network mirrored
+  // patches, so both are estimates of the same maps; their mean is closer to the truth (held-out
+  // MAE 5-7 % lower, models/README.md) for twice the inference time.
+  bool mirror_average = true;
 };
 
 class SdfNet {

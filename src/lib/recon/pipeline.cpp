@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <tuple>
 
@@ -233,7 +234,8 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
   run_stage("sdfnet", [&] {
     sdf = net->predict(features.channels, options.inference, progress, subject.dwi);
     report["inference"] = {
-        {"sliding_window", net->uses_sliding_window(features.channels.dims, options.inference)}};
+        {"sliding_window", net->uses_sliding_window(features.channels.dims, options.inference)},
+        {"mirror_average", options.inference.mirror_average}};
   });
   net.reset();
   // The network is trained for accuracy near the surfaces; deep inside and far outside its output
@@ -266,6 +268,7 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
     report["sign_repair_ml"] = {{"white", double(flipped.white_voxels_flipped) * grid_ml},
                                 {"pial", double(flipped.pial_voxels_flipped) * grid_ml}};
     int done = 0;
+    std::map<std::string, double> implicit_ml;
     auto reinitialise = [&](const std::string& name, Volume frame, const Volume* allowed) {
       const bool left = name.rfind("lh.", 0) == 0;
       const Vec3 spacing = frame.spacing();
@@ -273,7 +276,8 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
       const int64_t kept = allowed ? keep_largest_region(frame, *allowed)
                                    : keep_hemisphere_white(frame, plane, left);
       if (kept == 0) throw InputError(subject.dwi, "the network found no " + name + " surface");
-      report["implicit_volume_ml"][name] = static_cast<double>(kept) * voxel_ml;
+      implicit_ml[name] = static_cast<double>(kept) * voxel_ml;
+      report["implicit_volume_ml"][name] = implicit_ml[name];
       const Mesh zero = marching_cubes(frame, MarchingCubesOptions{});
       if (zero.faces.empty())
         throw InputError(subject.dwi, "the network found no " + name + " surface");
@@ -287,8 +291,7 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
     const Volume lh_white = reinitialise("lh.white", white, nullptr);
     const Volume rh_white = reinitialise("rh.white", white, nullptr);
     const std::string implausible =
-        check_white_volumes(report["implicit_volume_ml"]["lh.white"].get<double>(),
-                            report["implicit_volume_ml"]["rh.white"].get<double>(),
+        check_white_volumes(implicit_ml.at("lh.white"), implicit_ml.at("rh.white"),
                             features.mask_volume_ml, subject.dwi);
     if (!implausible.empty()) {
       warn(implausible);

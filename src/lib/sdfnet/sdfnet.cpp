@@ -62,6 +62,33 @@ void SdfNet::Impl::set_metadata(const nlohmann::ordered_json& document) {
   metadata = parse_sdfnet_metadata(document.dump(1), path);
 }
 
+int lr_axis_of(const Affine& vox2ras) {
+  int best = 0;
+  for (int a = 1; a < 3; ++a)
+    if (std::fabs(vox2ras(0, a)) > std::fabs(vox2ras(0, best))) best = a;
+  return best;
+}
+
+std::vector<int64_t> lr_signed_channel_indices(const SdfNetMetadata& metadata) {
+  std::vector<int64_t> out;
+  const auto& names = metadata.input_channels;
+  for (const auto& c : metadata.lr_signed_channels)
+    out.push_back(std::find(names.begin(), names.end(), c) - names.begin());
+  return out;
+}
+
+torch::Tensor mirror_features(const torch::Tensor& features, int lr_axis,
+                              const std::vector<int64_t>& lr_signed) {
+  torch::Tensor out = features.flip({tensor_dim_of_axis(lr_axis)});
+  for (int64_t c : lr_signed) out.select(1, c).neg_();
+  return out;
+}
+
+torch::Tensor mirror_sdf(const torch::Tensor& sdf, int lr_axis) {
+  return sdf.flip({tensor_dim_of_axis(lr_axis)})
+      .index_select(1, torch::tensor({2, 3, 0, 1}, torch::kLong));
+}
+
 torch::Tensor volume_as_tensor(const Volume& volume) {
   return torch::from_blob(const_cast<float*>(volume.data.data()),
                           {1, volume.nvols, volume.dims[2], volume.dims[1], volume.dims[0]},
@@ -182,10 +209,6 @@ Volume SdfNet::predict(const Volume& features, const SdfInferenceOptions& option
   for (int a = 0; a < 3; ++a)
     extent[a] = sliding ? std::max(patch, round_up(d[a], m)) : round_up(d[a], m);
 
-  // Zero padding at the high end keeps the whole-volume and patch grids aligned at voxel 0.
-  torch::Tensor input = torch::zeros({1, channels, extent[2], extent[1], extent[0]});
-  input.narrow(2, 0, d[2]).narrow(3, 0, d[1]).narrow(4, 0, d[0]).copy_(volume_as_tensor(features));
-
   auto run = [&](const torch::Tensor& x) {
     torch::Tensor y = module.forward({x.to(impl_->device)}).toTensor().to(torch::kCPU);
     if (y.dim() != 5 || y.size(1) != 4 || y.size(2) != x.size(2) || y.size(3) != x.size(3) ||
@@ -195,48 +218,68 @@ Volume SdfNet::predict(const Volume& features, const SdfInferenceOptions& option
     return y;
   };
 
+  // The four maps on the grid of `voxels` ([1, C, d2, d1, d0]); progress runs from p0 to p1.
+  auto infer = [&](const torch::Tensor& voxels, double p0, double p1) {
+    auto step = [&](double f) { report(progress, p0 + (p1 - p0) * f); };
+    // Zero padding at the high end keeps the whole-volume and patch grids aligned at voxel 0.
+    torch::Tensor input = torch::zeros({1, channels, extent[2], extent[1], extent[0]});
+    input.narrow(2, 0, d[2]).narrow(3, 0, d[1]).narrow(4, 0, d[0]).copy_(voxels);
+    torch::Tensor sdf;
+    if (!sliding) {
+      step(0.0);
+      sdf = run(input);
+      step(1.0);
+    } else {
+      // Stride at least half a patch keeps both tapers of a patch inside it.
+      const int64_t overlap = std::min(round_up(std::max<int64_t>(options.overlap, 0), m),
+                                       std::max(m, patch / 2 / m * m));
+      const int64_t stride = patch - overlap;
+      const int64_t margin = overlap / 4, ramp = std::max<int64_t>(1, overlap - 2 * margin);
+      std::array<std::vector<int64_t>, 3> starts;
+      for (int a = 0; a < 3; ++a) starts[a] = patch_starts(extent[a], patch, stride);
+      auto axis_weight = [&](int a, int64_t start) {
+        std::vector<float> w = taper(patch, margin, ramp, start == 0, start + patch == extent[a]);
+        return torch::tensor(w);
+      };
+      torch::Tensor accum = torch::zeros({1, 4, extent[2], extent[1], extent[0]});
+      torch::Tensor weight = torch::zeros({extent[2], extent[1], extent[0]});
+      const size_t total = starts[0].size() * starts[1].size() * starts[2].size();
+      size_t done = 0;
+      step(0.0);
+      for (int64_t k0 : starts[2])
+        for (int64_t j0 : starts[1])
+          for (int64_t i0 : starts[0]) {
+            torch::Tensor window =
+                (axis_weight(2, k0).view({patch, 1, 1}) * axis_weight(1, j0).view({1, patch, 1}) *
+                 axis_weight(0, i0).view({1, 1, patch}));
+            torch::Tensor x =
+                input.narrow(2, k0, patch).narrow(3, j0, patch).narrow(4, i0, patch).contiguous();
+            torch::Tensor y = run(x);
+            accum.narrow(2, k0, patch).narrow(3, j0, patch).narrow(4, i0, patch).add_(y * window);
+            weight.narrow(0, k0, patch).narrow(1, j0, patch).narrow(2, i0, patch).add_(window);
+            step(static_cast<double>(++done) / static_cast<double>(total));
+          }
+      sdf = accum / weight;
+    }
+    return sdf.narrow(2, 0, d[2]).narrow(3, 0, d[1]).narrow(4, 0, d[0]);
+  };
+
+  const torch::Tensor voxels = volume_as_tensor(features);
   torch::Tensor sdf;
-  if (!sliding) {
-    report(progress, 0.0);
-    sdf = run(input);
-    report(progress, 1.0);
+  if (!options.mirror_average) {
+    sdf = infer(voxels, 0.0, 1.0);
   } else {
-    // Stride at least half a patch keeps both tapers of a patch inside it.
-    const int64_t overlap = std::min(round_up(std::max<int64_t>(options.overlap, 0), m),
-                                     std::max(m, patch / 2 / m * m));
-    const int64_t stride = patch - overlap;
-    const int64_t margin = overlap / 4, ramp = std::max<int64_t>(1, overlap - 2 * margin);
-    std::array<std::vector<int64_t>, 3> starts;
-    for (int a = 0; a < 3; ++a) starts[a] = patch_starts(extent[a], patch, stride);
-    auto axis_weight = [&](int a, int64_t start) {
-      std::vector<float> w = taper(patch, margin, ramp, start == 0, start + patch == extent[a]);
-      return torch::tensor(w);
-    };
-    torch::Tensor accum = torch::zeros({1, 4, extent[2], extent[1], extent[0]});
-    torch::Tensor weight = torch::zeros({extent[2], extent[1], extent[0]});
-    const size_t total = starts[0].size() * starts[1].size() * starts[2].size();
-    size_t done = 0;
-    report(progress, 0.0);
-    for (int64_t k0 : starts[2])
-      for (int64_t j0 : starts[1])
-        for (int64_t i0 : starts[0]) {
-          torch::Tensor window =
-              (axis_weight(2, k0).view({patch, 1, 1}) * axis_weight(1, j0).view({1, patch, 1}) *
-               axis_weight(0, i0).view({1, 1, patch}));
-          torch::Tensor x =
-              input.narrow(2, k0, patch).narrow(3, j0, patch).narrow(4, i0, patch).contiguous();
-          torch::Tensor y = run(x);
-          accum.narrow(2, k0, patch).narrow(3, j0, patch).narrow(4, i0, patch).add_(y * window);
-          weight.narrow(0, k0, patch).narrow(1, j0, patch).narrow(2, i0, patch).add_(window);
-          report(progress, static_cast<double>(++done) / static_cast<double>(total));
-        }
-    sdf = accum / weight;
+    const int lr_axis = lr_axis_of(features.vox2ras);
+    const torch::Tensor mirrored =
+        mirror_features(voxels, lr_axis, lr_signed_channel_indices(meta));
+    sdf = infer(voxels, 0.0, 0.5);
+    sdf = 0.5 * (sdf + mirror_sdf(infer(mirrored, 0.5, 1.0), lr_axis));
   }
 
   Volume out(d, 4, features.vox2ras);
   torch::Tensor out_view =
       torch::from_blob(out.data.data(), {1, 4, d[2], d[1], d[0]}, torch::kFloat32);
-  out_view.copy_(sdf.narrow(2, 0, d[2]).narrow(3, 0, d[1]).narrow(4, 0, d[0]));
+  out_view.copy_(sdf);
   return out;
 }
 

@@ -63,13 +63,6 @@ void check_pair(const SdfTrainingPair& p, int64_t channels) {
     if (!std::isfinite(v)) throw InputError(p.name, "target SDF contains NaN or infinite values");
 }
 
-int lr_axis_of(const Affine& vox2ras) {
-  int best = 0;
-  for (int a = 1; a < 3; ++a)
-    if (std::fabs(vox2ras(0, a)) > std::fabs(vox2ras(0, best))) best = a;
-  return best;
-}
-
 PreparedPair prepare(const SdfTrainingPair& p, double near_mm, double clip_mm) {
   PreparedPair out;
   out.pair = &p;
@@ -131,10 +124,7 @@ class Trainer {
         channels_(static_cast<int64_t>(impl_.metadata.input_channels.size())) {
     patch_ = round_up(std::max<int64_t>(o.patch, impl_.metadata.size_multiple),
                       impl_.metadata.size_multiple);
-    for (const auto& c : impl_.metadata.lr_signed_channels)
-      lr_signed_.push_back(
-          std::find(impl_.metadata.input_channels.begin(), impl_.metadata.input_channels.end(), c) -
-          impl_.metadata.input_channels.begin());
+    lr_signed_ = lr_signed_channel_indices(impl_.metadata);
     for (const auto& p : pairs) check_pair(p, channels_);
     for (const auto& p : pairs) prepared_.push_back(prepare(p, o.near_mm, o.clip_mm));
     split(pairs.size());
@@ -193,13 +183,10 @@ class Trainer {
       extract(pair.sdf, ref.origin, p, batch.target[s].data_ptr<float>());
       fill_mask(pair.sdf, ref.origin, p, batch.mask[s].data_ptr<float>());
       if (ref.flip) {
-        // A left-right mirror turns a left hemisphere into a right one: swap the outputs.
-        const int64_t dim = 3 - prepared_[ref.pair].lr_axis;  // within [C, K, J, I]
-        batch.x[s].copy_(batch.x[s].flip({dim}));
-        batch.target[s].copy_(
-            batch.target[s].flip({dim}).index_select(0, torch::tensor({2, 3, 0, 1}, torch::kLong)));
-        batch.mask[s].copy_(batch.mask[s].flip({dim}));
-        for (int64_t c : lr_signed_) batch.x[s][c].neg_();
+        const int lr_axis = prepared_[ref.pair].lr_axis;
+        batch.x[s].copy_(mirror_features(batch.x[s].unsqueeze(0), lr_axis, lr_signed_)[0]);
+        batch.target[s].copy_(mirror_sdf(batch.target[s].unsqueeze(0), lr_axis)[0]);
+        batch.mask[s].copy_(batch.mask[s].flip({tensor_dim_of_axis(lr_axis) - 1}));
       }
     }
     return batch;
