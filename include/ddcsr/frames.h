@@ -26,7 +26,7 @@ struct VolumeGeometry {
   std::array<int, 3> dims{0, 0, 0};
   Vec3 voxel_size{1, 1, 1};
   Vec3 x_ras{-1, 0, 0}, y_ras{0, 0, 1}, z_ras{0, -1, 0};  // direction cosines
-  Vec3 c_ras{0, 0, 0};  // scanner RAS of the volume centre
+  Vec3 c_ras{0, 0, 0};                                    // scanner RAS of the volume centre
 
   // The scanner-RAS affine of the volume this geometry describes (dims/2 maps to c_ras).
   Affine vox2ras() const;

@@ -27,10 +27,10 @@ struct Mesh {
 // Counts of a mesh's combinatorial structure.
 struct MeshTopology {
   int64_t vertices = 0, edges = 0, faces = 0;
-  int64_t euler = 0;             // V - E + F
-  int64_t components = 0;        // connected components over faces
-  int64_t boundary_edges = 0;    // edges with one incident face
-  int64_t nonmanifold_edges = 0; // edges with more than two incident faces
+  int64_t euler = 0;              // V - E + F
+  int64_t components = 0;         // connected components over faces
+  int64_t boundary_edges = 0;     // edges with one incident face
+  int64_t nonmanifold_edges = 0;  // edges with more than two incident faces
   bool closed_manifold() const { return boundary_edges == 0 && nonmanifold_edges == 0; }
 };
 MeshTopology mesh_topology(const Mesh& mesh);

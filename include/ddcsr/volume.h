@@ -17,7 +17,8 @@ struct Volume {
   std::vector<float> data;
 
   Volume() = default;
-  Volume(const std::array<int64_t, 3>& dims, int64_t nvols, const Affine& vox2ras, float fill = 0.f);
+  Volume(const std::array<int64_t, 3>& dims, int64_t nvols, const Affine& vox2ras,
+         float fill = 0.f);
 
   int64_t voxels_per_volume() const { return dims[0] * dims[1] * dims[2]; }
   size_t index(int64_t i, int64_t j, int64_t k, int64_t t = 0) const {
@@ -40,7 +41,9 @@ struct Volume {
   // One 3D frame of a 4D volume.
   Volume frame(int64_t t) const;
   // Same grid and affine, `nvols` frames, filled.
-  Volume like(int64_t nvols = 1, float fill = 0.f) const { return Volume(dims, nvols, vox2ras, fill); }
+  Volume like(int64_t nvols = 1, float fill = 0.f) const {
+    return Volume(dims, nvols, vox2ras, fill);
+  }
 };
 
 }  // namespace ddcsr

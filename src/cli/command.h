@@ -10,10 +10,10 @@ namespace ddcsr::cli {
 
 struct Command {
   std::string name;
-  std::string synopsis;     // one line, shown in `ddcsr --help`
-  std::string description;  // paragraphs shown in `ddcsr NAME --help`
+  std::string synopsis;                 // one line, shown in `ddcsr --help`
+  std::string description;              // paragraphs shown in `ddcsr NAME --help`
   std::vector<std::string> references;  // papers the command implements
-  int order = 100;          // position in `ddcsr --help`
+  int order = 100;                      // position in `ddcsr --help`
   // Declares arguments and options on `app`; returns the function to run once parsed.
   std::function<std::function<int()>(CLI::App& app)> setup;
 };
@@ -27,5 +27,6 @@ const std::vector<Command>& registered_commands();
 #define DDCSR_CONCAT_INNER(a, b) a##b
 #define DDCSR_CONCAT(a, b) DDCSR_CONCAT_INNER(a, b)
 // Usage: DDCSR_COMMAND(make_convert_command());
-#define DDCSR_COMMAND(expr) \
-  static const bool DDCSR_CONCAT(ddcsr_command_registered_, __LINE__) = ::ddcsr::cli::register_command(expr)
+#define DDCSR_COMMAND(expr)                                             \
+  static const bool DDCSR_CONCAT(ddcsr_command_registered_, __LINE__) = \
+      ::ddcsr::cli::register_command(expr)

@@ -14,7 +14,9 @@ void set_quiet(bool q) { g_quiet = q; }
 bool quiet() { return g_quiet; }
 
 ProgressBar::ProgressBar(std::string label)
-    : label_(std::move(label)), tty_(isatty(STDERR_FILENO) != 0), quiet_(g_quiet),
+    : label_(std::move(label)),
+      tty_(isatty(STDERR_FILENO) != 0),
+      quiet_(g_quiet),
       start_(std::chrono::steady_clock::now()) {
   if (!quiet_ && !tty_) spdlog::info("{}...", label_);
 }
@@ -35,8 +37,8 @@ void ProgressBar::update(double fraction) {
   const double elapsed =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   std::fprintf(stderr, "\r%-28s [%s%s] %3d%% %6.1fs", label_.c_str(),
-               std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(),
-               percent, elapsed);
+               std::string(filled, '#').c_str(), std::string(kWidth - filled, '.').c_str(), percent,
+               elapsed);
   std::fflush(stderr);
 }
 
@@ -48,8 +50,8 @@ void ProgressBar::done() {
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
   if (tty_) {
     last_percent_ = -1;
-    std::fprintf(stderr, "\r%-28s [%s] 100%% %6.1fs\n", label_.c_str(), std::string(30, '#').c_str(),
-                 elapsed);
+    std::fprintf(stderr, "\r%-28s [%s] 100%% %6.1fs\n", label_.c_str(),
+                 std::string(30, '#').c_str(), elapsed);
     std::fflush(stderr);
   } else {
     spdlog::info("{}: done in {:.1f} s", label_, elapsed);

@@ -45,24 +45,29 @@ int print_image_info(const InfoOptions& o) {
   std::ostringstream js;
   js.precision(10);
   const auto vox = h.vox2ras.column_norms();
-  js << "{\n  \"image\": \"" << o.image << "\",\n  \"dims\": [" << h.dims[0] << ", " << h.dims[1] << ", "
-     << h.dims[2] << "],\n  \"volumes\": " << h.nvols << ",\n  \"voxel_size\": " << json_vec(vox)
-     << ",\n  \"orientation\": \"" << orientation_code(h.vox2ras) << "\",\n  \"datatype\": \""
-     << h.component_type << "\",\n  \"vox2ras\": [";
+  js << "{\n  \"image\": \"" << o.image << "\",\n  \"dims\": [" << h.dims[0] << ", " << h.dims[1]
+     << ", " << h.dims[2] << "],\n  \"volumes\": " << h.nvols
+     << ",\n  \"voxel_size\": " << json_vec(vox) << ",\n  \"orientation\": \""
+     << orientation_code(h.vox2ras) << "\",\n  \"datatype\": \"" << h.component_type
+     << "\",\n  \"vox2ras\": [";
   for (int r = 0; r < 4; ++r)
-    js << (r ? ", " : "") << "[" << h.vox2ras(r, 0) << ", " << h.vox2ras(r, 1) << ", " << h.vox2ras(r, 2) << ", "
-       << h.vox2ras(r, 3) << "]";
+    js << (r ? ", " : "") << "[" << h.vox2ras(r, 0) << ", " << h.vox2ras(r, 1) << ", "
+       << h.vox2ras(r, 2) << ", " << h.vox2ras(r, 3) << "]";
   js << "]";
   std::string text;
   char line[256];
-  std::snprintf(line, sizeof line, "image        %s\ndimensions   %lld x %lld x %lld x %lld\nvoxel size   %.4g x %.4g x %.4g mm\n"
+  std::snprintf(line, sizeof line,
+                "image        %s\ndimensions   %lld x %lld x %lld x %lld\nvoxel size   %.4g x %.4g "
+                "x %.4g mm\n"
                 "orientation  %s (%s)\n",
-                o.image.c_str(), (long long)h.dims[0], (long long)h.dims[1], (long long)h.dims[2], (long long)h.nvols,
-                vox[0], vox[1], vox[2], orientation_code(h.vox2ras).c_str(), h.component_type.c_str());
+                o.image.c_str(), (long long)h.dims[0], (long long)h.dims[1], (long long)h.dims[2],
+                (long long)h.nvols, vox[0], vox[1], vox[2], orientation_code(h.vox2ras).c_str(),
+                h.component_type.c_str());
   text += line;
   for (int r = 0; r < 3; ++r) {
-    std::snprintf(line, sizeof line, "%s %10.4f %10.4f %10.4f %10.4f\n", r ? "            " : "vox2ras     ",
-                  h.vox2ras(r, 0), h.vox2ras(r, 1), h.vox2ras(r, 2), h.vox2ras(r, 3));
+    std::snprintf(line, sizeof line, "%s %10.4f %10.4f %10.4f %10.4f\n",
+                  r ? "            " : "vox2ras     ", h.vox2ras(r, 0), h.vox2ras(r, 1),
+                  h.vox2ras(r, 2), h.vox2ras(r, 3));
     text += line;
   }
   if (h.nvols > 1 || !o.bval.empty()) {
@@ -96,10 +101,13 @@ ddcsr::cli::Command make_info_command() {
   c.name = "info";
   c.synopsis = "Print versions, devices and threads; or what ddcsr reads from an image";
   c.description =
-      "Without an argument: the ddcsr version and commit, the LibTorch version, whether CUDA is available,\n"
+      "Without an argument: the ddcsr version and commit, the LibTorch version, whether CUDA is "
+      "available,\n"
       "and the number of threads this run would use (what a bug report or methods section needs).\n"
-      "With IMAGE: its dimensions, voxel size, orientation and voxel->scanner-RAS affine as ddcsr reads\n"
-      "them, and for a 4D image its gradient table (sidecars found beside it) with b-vectors in world RAS.";
+      "With IMAGE: its dimensions, voxel size, orientation and voxel->scanner-RAS affine as ddcsr "
+      "reads\n"
+      "them, and for a 4D image its gradient table (sidecars found beside it) with b-vectors in "
+      "world RAS.";
   c.order = 90;
   c.setup = [](CLI::App& app) {
     auto o = std::make_shared<InfoOptions>();
@@ -110,9 +118,11 @@ ddcsr::cli::Command make_info_command() {
     return [o]() -> int {
       if (!o->image.empty()) return print_image_info(*o);
       if (o->json) {
-        std::printf("{\"version\": \"%s\", \"commit\": \"%s\", \"libtorch\": \"%s\", \"cuda\": %s, \"threads\": %d}\n",
-                    ddcsr::kVersion, ddcsr::kGitDescribe, TORCH_VERSION,
-                    torch::cuda::is_available() ? "true" : "false", ddcsr::thread_count());
+        std::printf(
+            "{\"version\": \"%s\", \"commit\": \"%s\", \"libtorch\": \"%s\", \"cuda\": %s, "
+            "\"threads\": %d}\n",
+            ddcsr::kVersion, ddcsr::kGitDescribe, TORCH_VERSION,
+            torch::cuda::is_available() ? "true" : "false", ddcsr::thread_count());
         return 0;
       }
       std::printf("ddcsr %s (%s)\n", ddcsr::kVersion, ddcsr::kGitDescribe);

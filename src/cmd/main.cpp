@@ -21,7 +21,9 @@ const char* kExitCodes =
 void setup_logging(bool verbose, bool quiet, const std::string& log_file) {
   auto console = std::make_shared<spdlog::sinks::stderr_color_sink_mt>();
   console->set_pattern("ddcsr: %^%l%$: %v");
-  console->set_level(quiet ? spdlog::level::err : verbose ? spdlog::level::debug : spdlog::level::info);
+  console->set_level(quiet     ? spdlog::level::err
+                     : verbose ? spdlog::level::debug
+                               : spdlog::level::info);
   std::vector<spdlog::sink_ptr> sinks{console};
   if (!log_file.empty()) {
     try {
@@ -42,15 +44,18 @@ void setup_logging(bool verbose, bool quiet, const std::string& log_file) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"ddcsr: white and pial cortical surfaces of both hemispheres from diffusion MRI alone,\n"
-               "after the DDCSR design (an SDF network, then diffeomorphic mesh deformation).\n" +
-                   std::string(kExitCodes),
-               "ddcsr"};
-  app.footer(std::string(kExitCodes) +
-             "\nReference: Li, Chen, Sochen, Zhang, Westin, Rathi, O'Donnell, Pasternak, Zhang (2025). "
-             "DDCSR: diffusion-MRI-based cortical surface reconstruction.");
+  CLI::App app{
+      "ddcsr: white and pial cortical surfaces of both hemispheres from diffusion MRI alone,\n"
+      "after the DDCSR design (an SDF network, then diffeomorphic mesh deformation).\n" +
+          std::string(kExitCodes),
+      "ddcsr"};
+  app.footer(
+      std::string(kExitCodes) +
+      "\nReference: Li, Chen, Sochen, Zhang, Westin, Rathi, O'Donnell, Pasternak, Zhang (2025). "
+      "DDCSR: diffusion-MRI-based cortical surface reconstruction.");
   app.require_subcommand(1);
-  app.set_version_flag("--version", std::string("ddcsr ") + ddcsr::kVersion + " (" + ddcsr::kGitDescribe + ")");
+  app.set_version_flag("--version",
+                       std::string("ddcsr ") + ddcsr::kVersion + " (" + ddcsr::kGitDescribe + ")");
 
   int threads = 0;
   bool verbose = false, quiet = false;

@@ -50,9 +50,9 @@ ddcsr::cli::Command make_simulate_command() {
         "Folder with lh/rh white/pial surfaces to use instead of procedural hemispheres");
     app.add_option("--voxel-size", s.voxel_size, "Isotropic voxel size in mm (1.0-3.0 typical)")
         ->capture_default_str();
-    app.add_option(
-           "--sdf-voxel-size", s.sdf_voxel_size,
-           "Voxel size of the written SDF volumes when finer than the DWI voxels (same axes and field of view); 0 = the DWI grid")
+    app.add_option("--sdf-voxel-size", s.sdf_voxel_size,
+                   "Voxel size of the written SDF volumes when finer than the DWI voxels (same "
+                   "axes and field of view); 0 = the DWI grid")
         ->capture_default_str();
     app.add_option("--shells", o->shells, "Shells as bval:directions, comma-separated")
         ->capture_default_str();

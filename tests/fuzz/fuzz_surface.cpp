@@ -23,7 +23,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // Coordinates near float's limit cannot survive the shift into surface RAS and back.
   double scale = 1;
   for (const auto& v : mesh.vertices)
-    for (int a = 0; a < 3; ++a) scale = std::max(scale, std::abs(double(v[a])) + std::abs(mesh.geometry.c_ras[a]));
+    for (int a = 0; a < 3; ++a)
+      scale = std::max(scale, std::abs(double(v[a])) + std::abs(mesh.geometry.c_ras[a]));
   if (scale > 1e30) return 0;
   for (const char* out : {"rt.white", "rt.surf.gii"}) {
     const std::string p = fuzz::scratch(out);
@@ -32,8 +33,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (back.faces != mesh.faces || back.vertices.size() != mesh.vertices.size()) std::abort();
     for (size_t i = 0; i < mesh.vertices.size(); ++i)
       for (int a = 0; a < 3; ++a)
-        if (std::abs(back.vertices[i][a] - mesh.vertices[i][a]) > 1e-6 * scale)
-          std::abort();
+        if (std::abs(back.vertices[i][a] - mesh.vertices[i][a]) > 1e-6 * scale) std::abort();
   }
   return 0;
 }

@@ -12,7 +12,8 @@ using namespace ddcsr;
 
 TEST(Affine, InverseRoundTripsOblique) {
   const double c = std::cos(0.3), s = std::sin(0.3);
-  const Affine a = Affine::from_linear_translation({2 * c, -1.5 * s, 0, 2 * s, 1.5 * c, 0, 0, 0, -3}, {10, -20, 5});
+  const Affine a = Affine::from_linear_translation(
+      {2 * c, -1.5 * s, 0, 2 * s, 1.5 * c, 0, 0, 0, -3}, {10, -20, 5});
   const Affine id = a * a.inverse();
   for (int r = 0; r < 4; ++r)
     for (int k = 0; k < 4; ++k) EXPECT_NEAR(id(r, k), r == k ? 1.0 : 0.0, 1e-12);
@@ -27,7 +28,8 @@ TEST(Affine, SingularThrows) {
 }
 
 TEST(Frames, ItkRoundTripAndLpsFlip) {
-  const Affine vox2ras = Affine::from_linear_translation({-2, 0, 0, 0, 2, 0, 0, 0, 3}, {100, -120, -40});
+  const Affine vox2ras =
+      Affine::from_linear_translation({-2, 0, 0, 0, 2, 0, 0, 0, 3}, {100, -120, -40});
   Vec3 origin, spacing;
   std::array<double, 9> dir;
   itk_from_vox2ras(vox2ras, origin, spacing, dir);
@@ -41,19 +43,22 @@ TEST(Frames, ItkRoundTripAndLpsFlip) {
 }
 
 TEST(Frames, VolumeGeometryCrasIsCentreVoxel) {
-  Volume v({64, 64, 30}, 1, Affine::from_linear_translation({-2, 0, 0, 0, 2, 0, 0, 0, 3}, {63, -70, -40}));
+  Volume v({64, 64, 30}, 1,
+           Affine::from_linear_translation({-2, 0, 0, 0, 2, 0, 0, 0, 3}, {63, -70, -40}));
   const VolumeGeometry g = volume_geometry_of(v, "ref.nii.gz");
   const Vec3 centre = v.voxel_to_ras({32, 32, 15});
   for (int a = 0; a < 3; ++a) EXPECT_NEAR(g.c_ras[a], centre[a], 1e-9);
   EXPECT_NEAR(g.x_ras[0], -1, 1e-12);
   const Affine rebuilt = g.vox2ras();
   for (int i = 0; i < 16; ++i) EXPECT_NEAR(rebuilt.m[i], v.vox2ras.m[i], 1e-9);
-  const Vec3 p{12, -3, 8}, surf = scanner_ras_to_surface_ras(p, g.c_ras), back = surface_ras_to_scanner_ras(surf, g.c_ras);
+  const Vec3 p{12, -3, 8}, surf = scanner_ras_to_surface_ras(p, g.c_ras),
+                           back = surface_ras_to_scanner_ras(surf, g.c_ras);
   for (int a = 0; a < 3; ++a) EXPECT_DOUBLE_EQ(back[a], p[a]);
 }
 
 TEST(Volume, TrilinearIsExactForLinearFields) {
-  Volume v({8, 9, 10}, 2, Affine::from_linear_translation({1.5, 0, 0, 0, 1.5, 0, 0, 0, 2}, {-5, -6, -10}));
+  Volume v({8, 9, 10}, 2,
+           Affine::from_linear_translation({1.5, 0, 0, 0, 1.5, 0, 0, 0, 2}, {-5, -6, -10}));
   for (int64_t t = 0; t < 2; ++t)
     for (int64_t k = 0; k < 10; ++k)
       for (int64_t j = 0; j < 9; ++j)
@@ -107,11 +112,19 @@ TEST(Mesh, TopologyDetectsHolesAndComponents) {
 TEST(Threads, ParallelForCoversRangeAndPropagatesErrors) {
   set_thread_count(2);
   std::vector<int> hits(10007, 0);
-  parallel_for(static_cast<int64_t>(hits.size()), [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) hits[i]++;
-  }, 100);
+  parallel_for(
+      static_cast<int64_t>(hits.size()),
+      [&](int64_t b, int64_t e) {
+        for (int64_t i = b; i < e; ++i) hits[i]++;
+      },
+      100);
   for (int h : hits) ASSERT_EQ(h, 1);
-  EXPECT_THROW(parallel_for(1000, [](int64_t b, int64_t) { if (b >= 500) throw std::runtime_error("x"); }, 10),
+  EXPECT_THROW(parallel_for(
+                   1000,
+                   [](int64_t b, int64_t) {
+                     if (b >= 500) throw std::runtime_error("x");
+                   },
+                   10),
                std::runtime_error);
 }
 
@@ -130,5 +143,6 @@ TEST(Threads, ResolvePolicy) {
 TEST(Checksum, Sha256KnownVectors) {
   EXPECT_EQ(sha256(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
   EXPECT_EQ(sha256("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-  EXPECT_EQ(sha256(std::string(1000, 'a')), "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
+  EXPECT_EQ(sha256(std::string(1000, 'a')),
+            "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
 }

@@ -11,7 +11,8 @@ using namespace ddcsr;
 
 TEST(Qc, ContoursLandWhereTheSurfaceCutsTheSlice) {
   // 2 mm LAS volume whose intensity is the distance from the origin; a sphere of radius 30 mm.
-  Volume image({60, 60, 60}, 1, Affine::from_linear_translation({-2, 0, 0, 0, 2, 0, 0, 0, 2}, {59, -59, -59}));
+  Volume image({60, 60, 60}, 1,
+               Affine::from_linear_translation({-2, 0, 0, 0, 2, 0, 0, 0, 2}, {59, -59, -59}));
   for (int64_t k = 0; k < 60; ++k)
     for (int64_t j = 0; j < 60; ++j)
       for (int64_t i = 0; i < 60; ++i) {

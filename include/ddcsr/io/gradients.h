@@ -9,9 +9,9 @@
 namespace ddcsr {
 
 struct GradientTable {
-  std::vector<double> bvals;        // s/mm^2, one per volume
-  std::vector<Vec3> bvecs_fsl;      // as stored by FSL: image voxel axes, x flipped if det > 0
-  std::string bval_path, bvec_path; // where they came from, for messages
+  std::vector<double> bvals;         // s/mm^2, one per volume
+  std::vector<Vec3> bvecs_fsl;       // as stored by FSL: image voxel axes, x flipped if det > 0
+  std::string bval_path, bvec_path;  // where they came from, for messages
   size_t size() const { return bvals.size(); }
 };
 

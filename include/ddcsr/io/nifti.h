@@ -14,8 +14,8 @@ struct VolumeHeader {
   int64_t nvols = 1;
   int ndim = 3;
   Affine vox2ras;
-  std::string component_type;  // e.g. "short", "float"
-  bool floating_point = false; // stored as float32/float64 (may hold NaN/Inf)
+  std::string component_type;   // e.g. "short", "float"
+  bool floating_point = false;  // stored as float32/float64 (may hold NaN/Inf)
 };
 
 // Reads the header and checks it is a sane image (positive finite voxel sizes, non-singular

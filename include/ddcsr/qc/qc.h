@@ -33,8 +33,8 @@ struct RgbImage {
   std::vector<uint8_t> pixels;
 };
 
-RgbImage render_qc(const std::vector<const Volume*>& images, const std::vector<QcContour>& contours, QcView view,
-                   const QcOptions& options = {});
+RgbImage render_qc(const std::vector<const Volume*>& images, const std::vector<QcContour>& contours,
+                   QcView view, const QcOptions& options = {});
 
 // PNG through ITK, written atomically.
 void write_png(const RgbImage& image, const std::string& path);

@@ -8,24 +8,27 @@
 namespace ddcsr {
 
 struct SubjectInput {
-  std::string id;          // "sub-01" or "sub-01_ses-1" for BIDS; the TSV's id column otherwise
+  std::string id;  // "sub-01" or "sub-01_ses-1" for BIDS; the TSV's id column otherwise
   std::string dwi, bval, bvec, mask;  // bval/bvec/mask empty when not given
-  std::string output_dir;  // final output folder of this subject
+  std::string output_dir;             // final output folder of this subject
 };
 
 // TSV with a header row naming columns: id, dwi, and optionally bval, bvec, mask. Relative paths
 // are relative to the TSV's folder. Lines starting with '#' and blank lines are skipped.
 // InputError naming the file and line for a missing column, a duplicate id or an empty field.
-std::vector<SubjectInput> read_subject_list(const std::string& tsv_path, const std::string& output_root);
+std::vector<SubjectInput> read_subject_list(const std::string& tsv_path,
+                                            const std::string& output_root);
 
 // BIDS: every sub-*/[ses-*/]dwi/*_dwi.nii[.gz], sorted; outputs in a BIDS-derivatives layout
 // OUTPUT_ROOT/sub-X[/ses-Y]/ (entities of the DWI file kept in the id: sub-01_ses-1_acq-b1000).
-std::vector<SubjectInput> find_bids_subjects(const std::string& bids_root, const std::string& output_root);
+std::vector<SubjectInput> find_bids_subjects(const std::string& bids_root,
+                                             const std::string& output_root);
 
 // The job-array index this process should run: `explicit_index` when set, else the first of
 // SLURM_ARRAY_TASK_ID, PBS_ARRAY_INDEX, SGE_TASK_ID, LSB_JOBINDEX that is set. Returned as given
 // by the scheduler (not yet rebased); `source` names where it came from.
-std::optional<long> array_index_from_environment(std::optional<long> explicit_index, std::string* source = nullptr);
+std::optional<long> array_index_from_environment(std::optional<long> explicit_index,
+                                                 std::string* source = nullptr);
 
 // Subject list position for an index of base `base` (0 or 1). SGE and LSF count from 1; SLURM and
 // PBS from whatever the job script says (`--array=0-N` is usual). UsageError when out of range.

@@ -28,7 +28,7 @@ struct ReconOptions {
 struct ReconObserver {
   std::function<void(const std::string& stage)> stage_started;
   std::function<void(const StageUsage& usage)> stage_finished;
-  ProgressFn progress;  // within the current stage
+  ProgressFn progress;                                      // within the current stage
   std::function<void(const std::string& message)> note;     // facts worth a log line
   std::function<void(const std::string& message)> warning;  // a guarantee or expectation failed
 };
@@ -42,8 +42,8 @@ struct ReconSummary {
 // Reconstructs `subject` into `out_dir` (an existing folder, normally the temporary folder of an
 // AtomicFolder): surf/{lh,rh}.{white,pial}[.surf.gii], surf/{lh,rh}.thickness, qc/*.png,
 // optionally sdf/*.nii.gz, and last report.json (status "ok"). InputError for unusable inputs.
-ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions& options, const std::string& out_dir,
-                                 const ReconObserver& observer = {});
+ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions& options,
+                                 const std::string& out_dir, const ReconObserver& observer = {});
 
 // Where the shipped model is: $DDCSR_MODEL, else models/sdfnet.pt beside the source tree of the
 // executable (build/ddcsr -> models/sdfnet.pt), else PREFIX/share/ddcsr/models/sdfnet.pt.

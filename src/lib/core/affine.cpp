@@ -16,7 +16,8 @@ Affine Affine::from_linear_translation(const std::array<double, 9>& linear, cons
 
 Vec3 Affine::apply(const Vec3& p) const {
   Vec3 out;
-  for (int r = 0; r < 3; ++r) out[r] = m[r * 4] * p[0] + m[r * 4 + 1] * p[1] + m[r * 4 + 2] * p[2] + m[r * 4 + 3];
+  for (int r = 0; r < 3; ++r)
+    out[r] = m[r * 4] * p[0] + m[r * 4 + 1] * p[1] + m[r * 4 + 2] * p[2] + m[r * 4 + 3];
   return out;
 }
 
@@ -50,7 +51,8 @@ Affine Affine::inverse() const {
       (a(0, 0) * a(1, 1) - a(0, 1) * a(1, 0)) / det};
   const Vec3 t = translation();
   Vec3 tinv;
-  for (int r = 0; r < 3; ++r) tinv[r] = -(inv[r * 3] * t[0] + inv[r * 3 + 1] * t[1] + inv[r * 3 + 2] * t[2]);
+  for (int r = 0; r < 3; ++r)
+    tinv[r] = -(inv[r * 3] * t[0] + inv[r * 3 + 1] * t[1] + inv[r * 3 + 2] * t[2]);
   return from_linear_translation(inv, tinv);
 }
 
@@ -67,7 +69,8 @@ Affine Affine::operator*(const Affine& rhs) const {
 
 Vec3 Affine::column_norms() const {
   Vec3 out;
-  for (int c = 0; c < 3; ++c) out[c] = std::sqrt(m[c] * m[c] + m[4 + c] * m[4 + c] + m[8 + c] * m[8 + c]);
+  for (int c = 0; c < 3; ++c)
+    out[c] = std::sqrt(m[c] * m[c] + m[4 + c] * m[4 + c] + m[8 + c] * m[8 + c]);
   return out;
 }
 

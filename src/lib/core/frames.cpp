@@ -51,7 +51,8 @@ VolumeGeometry volume_geometry_of(const Volume& volume, const std::string& filen
   Vec3* axes[3] = {&g.x_ras, &g.y_ras, &g.z_ras};
   for (int c = 0; c < 3; ++c)
     for (int r = 0; r < 3; ++r) (*axes[c])[r] = volume.vox2ras(r, c) / g.voxel_size[c];
-  g.c_ras = volume.vox2ras.apply({volume.dims[0] / 2.0, volume.dims[1] / 2.0, volume.dims[2] / 2.0});
+  g.c_ras =
+      volume.vox2ras.apply({volume.dims[0] / 2.0, volume.dims[1] / 2.0, volume.dims[2] / 2.0});
   return g;
 }
 

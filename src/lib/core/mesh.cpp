@@ -64,26 +64,28 @@ void check_mesh(const Mesh& mesh, const std::string& source) {
   for (size_t i = 0; i < mesh.faces.size(); ++i)
     for (int32_t v : mesh.faces[i])
       if (v < 0 || v >= n)
-        throw InputError(source, "face " + std::to_string(i) + " refers to vertex " + std::to_string(v) +
-                                     " but there are only " + std::to_string(n) + " vertices");
+        throw InputError(source, "face " + std::to_string(i) + " refers to vertex " +
+                                     std::to_string(v) + " but there are only " +
+                                     std::to_string(n) + " vertices");
   for (size_t i = 0; i < mesh.vertices.size(); ++i)
     for (float c : mesh.vertices[i])
       if (!std::isfinite(c))
         throw InputError(source, "vertex " + std::to_string(i) + " has a non-finite coordinate");
   for (const auto& [name, values] : mesh.scalars)
     if (values.size() != mesh.vertices.size())
-      throw InputError(source, "per-vertex map '" + name + "' has " + std::to_string(values.size()) +
-                                   " values for " + std::to_string(n) + " vertices");
+      throw InputError(source, "per-vertex map '" + name + "' has " +
+                                   std::to_string(values.size()) + " values for " +
+                                   std::to_string(n) + " vertices");
 }
 
 Mesh make_icosphere(int subdivisions, double radius, const Vec3& centre) {
   const double t = (1.0 + std::sqrt(5.0)) / 2.0;
-  std::vector<Vec3> v{{-1, t, 0}, {1, t, 0}, {-1, -t, 0}, {1, -t, 0}, {0, -1, t}, {0, 1, t},
-                      {0, -1, -t}, {0, 1, -t}, {t, 0, -1}, {t, 0, 1}, {-t, 0, -1}, {-t, 0, 1}};
-  std::vector<std::array<int32_t, 3>> f{{0, 11, 5}, {0, 5, 1},  {0, 1, 7},   {0, 7, 10}, {0, 10, 11},
-                                        {1, 5, 9},  {5, 11, 4}, {11, 10, 2}, {10, 7, 6}, {7, 1, 8},
-                                        {3, 9, 4},  {3, 4, 2},  {3, 2, 6},   {3, 6, 8},  {3, 8, 9},
-                                        {4, 9, 5},  {2, 4, 11}, {6, 2, 10},  {8, 6, 7},  {9, 8, 1}};
+  std::vector<Vec3> v{{-1, t, 0},  {1, t, 0},  {-1, -t, 0}, {1, -t, 0}, {0, -1, t},  {0, 1, t},
+                      {0, -1, -t}, {0, 1, -t}, {t, 0, -1},  {t, 0, 1},  {-t, 0, -1}, {-t, 0, 1}};
+  std::vector<std::array<int32_t, 3>> f{
+      {0, 11, 5},  {0, 5, 1},  {0, 1, 7},  {0, 7, 10}, {0, 10, 11}, {1, 5, 9}, {5, 11, 4},
+      {11, 10, 2}, {10, 7, 6}, {7, 1, 8},  {3, 9, 4},  {3, 4, 2},   {3, 2, 6}, {3, 6, 8},
+      {3, 8, 9},   {4, 9, 5},  {2, 4, 11}, {6, 2, 10}, {8, 6, 7},   {9, 8, 1}};
   auto normalise = [](Vec3 p) {
     const double n = std::sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]);
     return Vec3{p[0] / n, p[1] / n, p[2] / n};
@@ -92,10 +94,12 @@ Mesh make_icosphere(int subdivisions, double radius, const Vec3& centre) {
   for (int s = 0; s < subdivisions; ++s) {
     std::unordered_map<uint64_t, int32_t> midpoint;
     auto mid = [&](int32_t a, int32_t b) {
-      const uint64_t key = (static_cast<uint64_t>(std::min(a, b)) << 32) | static_cast<uint32_t>(std::max(a, b));
+      const uint64_t key =
+          (static_cast<uint64_t>(std::min(a, b)) << 32) | static_cast<uint32_t>(std::max(a, b));
       auto it = midpoint.find(key);
       if (it != midpoint.end()) return it->second;
-      v.push_back(normalise({(v[a][0] + v[b][0]) / 2, (v[a][1] + v[b][1]) / 2, (v[a][2] + v[b][2]) / 2}));
+      v.push_back(
+          normalise({(v[a][0] + v[b][0]) / 2, (v[a][1] + v[b][1]) / 2, (v[a][2] + v[b][2]) / 2}));
       const auto id = static_cast<int32_t>(v.size() - 1);
       midpoint.emplace(key, id);
       return id;
@@ -141,7 +145,8 @@ std::vector<std::array<float, 3>> vertex_normals(const Mesh& mesh) {
   }
   std::vector<std::array<float, 3>> normals(acc.size());
   for (size_t i = 0; i < acc.size(); ++i) {
-    const double len = std::sqrt(acc[i][0] * acc[i][0] + acc[i][1] * acc[i][1] + acc[i][2] * acc[i][2]);
+    const double len =
+        std::sqrt(acc[i][0] * acc[i][0] + acc[i][1] * acc[i][1] + acc[i][2] * acc[i][2]);
     for (int a = 0; a < 3; ++a) normals[i][a] = len > 0 ? static_cast<float>(acc[i][a] / len) : 0.f;
   }
   return normals;
@@ -164,7 +169,8 @@ double mesh_volume(const Mesh& mesh) {
     const auto& c = mesh.vertices[f[2]];
     volume += (double(a[0]) * (double(b[1]) * c[2] - double(b[2]) * c[1]) -
                double(a[1]) * (double(b[0]) * c[2] - double(b[2]) * c[0]) +
-               double(a[2]) * (double(b[0]) * c[1] - double(b[1]) * c[0])) / 6.0;
+               double(a[2]) * (double(b[0]) * c[1] - double(b[1]) * c[0])) /
+              6.0;
   }
   return volume;
 }

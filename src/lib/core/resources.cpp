@@ -28,7 +28,8 @@ bool reset_peak_rss() {
   return std::fclose(f) == 0 && ok;
 }
 
-StageMeter::StageMeter(std::string name) : name_(std::move(name)), start_(std::chrono::steady_clock::now()) {
+StageMeter::StageMeter(std::string name)
+    : name_(std::move(name)), start_(std::chrono::steady_clock::now()) {
   reset_peak_rss();
 }
 

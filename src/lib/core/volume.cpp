@@ -5,8 +5,11 @@
 
 namespace ddcsr {
 
-Volume::Volume(const std::array<int64_t, 3>& dims_, int64_t nvols_, const Affine& vox2ras_, float fill)
-    : dims(dims_), nvols(nvols_), vox2ras(vox2ras_),
+Volume::Volume(const std::array<int64_t, 3>& dims_, int64_t nvols_, const Affine& vox2ras_,
+               float fill)
+    : dims(dims_),
+      nvols(nvols_),
+      vox2ras(vox2ras_),
       data(static_cast<size_t>(dims_[0] * dims_[1] * dims_[2] * nvols_), fill) {}
 
 Vec3 Volume::ras_to_voxel(const Vec3& ras) const { return vox2ras.inverse().apply(ras); }
@@ -31,8 +34,10 @@ float Volume::sample_voxel_linear(const Vec3& ijk, int64_t t, float outside) con
   }
   double v = 0;
   for (int c = 0; c < 8; ++c) {
-    const int64_t i = (c & 1) ? i1[0] : i0[0], j = (c & 2) ? i1[1] : i0[1], k = (c & 4) ? i1[2] : i0[2];
-    const double w = ((c & 1) ? f[0] : 1 - f[0]) * ((c & 2) ? f[1] : 1 - f[1]) * ((c & 4) ? f[2] : 1 - f[2]);
+    const int64_t i = (c & 1) ? i1[0] : i0[0], j = (c & 2) ? i1[1] : i0[1],
+                  k = (c & 4) ? i1[2] : i0[2];
+    const double w =
+        ((c & 1) ? f[0] : 1 - f[0]) * ((c & 2) ? f[1] : 1 - f[1]) * ((c & 4) ? f[2] : 1 - f[2]);
     if (w != 0) v += w * at(i, j, k, t);
   }
   return static_cast<float>(v);

@@ -22,8 +22,10 @@ namespace ddcsr {
 std::string full_extension(const std::string& path) {
   const std::string name = fs::path(path).filename().string();
   std::string lower = name;
-  std::transform(lower.begin(), lower.end(), lower.begin(), [](unsigned char c) { return std::tolower(c); });
-  for (const char* ext : {".nii.gz", ".surf.gii", ".gii.gz", ".func.gii", ".shape.gii", ".tar.gz"}) {
+  std::transform(lower.begin(), lower.end(), lower.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  for (const char* ext :
+       {".nii.gz", ".surf.gii", ".gii.gz", ".func.gii", ".shape.gii", ".tar.gz"}) {
     const std::string e(ext);
     if (lower.size() > e.size() && lower.compare(lower.size() - e.size(), e.size(), e) == 0)
       return name.substr(name.size() - e.size());
@@ -38,7 +40,8 @@ std::string temporary_token() {
   if (::gethostname(host, sizeof host - 1) != 0 || !host[0]) std::strcpy(host, "localhost");
   for (char* c = host; *c; ++c)
     if (*c == '~' || *c == '/') *c = '_';
-  return std::string(".tmp-") + host + "~" + std::to_string(::getpid()) + "~" + std::to_string(counter++);
+  return std::string(".tmp-") + host + "~" + std::to_string(::getpid()) + "~" +
+         std::to_string(counter++);
 }
 
 bool is_stale_temporary(const std::string& name) {
@@ -62,7 +65,8 @@ AtomicFile::AtomicFile(const std::string& final_path) : final_path_(final_path) 
   const fs::path dir = p.has_parent_path() ? p.parent_path() : fs::path(".");
   std::error_code ec;
   if (!fs::is_directory(dir, ec)) throw InputError(final_path, "output folder does not exist");
-  if (::access(dir.c_str(), W_OK) != 0) throw InputError(final_path, "output folder is not writable");
+  if (::access(dir.c_str(), W_OK) != 0)
+    throw InputError(final_path, "output folder is not writable");
   if (fs::is_directory(p, ec)) throw InputError(final_path, "output path is a folder");
   const std::string ext = full_extension(final_path);
   const std::string name = p.filename().string();
@@ -83,9 +87,11 @@ void AtomicFile::commit() {
   if (fd < 0) throw InputError(final_path_, "temporary output was not written");
   const bool synced = ::fsync(fd) == 0;
   ::close(fd);
-  if (!synced) throw InputError(final_path_, std::string("cannot flush output: ") + std::strerror(errno));
+  if (!synced)
+    throw InputError(final_path_, std::string("cannot flush output: ") + std::strerror(errno));
   if (std::rename(temp_path_.c_str(), final_path_.c_str()) != 0)
-    throw InputError(final_path_, std::string("cannot rename output into place: ") + std::strerror(errno));
+    throw InputError(final_path_,
+                     std::string("cannot rename output into place: ") + std::strerror(errno));
   committed_ = true;
 }
 
@@ -129,8 +135,10 @@ std::string read_file_maybe_gz(const std::string& path, size_t max_bytes) {
   const char* msg = gzerror(gz, &code);
   const std::string err = msg ? msg : "";
   const int close_status = gzclose(gz);
-  if (code == Z_BUF_ERROR || close_status == Z_BUF_ERROR) throw InputError(path, "truncated gzip file");
-  if (code != Z_OK && code != Z_STREAM_END) throw InputError(path, "corrupt gzip data (" + err + ")");
+  if (code == Z_BUF_ERROR || close_status == Z_BUF_ERROR)
+    throw InputError(path, "truncated gzip file");
+  if (code != Z_OK && code != Z_STREAM_END)
+    throw InputError(path, "corrupt gzip data (" + err + ")");
   return out;
 }
 

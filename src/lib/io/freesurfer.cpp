@@ -19,7 +19,8 @@ constexpr uint32_t kTriangleMagic = 0xFFFFFE, kNewCurvMagic = 0xFFFFFF;
 
 class BigEndianReader {
  public:
-  BigEndianReader(const std::string& bytes, const std::string& source) : b_(bytes), source_(source) {}
+  BigEndianReader(const std::string& bytes, const std::string& source)
+      : b_(bytes), source_(source) {}
   size_t remaining() const { return b_.size() - pos_; }
   size_t position() const { return pos_; }
   void seek(size_t p) { pos_ = p; }
@@ -79,7 +80,8 @@ std::string format_vec(const Vec3& v) {
 Vec3 parse_vec(const std::string& text, const std::string& key, const std::string& source) {
   std::istringstream in(text);
   Vec3 v;
-  if (!(in >> v[0] >> v[1] >> v[2]) || !std::isfinite(v[0]) || !std::isfinite(v[1]) || !std::isfinite(v[2]))
+  if (!(in >> v[0] >> v[1] >> v[2]) || !std::isfinite(v[0]) || !std::isfinite(v[1]) ||
+      !std::isfinite(v[2]))
     throw InputError(source, "volume info field '" + key + "' is not three numbers");
   return v;
 }
@@ -115,7 +117,8 @@ VolumeGeometry parse_footer(BigEndianReader& in, const std::string& source) {
     } else if (std::strcmp(key, "volume") == 0) {
       const Vec3 d = parse_vec(value, key, source);
       for (int a = 0; a < 3; ++a) {
-        if (!(d[a] >= 0 && d[a] <= 1e6)) throw InputError(source, "volume info footer: dimensions out of range");
+        if (!(d[a] >= 0 && d[a] <= 1e6))
+          throw InputError(source, "volume info footer: dimensions out of range");
         g.dims[a] = static_cast<int>(d[a]);
       }
     } else if (std::strcmp(key, "voxelsize") == 0) {
@@ -167,7 +170,9 @@ Mesh parse_freesurfer_binary(const std::string& bytes, const std::string& source
   in.line();  // "created by ..."
   in.line();  // empty line
   const int32_t nvert = in.i32(), nface = in.i32();
-  if (nvert <= 0 || nface <= 0) in.fail("surface has " + std::to_string(nvert) + " vertices and " + std::to_string(nface) + " faces");
+  if (nvert <= 0 || nface <= 0)
+    in.fail("surface has " + std::to_string(nvert) + " vertices and " + std::to_string(nface) +
+            " faces");
   // Refuse counts the file cannot hold before allocating anything.
   if (static_cast<uint64_t>(nvert) * 12 + static_cast<uint64_t>(nface) * 12 > in.remaining())
     in.fail("header claims " + std::to_string(nvert) + " vertices and " + std::to_string(nface) +
@@ -197,7 +202,8 @@ std::string serialize_freesurfer_binary(const Mesh& mesh, const std::string& cre
   put_u32(out, static_cast<uint32_t>(mesh.faces.size()));
   const VolumeGeometry& g = mesh.geometry;
   for (const auto& v : mesh.vertices)
-    for (int a = 0; a < 3; ++a) put_f32(out, g.valid ? static_cast<float>(v[a] - g.c_ras[a]) : v[a]);
+    for (int a = 0; a < 3; ++a)
+      put_f32(out, g.valid ? static_cast<float>(v[a] - g.c_ras[a]) : v[a]);
   for (const auto& f : mesh.faces)
     for (int32_t v : f) put_u32(out, static_cast<uint32_t>(v));
   if (g.valid) {
@@ -206,7 +212,8 @@ std::string serialize_freesurfer_binary(const Mesh& mesh, const std::string& cre
     put_u32(out, 20);
     out += "valid = 1  # volume info valid\n";
     out += "filename = " + g.filename + "\n";
-    out += "volume = " + std::to_string(g.dims[0]) + " " + std::to_string(g.dims[1]) + " " + std::to_string(g.dims[2]) + "\n";
+    out += "volume = " + std::to_string(g.dims[0]) + " " + std::to_string(g.dims[1]) + " " +
+           std::to_string(g.dims[2]) + "\n";
     out += "voxelsize = " + format_vec(g.voxel_size) + "\n";
     out += "xras   = " + format_vec(g.x_ras) + "\n";
     out += "yras   = " + format_vec(g.y_ras) + "\n";
@@ -236,15 +243,18 @@ Mesh parse_freesurfer_ascii(const std::string& text, const std::string& source) 
   mesh.vertices.resize(nvert);
   for (auto& v : mesh.vertices) {
     double x, y, z, flag;
-    if (!(in >> x >> y >> z >> flag)) throw InputError(source, "ASCII surface: truncated or non-numeric vertex list");
+    if (!(in >> x >> y >> z >> flag))
+      throw InputError(source, "ASCII surface: truncated or non-numeric vertex list");
     v = {static_cast<float>(x), static_cast<float>(y), static_cast<float>(z)};
   }
   mesh.faces.resize(nface);
   for (auto& f : mesh.faces) {
     long long a, b, c, flag;
-    if (!(in >> a >> b >> c >> flag)) throw InputError(source, "ASCII surface: truncated or non-numeric face list");
+    if (!(in >> a >> b >> c >> flag))
+      throw InputError(source, "ASCII surface: truncated or non-numeric face list");
     auto in_range = [&](long long i) { return i >= 0 && i < nvert; };
-    if (!in_range(a) || !in_range(b) || !in_range(c)) throw InputError(source, "ASCII surface: face index out of range");
+    if (!in_range(a) || !in_range(b) || !in_range(c))
+      throw InputError(source, "ASCII surface: face index out of range");
     f = {static_cast<int32_t>(a), static_cast<int32_t>(b), static_cast<int32_t>(c)};
   }
   check_mesh(mesh, source);
@@ -279,7 +289,8 @@ std::vector<float> read_curv(const std::string& path) {
   in.i32();  // faces
   const int32_t per_vertex = in.i32();
   if (nvert <= 0) in.fail("curv file has no vertices");
-  if (per_vertex != 1) in.fail("curv file has " + std::to_string(per_vertex) + " values per vertex; expected 1");
+  if (per_vertex != 1)
+    in.fail("curv file has " + std::to_string(per_vertex) + " values per vertex; expected 1");
   if (static_cast<uint64_t>(nvert) * 4 > in.remaining()) in.fail("curv file is truncated");
   std::vector<float> values(nvert);
   for (auto& v : values) {

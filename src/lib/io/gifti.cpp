@@ -1,4 +1,5 @@
-// GIFTI surfaces (spec v1.0): pointset + triangle arrays in ASCII, Base64Binary or GZipBase64Binary.
+// GIFTI surfaces (spec v1.0): pointset + triangle arrays in ASCII, Base64Binary or
+// GZipBase64Binary.
 #include <zlib.h>
 
 #include <cmath>
@@ -86,8 +87,9 @@ std::string inflate_bytes(const std::string& in, size_t expected, const std::str
 std::string deflate_bytes(const std::string& in) {
   uLongf size = compressBound(static_cast<uLong>(in.size()));
   std::string out(size, '\0');
-  if (compress2(reinterpret_cast<Bytef*>(out.data()), &size, reinterpret_cast<const Bytef*>(in.data()),
-                static_cast<uLong>(in.size()), 6) != Z_OK)
+  if (compress2(reinterpret_cast<Bytef*>(out.data()), &size,
+                reinterpret_cast<const Bytef*>(in.data()), static_cast<uLong>(in.size()),
+                6) != Z_OK)
     throw std::runtime_error("zlib compression failed");
   out.resize(size);
   return out;
@@ -112,13 +114,41 @@ double binary_value(const char* p, const std::string& t, bool swap) {
   char b[8];
   const size_t n = datatype_size(t);
   for (size_t i = 0; i < n; ++i) b[i] = swap ? p[n - 1 - i] : p[i];
-  if (t == "NIFTI_TYPE_FLOAT32") { float v; std::memcpy(&v, b, 4); return v; }
-  if (t == "NIFTI_TYPE_FLOAT64") { double v; std::memcpy(&v, b, 8); return v; }
-  if (t == "NIFTI_TYPE_INT32") { int32_t v; std::memcpy(&v, b, 4); return v; }
-  if (t == "NIFTI_TYPE_UINT32") { uint32_t v; std::memcpy(&v, b, 4); return v; }
-  if (t == "NIFTI_TYPE_INT64") { int64_t v; std::memcpy(&v, b, 8); return static_cast<double>(v); }
-  if (t == "NIFTI_TYPE_INT16") { int16_t v; std::memcpy(&v, b, 2); return v; }
-  if (t == "NIFTI_TYPE_UINT16") { uint16_t v; std::memcpy(&v, b, 2); return v; }
+  if (t == "NIFTI_TYPE_FLOAT32") {
+    float v;
+    std::memcpy(&v, b, 4);
+    return v;
+  }
+  if (t == "NIFTI_TYPE_FLOAT64") {
+    double v;
+    std::memcpy(&v, b, 8);
+    return v;
+  }
+  if (t == "NIFTI_TYPE_INT32") {
+    int32_t v;
+    std::memcpy(&v, b, 4);
+    return v;
+  }
+  if (t == "NIFTI_TYPE_UINT32") {
+    uint32_t v;
+    std::memcpy(&v, b, 4);
+    return v;
+  }
+  if (t == "NIFTI_TYPE_INT64") {
+    int64_t v;
+    std::memcpy(&v, b, 8);
+    return static_cast<double>(v);
+  }
+  if (t == "NIFTI_TYPE_INT16") {
+    int16_t v;
+    std::memcpy(&v, b, 2);
+    return v;
+  }
+  if (t == "NIFTI_TYPE_UINT16") {
+    uint16_t v;
+    std::memcpy(&v, b, 2);
+    return v;
+  }
   if (t == "NIFTI_TYPE_INT8") return static_cast<int8_t>(b[0]);
   return static_cast<uint8_t>(b[0]);
 }
@@ -139,7 +169,8 @@ int64_t parse_dim(const xml::Element& el, const std::string& key, const std::str
   if (text.empty()) return -1;
   char* end = nullptr;
   const long long v = std::strtoll(text.c_str(), &end, 10);
-  if (*end != '\0' || v < 0 || v > (1LL << 31)) throw InputError(source, "GIFTI " + key + " is not a valid size");
+  if (*end != '\0' || v < 0 || v > (1LL << 31))
+    throw InputError(source, "GIFTI " + key + " is not a valid size");
   return v;
 }
 
@@ -169,7 +200,8 @@ DataArray read_data_array(const xml::Element& el, const std::string& source, siz
   if (encoding == "ASCII") {
     std::istringstream in(text);
     for (size_t i = 0; i < count; ++i)
-      if (!(in >> a.values[i])) throw InputError(source, "GIFTI ASCII data has fewer values than Dim0 x Dim1");
+      if (!(in >> a.values[i]))
+        throw InputError(source, "GIFTI ASCII data has fewer values than Dim0 x Dim1");
   } else if (encoding == "Base64Binary" || encoding == "GZipBase64Binary") {
     std::string bytes = base64_decode(text, source);
     if (encoding == "GZipBase64Binary") bytes = inflate_bytes(bytes, count * elem, source);
@@ -177,7 +209,8 @@ DataArray read_data_array(const xml::Element& el, const std::string& source, siz
       throw InputError(source, "GIFTI binary data size does not match Dim0 x Dim1 x " + a.datatype);
     const bool big = el.attribute("Endian", "LittleEndian") == "BigEndian";
     const bool swap = big != (__BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
-    for (size_t i = 0; i < count; ++i) a.values[i] = binary_value(bytes.data() + i * elem, a.datatype, swap);
+    for (size_t i = 0; i < count; ++i)
+      a.values[i] = binary_value(bytes.data() + i * elem, a.datatype, swap);
   } else {
     throw InputError(source, "GIFTI Encoding '" + encoding + "' is not supported");
   }
@@ -191,23 +224,29 @@ DataArray read_data_array(const xml::Element& el, const std::string& source, siz
 }
 
 std::string md(const std::string& name, const std::string& value) {
-  return "      <MD>\n        <Name><![CDATA[" + name + "]]></Name>\n        <Value><![CDATA[" + value +
-         "]]></Value>\n      </MD>\n";
+  return "      <MD>\n        <Name><![CDATA[" + name + "]]></Name>\n        <Value><![CDATA[" +
+         value + "]]></Value>\n      </MD>\n";
 }
 
 std::string encode_array(const std::string& raw, const std::string& ascii, GiftiEncoding encoding) {
   switch (encoding) {
-    case GiftiEncoding::Ascii: return ascii;
-    case GiftiEncoding::Base64Binary: return base64_encode(raw);
-    default: return base64_encode(deflate_bytes(raw));
+    case GiftiEncoding::Ascii:
+      return ascii;
+    case GiftiEncoding::Base64Binary:
+      return base64_encode(raw);
+    default:
+      return base64_encode(deflate_bytes(raw));
   }
 }
 
 const char* encoding_name(GiftiEncoding e) {
   switch (e) {
-    case GiftiEncoding::Ascii: return "ASCII";
-    case GiftiEncoding::Base64Binary: return "Base64Binary";
-    default: return "GZipBase64Binary";
+    case GiftiEncoding::Ascii:
+      return "ASCII";
+    case GiftiEncoding::Base64Binary:
+      return "Base64Binary";
+    default:
+      return "GZipBase64Binary";
   }
 }
 
@@ -222,7 +261,8 @@ Mesh parse_gifti(const std::string& document, const std::string& source) {
   } catch (const xml::ParseError& e) {
     throw InputError(source, std::string("not valid GIFTI XML: ") + e.what());
   }
-  if (root->name != "GIFTI") throw InputError(source, "root element is <" + root->name + ">, not <GIFTI>");
+  if (root->name != "GIFTI")
+    throw InputError(source, "root element is <" + root->name + ">, not <GIFTI>");
   const DataArray* points = nullptr;
   const DataArray* triangles = nullptr;
   std::vector<DataArray> arrays;
@@ -233,8 +273,10 @@ Mesh parse_gifti(const std::string& document, const std::string& source) {
     if (a.intent == "NIFTI_INTENT_POINTSET" && !points) points = &a;
     if (a.intent == "NIFTI_INTENT_TRIANGLE" && !triangles) triangles = &a;
   }
-  if (!points) throw InputError(source, "GIFTI file has no NIFTI_INTENT_POINTSET array (not a surface)");
-  if (!triangles) throw InputError(source, "GIFTI file has no NIFTI_INTENT_TRIANGLE array (not a surface)");
+  if (!points)
+    throw InputError(source, "GIFTI file has no NIFTI_INTENT_POINTSET array (not a surface)");
+  if (!triangles)
+    throw InputError(source, "GIFTI file has no NIFTI_INTENT_TRIANGLE array (not a surface)");
   if (points->dim1 != 3) throw InputError(source, "GIFTI pointset must be Dim0 x 3");
   if (triangles->dim1 != 3) throw InputError(source, "GIFTI triangle array must be Dim0 x 3");
   Mesh mesh;
@@ -246,13 +288,15 @@ Mesh parse_gifti(const std::string& document, const std::string& source) {
     for (int a = 0; a < 3; ++a) {
       const double v = triangles->values[i * 3 + a];
       if (!(v >= 0 && v < 2147483647.0) || v != std::floor(v))
-        throw InputError(source, "GIFTI triangle " + std::to_string(i) + " has an invalid vertex index");
+        throw InputError(source,
+                         "GIFTI triangle " + std::to_string(i) + " has an invalid vertex index");
       mesh.faces[i][a] = static_cast<int32_t>(v);
     }
   // Per-vertex arrays riding along (shape/curvature), keyed by their Name metadata.
   for (const auto& a : arrays) {
     if (&a == points || &a == triangles || a.dim1 != 1 || a.dim0 != points->dim0) continue;
-    const auto name = a.meta.count("Name") ? a.meta.at("Name") : "array" + std::to_string(mesh.scalars.size());
+    const auto name =
+        a.meta.count("Name") ? a.meta.at("Name") : "array" + std::to_string(mesh.scalars.size());
     mesh.scalars[name] = std::vector<float>(a.values.begin(), a.values.end());
   }
   const auto& meta = points->meta;
@@ -262,7 +306,10 @@ Mesh parse_gifti(const std::string& document, const std::string& source) {
   }
   if (meta.count("AnatomicalStructureSecondary")) {
     const auto& s = meta.at("AnatomicalStructureSecondary");
-    mesh.surface = s == "GrayWhite" ? "white" : s == "Pial" ? "pial" : s == "MidThickness" ? "midthickness" : "";
+    mesh.surface = s == "GrayWhite"      ? "white"
+                   : s == "Pial"         ? "pial"
+                   : s == "MidThickness" ? "midthickness"
+                                         : "";
   }
   check_mesh(mesh, source);
   return mesh;
@@ -296,14 +343,18 @@ std::string serialize_gifti(const Mesh& mesh, GiftiEncoding encoding) {
       "  <LabelTable/>\n"
       "  <DataArray Intent=\"NIFTI_INTENT_POINTSET\" DataType=\"NIFTI_TYPE_FLOAT32\" "
       "ArrayIndexingOrder=\"RowMajorOrder\" Dimensionality=\"2\" Dim0=\"" +
-      std::to_string(mesh.vertices.size()) + "\" Dim1=\"3\" Encoding=\"" + enc + "\" Endian=\"" + endian +
-      "\" ExternalFileName=\"\" ExternalFileOffset=\"\">\n    <MetaData>\n";
+      std::to_string(mesh.vertices.size()) + "\" Dim1=\"3\" Encoding=\"" + enc + "\" Endian=\"" +
+      endian + "\" ExternalFileName=\"\" ExternalFileOffset=\"\">\n    <MetaData>\n";
   if (mesh.hemi == "lh" || mesh.hemi == "rh")
     out += md("AnatomicalStructurePrimary", mesh.hemi == "lh" ? "CortexLeft" : "CortexRight");
-  if (mesh.surface == "white") out += md("AnatomicalStructureSecondary", "GrayWhite");
-  else if (mesh.surface == "pial") out += md("AnatomicalStructureSecondary", "Pial");
-  else if (mesh.surface == "midthickness") out += md("AnatomicalStructureSecondary", "MidThickness");
-  out += md("GeometricType", mesh.surface == "inflated" || mesh.surface == "sphere" ? "Inflated" : "Anatomical");
+  if (mesh.surface == "white")
+    out += md("AnatomicalStructureSecondary", "GrayWhite");
+  else if (mesh.surface == "pial")
+    out += md("AnatomicalStructureSecondary", "Pial");
+  else if (mesh.surface == "midthickness")
+    out += md("AnatomicalStructureSecondary", "MidThickness");
+  out += md("GeometricType",
+            mesh.surface == "inflated" || mesh.surface == "sphere" ? "Inflated" : "Anatomical");
   out +=
       "    </MetaData>\n"
       "    <CoordinateSystemTransformMatrix>\n"
@@ -316,8 +367,8 @@ std::string serialize_gifti(const Mesh& mesh, GiftiEncoding encoding) {
       "</Data>\n  </DataArray>\n"
       "  <DataArray Intent=\"NIFTI_INTENT_TRIANGLE\" DataType=\"NIFTI_TYPE_INT32\" "
       "ArrayIndexingOrder=\"RowMajorOrder\" Dimensionality=\"2\" Dim0=\"" +
-      std::to_string(mesh.faces.size()) + "\" Dim1=\"3\" Encoding=\"" + enc + "\" Endian=\"" + endian +
-      "\" ExternalFileName=\"\" ExternalFileOffset=\"\">\n    <MetaData/>\n    <Data>" +
+      std::to_string(mesh.faces.size()) + "\" Dim1=\"3\" Encoding=\"" + enc + "\" Endian=\"" +
+      endian + "\" ExternalFileName=\"\" ExternalFileOffset=\"\">\n    <MetaData/>\n    <Data>" +
       encode_array(faces_raw, faces_ascii, encoding) + "</Data>\n  </DataArray>\n</GIFTI>\n";
   return out;
 }

@@ -40,7 +40,8 @@ std::vector<std::vector<double>> read_number_rows(const std::string& path) {
       char* end = nullptr;
       const double value = std::strtod(token.c_str(), &end);
       if (end == token.c_str() || *end != '\0')
-        throw InputError(path, "line " + std::to_string(line_no) + ": '" + token.substr(0, 32) + "' is not a number");
+        throw InputError(path, "line " + std::to_string(line_no) + ": '" + token.substr(0, 32) +
+                                   "' is not a number");
       if (!std::isfinite(value))
         throw InputError(path, "line " + std::to_string(line_no) + ": entry is NaN or infinite");
       row.push_back(value);
@@ -83,10 +84,12 @@ std::pair<std::string, std::string> find_gradient_files(const std::string& dwi_p
   std::string bval = stem + ".bval", bvec = stem + ".bvec";
   if (fs::exists(bval, ec) && fs::exists(bvec, ec)) return {bval, bvec};
   // FSL/HCP style: `bvals` and `bvecs` in the image's folder.
-  const fs::path dir = fs::path(dwi_path).has_parent_path() ? fs::path(dwi_path).parent_path() : fs::path(".");
+  const fs::path dir =
+      fs::path(dwi_path).has_parent_path() ? fs::path(dwi_path).parent_path() : fs::path(".");
   const std::string bvals = (dir / "bvals").string(), bvecs = (dir / "bvecs").string();
   if (fs::exists(bvals, ec) && fs::exists(bvecs, ec)) return {bvals, bvecs};
-  if (!fs::exists(bval, ec)) throw InputError(bval, "b-value file not found beside the image (give --bval)");
+  if (!fs::exists(bval, ec))
+    throw InputError(bval, "b-value file not found beside the image (give --bval)");
   throw InputError(bvec, "b-vector file not found beside the image (give --bvec)");
 }
 
@@ -103,26 +106,31 @@ GradientTable read_fsl_gradients(const std::string& bval_path, const std::string
   const size_t width = rows[0].size();
   for (size_t r = 0; r < rows.size(); ++r)
     if (rows[r].size() != width)
-      throw InputError(bvec_path, "row " + std::to_string(r + 1) + " has " + std::to_string(rows[r].size()) +
-                                      " entries but row 1 has " + std::to_string(width));
+      throw InputError(bvec_path, "row " + std::to_string(r + 1) + " has " +
+                                      std::to_string(rows[r].size()) + " entries but row 1 has " +
+                                      std::to_string(width));
   if (rows.size() == 3) {  // FSL's 3xN layout (also taken for the ambiguous 3x3 case)
-    for (size_t i = 0; i < width; ++i) table.bvecs_fsl.push_back({rows[0][i], rows[1][i], rows[2][i]});
+    for (size_t i = 0; i < width; ++i)
+      table.bvecs_fsl.push_back({rows[0][i], rows[1][i], rows[2][i]});
   } else if (width == 3) {  // Nx3
     for (const auto& row : rows) table.bvecs_fsl.push_back({row[0], row[1], row[2]});
   } else {
-    throw InputError(bvec_path, "expected 3 rows (3xN) or 3 columns (Nx3), found " + std::to_string(rows.size()) +
-                                    "x" + std::to_string(width));
+    throw InputError(bvec_path, "expected 3 rows (3xN) or 3 columns (Nx3), found " +
+                                    std::to_string(rows.size()) + "x" + std::to_string(width));
   }
   if (table.bvals.size() != table.bvecs_fsl.size())
-    throw InputError(bvec_path, "has " + std::to_string(table.bvecs_fsl.size()) + " b-vectors but " + bval_path +
-                                    " has " + std::to_string(table.bvals.size()) + " b-values");
+    throw InputError(bvec_path, "has " + std::to_string(table.bvecs_fsl.size()) +
+                                    " b-vectors but " + bval_path + " has " +
+                                    std::to_string(table.bvals.size()) + " b-values");
   return table;
 }
 
-void check_gradients(const GradientTable& table, int64_t nvols, const std::string& image_path, double b0_threshold) {
+void check_gradients(const GradientTable& table, int64_t nvols, const std::string& image_path,
+                     double b0_threshold) {
   if (static_cast<int64_t>(table.size()) != nvols)
-    throw InputError(table.bval_path, "has " + std::to_string(table.size()) + " entries but " + image_path + " has " +
-                                          std::to_string(nvols) + " volumes");
+    throw InputError(table.bval_path, "has " + std::to_string(table.size()) + " entries but " +
+                                          image_path + " has " + std::to_string(nvols) +
+                                          " volumes");
   bool any_b0 = false;
   for (size_t i = 0; i < table.size(); ++i) {
     if (table.bvals[i] < b0_threshold) {
@@ -148,7 +156,8 @@ std::vector<Vec3> bvecs_world(const GradientTable& table, const Affine& vox2ras)
   world.reserve(table.size());
   for (const Vec3& g : table.bvecs_fsl) {
     const Vec3 v{flip * g[0], g[1], g[2]};
-    world.push_back(normalised({r[0] * v[0] + r[1] * v[1] + r[2] * v[2], r[3] * v[0] + r[4] * v[1] + r[5] * v[2],
+    world.push_back(normalised({r[0] * v[0] + r[1] * v[1] + r[2] * v[2],
+                                r[3] * v[0] + r[4] * v[1] + r[5] * v[2],
                                 r[6] * v[0] + r[7] * v[1] + r[8] * v[2]}));
   }
   return world;
@@ -169,7 +178,8 @@ std::vector<Vec3> bvecs_fsl_from_world(const std::vector<Vec3>& world, const Aff
 
 void write_fsl_gradients(const std::vector<double>& bvals, const std::vector<Vec3>& bvecs_fsl,
                          const std::string& bval_path, const std::string& bvec_path) {
-  if (bvals.size() != bvecs_fsl.size()) throw std::logic_error("write_fsl_gradients: count mismatch");
+  if (bvals.size() != bvecs_fsl.size())
+    throw std::logic_error("write_fsl_gradients: count mismatch");
   std::string bval_text;
   char buf[64];
   for (size_t i = 0; i < bvals.size(); ++i) {
@@ -180,7 +190,8 @@ void write_fsl_gradients(const std::vector<double>& bvals, const std::vector<Vec
   std::string bvec_text;
   for (int axis = 0; axis < 3; ++axis) {
     for (size_t i = 0; i < bvecs_fsl.size(); ++i) {
-      std::snprintf(buf, sizeof buf, "%s%.8f", i ? " " : "", bvecs_fsl[i][axis] == 0 ? 0.0 : bvecs_fsl[i][axis]);
+      std::snprintf(buf, sizeof buf, "%s%.8f", i ? " " : "",
+                    bvecs_fsl[i][axis] == 0 ? 0.0 : bvecs_fsl[i][axis]);
       bvec_text += buf;
     }
     bvec_text += "\n";

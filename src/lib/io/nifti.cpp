@@ -352,7 +352,8 @@ bool is_gzip(const std::string& path) {
 // True when the file holds every voxel the header promises. For gzip the trailer's ISIZE (the
 // uncompressed size mod 2^32) is checked first; only a mismatch costs a full decompression pass.
 bool holds_all_voxels(const std::string& path, const RawNifti& raw) {
-  const uint64_t expected = static_cast<uint64_t>(raw.offset) + static_cast<uint64_t>(raw.count) * raw.bytes_per_voxel;
+  const uint64_t expected =
+      static_cast<uint64_t>(raw.offset) + static_cast<uint64_t>(raw.count) * raw.bytes_per_voxel;
   std::error_code ec;
   const uint64_t file_size = fs::file_size(path, ec);
   if (ec) return false;
@@ -368,7 +369,8 @@ bool holds_all_voxels(const std::string& path, const RawNifti& raw) {
   std::vector<char> buffer(size_t(1) << 20);
   uint64_t total = 0;
   int n;
-  while ((n = gzread(gz, buffer.data(), static_cast<unsigned>(buffer.size()))) > 0) total += static_cast<uint64_t>(n);
+  while ((n = gzread(gz, buffer.data(), static_cast<unsigned>(buffer.size()))) > 0)
+    total += static_cast<uint64_t>(n);
   int code = Z_OK;
   gzerror(gz, &code);
   gzclose(gz);
@@ -420,7 +422,8 @@ int64_t first_nonfinite_raw(const std::string& path, const RawNifti& raw) {
 // loads the whole file into its own buffer first), and NaN/Inf stay visible for the caller's
 // check. Returns false, touching nothing, for types it does not handle.
 template <typename T>
-void convert_chunk(const char* bytes, size_t count, bool swap, double slope, double inter, float* out) {
+void convert_chunk(const char* bytes, size_t count, bool swap, double slope, double inter,
+                   float* out) {
   const bool scaled = slope != 1 || inter != 0;
   for (size_t i = 0; i < count; ++i) {
     T v;
@@ -431,7 +434,8 @@ void convert_chunk(const char* bytes, size_t count, bool swap, double slope, dou
     } else {
       std::memcpy(&v, bytes + i * sizeof(T), sizeof(T));
     }
-    out[i] = scaled ? static_cast<float>(static_cast<double>(v) * slope + inter) : static_cast<float>(v);
+    out[i] =
+        scaled ? static_cast<float>(static_cast<double>(v) * slope + inter) : static_cast<float>(v);
   }
 }
 
@@ -440,20 +444,42 @@ bool read_voxels_direct(const std::string& path, const RawNifti& raw, Volume& vo
   Convert convert = nullptr;
   int size = 0;
   switch (raw.datatype) {  // NIfTI datatype codes
-    case 2: convert = convert_chunk<uint8_t>, size = 1; break;
-    case 256: convert = convert_chunk<int8_t>, size = 1; break;
-    case 4: convert = convert_chunk<int16_t>, size = 2; break;
-    case 512: convert = convert_chunk<uint16_t>, size = 2; break;
-    case 8: convert = convert_chunk<int32_t>, size = 4; break;
-    case 768: convert = convert_chunk<uint32_t>, size = 4; break;
-    case 16: convert = convert_chunk<float>, size = 4; break;
-    case 1024: convert = convert_chunk<int64_t>, size = 8; break;
-    case 1280: convert = convert_chunk<uint64_t>, size = 8; break;
-    case 64: convert = convert_chunk<double>, size = 8; break;
-    default: return false;
+    case 2:
+      convert = convert_chunk<uint8_t>, size = 1;
+      break;
+    case 256:
+      convert = convert_chunk<int8_t>, size = 1;
+      break;
+    case 4:
+      convert = convert_chunk<int16_t>, size = 2;
+      break;
+    case 512:
+      convert = convert_chunk<uint16_t>, size = 2;
+      break;
+    case 8:
+      convert = convert_chunk<int32_t>, size = 4;
+      break;
+    case 768:
+      convert = convert_chunk<uint32_t>, size = 4;
+      break;
+    case 16:
+      convert = convert_chunk<float>, size = 4;
+      break;
+    case 1024:
+      convert = convert_chunk<int64_t>, size = 8;
+      break;
+    case 1280:
+      convert = convert_chunk<uint64_t>, size = 8;
+      break;
+    case 64:
+      convert = convert_chunk<double>, size = 8;
+      break;
+    default:
+      return false;
   }
   const size_t n = static_cast<size_t>(volume.voxels_per_volume() * volume.nvols);
-  if (!raw.valid || raw.bytes_per_voxel != size || static_cast<size_t>(raw.count) != n) return false;
+  if (!raw.valid || raw.bytes_per_voxel != size || static_cast<size_t>(raw.count) != n)
+    return false;
   gzFile gz = gzopen(path.c_str(), "rb");
   if (!gz) return false;
   gzbuffer(gz, 1u << 20);
@@ -474,10 +500,13 @@ bool read_voxels_direct(const std::string& path, const RawNifti& raw, Volume& vo
     }
     // Conversion in parallel slices of the chunk while the next read waits: cheap, but it keeps
     // decompression the only serial part.
-    parallel_for(static_cast<int64_t>(want), [&](int64_t b, int64_t e) {
-      convert(buffer.data() + b * size, static_cast<size_t>(e - b), raw.swap, raw.slope, raw.inter,
-              volume.data.data() + done + b);
-    }, int64_t(1) << 18);
+    parallel_for(
+        static_cast<int64_t>(want),
+        [&](int64_t b, int64_t e) {
+          convert(buffer.data() + b * size, static_cast<size_t>(e - b), raw.swap, raw.slope,
+                  raw.inter, volume.data.data() + done + b);
+        },
+        int64_t(1) << 18);
     done += want;
   }
   gzclose(gz);
@@ -488,29 +517,39 @@ bool read_voxels_direct(const std::string& path, const RawNifti& raw, Volume& vo
 
 bool is_nifti_path(const std::string& path) {
   const std::string p = lower(path);
-  auto ends = [&](const std::string& e) { return p.size() > e.size() && p.compare(p.size() - e.size(), e.size(), e) == 0; };
+  auto ends = [&](const std::string& e) {
+    return p.size() > e.size() && p.compare(p.size() - e.size(), e.size(), e) == 0;
+  };
   return ends(".nii") || ends(".nii.gz");
 }
 
 VolumeHeader read_volume_header(const std::string& path) {
   auto io = open_nifti_io(path);
-  if (!read_raw_header(path).pixdim_ok) throw InputError(path, "voxel size (pixdim) is zero or not a number");
+  if (!read_raw_header(path).pixdim_ok)
+    throw InputError(path, "voxel size (pixdim) is zero or not a number");
   VolumeHeader h;
   const unsigned ndim = io->GetNumberOfDimensions();
-  if (ndim < 2 || ndim > 4) throw InputError(path, "has " + std::to_string(ndim) + " dimensions; expected a 3D or 4D image");
+  if (ndim < 2 || ndim > 4)
+    throw InputError(path,
+                     "has " + std::to_string(ndim) + " dimensions; expected a 3D or 4D image");
   if (io->GetNumberOfComponents() != 1)
-    throw InputError(path, "has " + std::to_string(io->GetNumberOfComponents()) + " components per voxel; expected scalar voxels");
+    throw InputError(path, "has " + std::to_string(io->GetNumberOfComponents()) +
+                               " components per voxel; expected scalar voxels");
   h.ndim = static_cast<int>(std::max(3u, ndim));
   double total = 1.0;
   for (unsigned a = 0; a < 4; ++a) {
     const double n = a < ndim ? static_cast<double>(io->GetDimensions(a)) : 1.0;
     if (n < 1) throw InputError(path, "header has a zero dimension");
-    if (a < 3) h.dims[a] = static_cast<int64_t>(n); else h.nvols = static_cast<int64_t>(n);
+    if (a < 3)
+      h.dims[a] = static_cast<int64_t>(n);
+    else
+      h.nvols = static_cast<int64_t>(n);
     total *= n;
   }
   if (total * sizeof(float) > static_cast<double>(memory_budget_bytes()))
-    throw InputError(path, "header dimensions " + std::to_string(h.dims[0]) + "x" + std::to_string(h.dims[1]) + "x" +
-                               std::to_string(h.dims[2]) + "x" + std::to_string(h.nvols) + " exceed available memory");
+    throw InputError(path, "header dimensions " + std::to_string(h.dims[0]) + "x" +
+                               std::to_string(h.dims[1]) + "x" + std::to_string(h.dims[2]) + "x" +
+                               std::to_string(h.nvols) + " exceed available memory");
   Vec3 origin{0, 0, 0}, spacing{1, 1, 1};
   std::array<double, 9> direction{1, 0, 0, 0, 1, 0, 0, 0, 1};
   for (unsigned a = 0; a < std::min(ndim, 3u); ++a) {
@@ -521,7 +560,8 @@ VolumeHeader read_volume_header(const std::string& path) {
   }
   for (int a = 0; a < 3; ++a) {
     if (!std::isfinite(spacing[a]) || spacing[a] <= 0)
-      throw InputError(path, "voxel size along axis " + std::to_string(a) + " is zero, negative or not a number");
+      throw InputError(path, "voxel size along axis " + std::to_string(a) +
+                                 " is zero, negative or not a number");
     if (!std::isfinite(origin[a])) throw InputError(path, "origin is not a finite number");
   }
   for (double d : direction)
@@ -541,7 +581,8 @@ VolumeHeader read_volume_header(const std::string& path) {
 Volume read_volume(const std::string& path, bool require_4d, bool allow_nonfinite) {
   const VolumeHeader header = read_volume_header(path);
   if (require_4d && header.nvols < 2)
-    throw InputError(path, "is a 3D image; a 4D diffusion series (one volume per gradient) is required");
+    throw InputError(path,
+                     "is a 3D image; a 4D diffusion series (one volume per gradient) is required");
   const RawNifti raw = read_raw_header(path);
   if (raw.valid && !holds_all_voxels(path, raw))
     throw InputError(path, "file is truncated: it holds fewer voxels than its header declares");
@@ -550,14 +591,15 @@ Volume read_volume(const std::string& path, bool require_4d, bool allow_nonfinit
   volume.nvols = header.nvols;
   volume.vox2ras = header.vox2ras;
   const bool direct = read_voxels_direct(path, raw, volume);
-  if (!direct) volume = header.ndim == 4 ? read_with_itk<4>(path, header) : read_with_itk<3>(path, header);
+  if (!direct)
+    volume = header.ndim == 4 ? read_with_itk<4>(path, header) : read_with_itk<3>(path, header);
   if (!allow_nonfinite) {
     int64_t at = -1;
-    const auto bad = std::find_if(volume.data.begin(), volume.data.end(), [](float v) { return !std::isfinite(v); });
+    const auto bad = std::find_if(volume.data.begin(), volume.data.end(),
+                                  [](float v) { return !std::isfinite(v); });
     if (bad != volume.data.end()) at = bad - volume.data.begin();
     // niftilib turns NaN/Inf into 0, so after an ITK read the file itself is checked.
-    if (at < 0 && header.floating_point && !direct)
-      at = first_nonfinite_raw(path, raw);
+    if (at < 0 && header.floating_point && !direct) at = first_nonfinite_raw(path, raw);
     if (at >= 0)
       throw InputError(path, "contains NaN or infinite voxel values (first in volume " +
                                  std::to_string(at / volume.voxels_per_volume()) + ")");
@@ -565,7 +607,9 @@ Volume read_volume(const std::string& path, bool require_4d, bool allow_nonfinit
   return volume;
 }
 
-void write_volume(const Volume& volume, const std::string& path) { write_volume(volume, path, VolumeWriteOptions{}); }
+void write_volume(const Volume& volume, const std::string& path) {
+  write_volume(volume, path, VolumeWriteOptions{});
+}
 
 void write_volume(const Volume& volume, const std::string& path, const VolumeWriteOptions& opts) {
   if (!is_nifti_path(path)) throw InputError(path, "output must be .nii or .nii.gz");
@@ -573,11 +617,15 @@ void write_volume(const Volume& volume, const std::string& path, const VolumeWri
     throw std::logic_error("write_volume: data size does not match dimensions");
   const bool int16 = opts.type == VolumeWriteOptions::Type::Int16;
   if (volume.nvols > 1) {
-    if (int16) write_with_itk<int16_t, 4>(volume, path, opts);
-    else write_with_itk<float, 4>(volume, path, opts);
+    if (int16)
+      write_with_itk<int16_t, 4>(volume, path, opts);
+    else
+      write_with_itk<float, 4>(volume, path, opts);
   } else {
-    if (int16) write_with_itk<int16_t, 3>(volume, path, opts);
-    else write_with_itk<float, 3>(volume, path, opts);
+    if (int16)
+      write_with_itk<int16_t, 3>(volume, path, opts);
+    else
+      write_with_itk<float, 3>(volume, path, opts);
   }
 }
 

@@ -32,8 +32,8 @@ void guess_hemi_surface(const std::string& path, std::string& hemi, std::string&
   const std::string name = lower(fs::path(path).filename().string());
   hemi.clear();
   surface.clear();
-  if (name.rfind("lh.", 0) == 0 || name.find("hemi-l_") != std::string::npos || name.find("_left") != std::string::npos ||
-      name.find("left_") != std::string::npos)
+  if (name.rfind("lh.", 0) == 0 || name.find("hemi-l_") != std::string::npos ||
+      name.find("_left") != std::string::npos || name.find("left_") != std::string::npos)
     hemi = "lh";
   else if (name.rfind("rh.", 0) == 0 || name.find("hemi-r_") != std::string::npos ||
            name.find("_right") != std::string::npos || name.find("right_") != std::string::npos)
@@ -49,11 +49,13 @@ Mesh read_surface(const std::string& path) {
   const std::string bytes = read_file_maybe_gz(path, size_t(2) << 30);
   Mesh mesh;
   // By content first: the extension of a FreeSurfer file says nothing (lh.white).
-  if (bytes.size() >= 3 && static_cast<unsigned char>(bytes[0]) == 0xFF && static_cast<unsigned char>(bytes[1]) == 0xFF)
+  if (bytes.size() >= 3 && static_cast<unsigned char>(bytes[0]) == 0xFF &&
+      static_cast<unsigned char>(bytes[1]) == 0xFF)
     mesh = detail::parse_freesurfer_binary(bytes, path);
   else if (bytes.find("<GIFTI") != std::string::npos && bytes.find("<GIFTI") < 4096)
     mesh = detail::parse_gifti(bytes, path);
-  else if (surface_format_from_path(path) == SurfaceFormat::FreeSurferAscii || (!bytes.empty() && bytes[0] == '#'))
+  else if (surface_format_from_path(path) == SurfaceFormat::FreeSurferAscii ||
+           (!bytes.empty() && bytes[0] == '#'))
     mesh = detail::parse_freesurfer_ascii(bytes, path);
   else if (surface_format_from_path(path) == SurfaceFormat::Gifti)
     throw InputError(path, "not a GIFTI file (no <GIFTI> element)");
@@ -71,7 +73,8 @@ void write_surface(const Mesh& mesh, const std::string& path, const SurfaceWrite
   std::string bytes;
   switch (surface_format_from_path(path)) {
     case SurfaceFormat::Gifti:
-      if (ends_with(lower(path), ".gz")) throw InputError(path, "writing gzipped GIFTI (.gii.gz) is not supported; use .gii");
+      if (ends_with(lower(path), ".gz"))
+        throw InputError(path, "writing gzipped GIFTI (.gii.gz) is not supported; use .gii");
       bytes = detail::serialize_gifti(mesh, opts.gifti_encoding);
       break;
     case SurfaceFormat::FreeSurferAscii:

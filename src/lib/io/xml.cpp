@@ -59,17 +59,23 @@ class Parser {
   void skip_misc() {
     for (;;) {
       skip_space();
-      if (starts_with("<?")) skip_past("?>");
-      else if (starts_with("<!--")) skip_past("-->");
-      else if (starts_with("<!DOCTYPE")) skip_doctype();
-      else return;
+      if (starts_with("<?"))
+        skip_past("?>");
+      else if (starts_with("<!--"))
+        skip_past("-->");
+      else if (starts_with("<!DOCTYPE"))
+        skip_doctype();
+      else
+        return;
     }
   }
   void skip_doctype() {
     int depth = 0;
     for (; pos_ < s_.size(); ++pos_) {
-      if (s_[pos_] == '[') ++depth;
-      else if (s_[pos_] == ']') --depth;
+      if (s_[pos_] == '[')
+        ++depth;
+      else if (s_[pos_] == ']')
+        --depth;
       else if (s_[pos_] == '>' && depth <= 0) {
         ++pos_;
         return;
@@ -81,8 +87,11 @@ class Parser {
     const size_t start = pos_;
     while (pos_ < s_.size()) {
       const char c = s_[pos_];
-      if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':' || c == '-' || c == '.') ++pos_;
-      else break;
+      if (std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == ':' || c == '-' ||
+          c == '.')
+        ++pos_;
+      else
+        break;
     }
     if (pos_ == start) fail("expected a name");
     return s_.substr(start, pos_ - start);
@@ -98,21 +107,29 @@ class Parser {
       const size_t semi = raw.find(';', i);
       if (semi == std::string::npos || semi - i > 10) throw ParseError("XML error: bad entity");
       const std::string ent = raw.substr(i + 1, semi - i - 1);
-      if (ent == "lt") out += '<';
-      else if (ent == "gt") out += '>';
-      else if (ent == "amp") out += '&';
-      else if (ent == "quot") out += '"';
-      else if (ent == "apos") out += '\'';
+      if (ent == "lt")
+        out += '<';
+      else if (ent == "gt")
+        out += '>';
+      else if (ent == "amp")
+        out += '&';
+      else if (ent == "quot")
+        out += '"';
+      else if (ent == "apos")
+        out += '\'';
       else if (!ent.empty() && ent[0] == '#') {
         unsigned long code = 0;
         try {
-          code = ent.size() > 1 && (ent[1] == 'x' || ent[1] == 'X') ? std::stoul(ent.substr(2), nullptr, 16)
-                                                                    : std::stoul(ent.substr(1));
+          code = ent.size() > 1 && (ent[1] == 'x' || ent[1] == 'X')
+                     ? std::stoul(ent.substr(2), nullptr, 16)
+                     : std::stoul(ent.substr(1));
         } catch (...) {
           throw ParseError("XML error: bad character reference");
         }
-        if (code < 0x80) out += static_cast<char>(code);
-        else out += '?';  // GIFTI content that matters is ASCII
+        if (code < 0x80)
+          out += static_cast<char>(code);
+        else
+          out += '?';  // GIFTI content that matters is ASCII
       } else {
         throw ParseError("XML error: unknown entity &" + ent + ";");
       }
@@ -141,7 +158,8 @@ class Parser {
       if (pos_ >= s_.size() || s_[pos_] != '=') fail("expected '=' after attribute " + key);
       ++pos_;
       skip_space();
-      if (pos_ >= s_.size() || (s_[pos_] != '"' && s_[pos_] != '\'')) fail("expected a quoted value");
+      if (pos_ >= s_.size() || (s_[pos_] != '"' && s_[pos_] != '\''))
+        fail("expected a quoted value");
       const char quote = s_[pos_++];
       const size_t end = s_.find(quote, pos_);
       if (end == std::string::npos) fail("unterminated attribute value");
@@ -189,11 +207,20 @@ std::string escape(const std::string& text) {
   std::string out;
   for (char c : text) {
     switch (c) {
-      case '<': out += "&lt;"; break;
-      case '>': out += "&gt;"; break;
-      case '&': out += "&amp;"; break;
-      case '"': out += "&quot;"; break;
-      default: out += c;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '&':
+        out += "&amp;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
     }
   }
   return out;

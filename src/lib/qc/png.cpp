@@ -13,7 +13,8 @@ namespace ddcsr {
 void write_png(const RgbImage& picture, const std::string& path) {
   using Pixel = itk::RGBPixel<unsigned char>;
   using Image = itk::Image<Pixel, 2>;
-  if (picture.width <= 0 || picture.height <= 0) throw std::invalid_argument("write_png: empty picture");
+  if (picture.width <= 0 || picture.height <= 0)
+    throw std::invalid_argument("write_png: empty picture");
   auto image = Image::New();
   Image::RegionType region;
   region.SetSize(0, picture.width);

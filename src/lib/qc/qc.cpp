@@ -9,8 +9,10 @@ namespace ddcsr {
 namespace {
 
 struct Box {
-  Vec3 lo{std::numeric_limits<double>::max(), std::numeric_limits<double>::max(), std::numeric_limits<double>::max()};
-  Vec3 hi{-std::numeric_limits<double>::max(), -std::numeric_limits<double>::max(), -std::numeric_limits<double>::max()};
+  Vec3 lo{std::numeric_limits<double>::max(), std::numeric_limits<double>::max(),
+          std::numeric_limits<double>::max()};
+  Vec3 hi{-std::numeric_limits<double>::max(), -std::numeric_limits<double>::max(),
+          -std::numeric_limits<double>::max()};
   void add(const Vec3& p) {
     for (int a = 0; a < 3; ++a) {
       lo[a] = std::min(lo[a], p[a]);
@@ -33,17 +35,24 @@ Box volume_box(const Volume& v, bool nonzero_only) {
         }
   if (hi[0] < 0) return box;
   for (int c = 0; c < 8; ++c)
-    box.add(v.voxel_to_ras({(c & 1) ? hi[0] + 0.5 : lo[0] - 0.5, (c & 2) ? hi[1] + 0.5 : lo[1] - 0.5,
-                            (c & 4) ? hi[2] + 0.5 : lo[2] - 0.5}));
+    box.add(
+        v.voxel_to_ras({(c & 1) ? hi[0] + 0.5 : lo[0] - 0.5, (c & 2) ? hi[1] + 0.5 : lo[1] - 0.5,
+                        (c & 4) ? hi[2] + 0.5 : lo[2] - 0.5}));
   return box;
 }
 
 // In-plane axes of a view: horizontal then vertical, each a scanner-RAS axis increasing right/up.
 void plane_axes(QcView view, int& h, int& v) {
   switch (view) {
-    case QcView::Sagittal: h = 1, v = 2; break;  // anterior to the right, superior up
-    case QcView::Coronal: h = 0, v = 2; break;   // subject's right to the right (neurological)
-    default: h = 0, v = 1; break;                // axial: anterior up
+    case QcView::Sagittal:
+      h = 1, v = 2;
+      break;  // anterior to the right, superior up
+    case QcView::Coronal:
+      h = 0, v = 2;
+      break;  // subject's right to the right (neurological)
+    default:
+      h = 0, v = 1;
+      break;  // axial: anterior up
   }
 }
 
@@ -71,8 +80,8 @@ void put_pixel(RgbImage& img, int x, int y, const std::array<uint8_t, 3>& rgb) {
   p[0] = rgb[0], p[1] = rgb[1], p[2] = rgb[2];
 }
 
-void draw_line(RgbImage& img, double x0, double y0, double x1, double y1, const std::array<uint8_t, 3>& rgb,
-               int clip_x0, int clip_x1) {
+void draw_line(RgbImage& img, double x0, double y0, double x1, double y1,
+               const std::array<uint8_t, 3>& rgb, int clip_x0, int clip_x1) {
   const int steps = static_cast<int>(std::ceil(std::max(std::abs(x1 - x0), std::abs(y1 - y0)))) + 1;
   for (int s = 0; s <= steps; ++s) {
     const double t = static_cast<double>(s) / steps;
@@ -84,8 +93,8 @@ void draw_line(RgbImage& img, double x0, double y0, double x1, double y1, const 
 
 }  // namespace
 
-RgbImage render_qc(const std::vector<const Volume*>& images, const std::vector<QcContour>& contours, QcView view,
-                   const QcOptions& options) {
+RgbImage render_qc(const std::vector<const Volume*>& images, const std::vector<QcContour>& contours,
+                   QcView view, const QcOptions& options) {
   RgbImage out;
   if (images.empty()) return out;
   Box box = options.region ? volume_box(*options.region, true) : Box{};
@@ -95,10 +104,13 @@ RgbImage render_qc(const std::vector<const Volume*>& images, const std::vector<Q
   plane_axes(view, h, v);
   const double margin = 4.0;
   const double h0 = box.lo[h] - margin, v1 = box.hi[v] + margin;
-  const int w = std::max(1, static_cast<int>(std::ceil((box.hi[h] - box.lo[h] + 2 * margin) / options.pixel_mm)));
-  const int ht = std::max(1, static_cast<int>(std::ceil((box.hi[v] - box.lo[v] + 2 * margin) / options.pixel_mm)));
+  const int w = std::max(
+      1, static_cast<int>(std::ceil((box.hi[h] - box.lo[h] + 2 * margin) / options.pixel_mm)));
+  const int ht = std::max(
+      1, static_cast<int>(std::ceil((box.hi[v] - box.lo[v] + 2 * margin) / options.pixel_mm)));
   const int gap = 2;
-  const int cols = static_cast<int>(images.size()), rows = static_cast<int>(options.slice_fractions.size());
+  const int cols = static_cast<int>(images.size()),
+            rows = static_cast<int>(options.slice_fractions.size());
   out.width = cols * w + (cols - 1) * gap;
   out.height = rows * ht + (rows - 1) * gap;
   out.pixels.assign(static_cast<size_t>(out.width) * out.height * 3, 0);
@@ -122,7 +134,8 @@ RgbImage render_qc(const std::vector<const Volume*>& images, const std::vector<Q
           p[h] = h0 + (x + 0.5) * options.pixel_mm;
           p[v] = v1 - (y + 0.5) * options.pixel_mm;
           const float value = images[c]->sample_voxel_linear(ras2vox[c].apply(p), 0, lo);
-          const auto g = static_cast<uint8_t>(std::clamp((value - lo) / (hi - lo), 0.f, 1.f) * 255.f + 0.5f);
+          const auto g =
+              static_cast<uint8_t>(std::clamp((value - lo) / (hi - lo), 0.f, 1.f) * 255.f + 0.5f);
           put_pixel(out, x_origin + x, y_origin + y, {g, g, g});
         }
       // Where each triangle crosses the plane, a segment of the contour.
@@ -140,11 +153,12 @@ RgbImage render_qc(const std::vector<const Volume*>& images, const std::vector<Q
             const auto& a = mesh.vertices[f[k]];
             const auto& b = mesh.vertices[f[m]];
             const double ph = a[h] + t * (b[h] - a[h]), pv = a[v] + t * (b[v] - a[v]);
-            hits.emplace_back(x_origin + (ph - h0) / options.pixel_mm - 0.5, y_origin + (v1 - pv) / options.pixel_mm - 0.5);
+            hits.emplace_back(x_origin + (ph - h0) / options.pixel_mm - 0.5,
+                              y_origin + (v1 - pv) / options.pixel_mm - 0.5);
           }
           if (hits.size() == 2)
-            draw_line(out, hits[0].first, hits[0].second, hits[1].first, hits[1].second, contour.rgb, x_origin,
-                      x_origin + w);
+            draw_line(out, hits[0].first, hits[0].second, hits[1].first, hits[1].second,
+                      contour.rgb, x_origin, x_origin + w);
         }
       }
     }

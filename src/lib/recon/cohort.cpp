@@ -52,11 +52,13 @@ bool valid_id(const std::string& id) {
 
 }  // namespace
 
-std::vector<SubjectInput> read_subject_list(const std::string& tsv_path, const std::string& output_root) {
+std::vector<SubjectInput> read_subject_list(const std::string& tsv_path,
+                                            const std::string& output_root) {
   std::ifstream in(tsv_path);
   if (!fs::exists(tsv_path)) throw InputError(tsv_path, "subject list not found");
   if (!in) throw InputError(tsv_path, "cannot read subject list");
-  const fs::path base = fs::path(tsv_path).has_parent_path() ? fs::path(tsv_path).parent_path() : fs::path(".");
+  const fs::path base =
+      fs::path(tsv_path).has_parent_path() ? fs::path(tsv_path).parent_path() : fs::path(".");
   std::string line;
   int line_no = 0;
   std::map<std::string, size_t> column;
@@ -64,19 +66,22 @@ std::vector<SubjectInput> read_subject_list(const std::string& tsv_path, const s
   std::set<std::string> seen;
   while (std::getline(in, line)) {
     ++line_no;
-    if (line.size() > 65536) throw InputError(tsv_path, "line " + std::to_string(line_no) + " is too long");
+    if (line.size() > 65536)
+      throw InputError(tsv_path, "line " + std::to_string(line_no) + " is too long");
     const std::string trimmed = line.substr(0, line.find_last_not_of(" \r\t") + 1);
     if (trimmed.empty() || trimmed[0] == '#') continue;
     const auto fields = split_tabs(trimmed);
     if (column.empty()) {
       for (size_t i = 0; i < fields.size(); ++i) {
-        if (column.count(fields[i])) throw InputError(tsv_path, "header names column '" + fields[i] + "' twice");
+        if (column.count(fields[i]))
+          throw InputError(tsv_path, "header names column '" + fields[i] + "' twice");
         column[fields[i]] = i;
       }
       for (const char* required : {"id", "dwi"})
         if (!column.count(required))
-          throw InputError(tsv_path, std::string("header has no '") + required +
-                                         "' column (expected tab-separated: id, dwi[, bval, bvec, mask])");
+          throw InputError(tsv_path,
+                           std::string("header has no '") + required +
+                               "' column (expected tab-separated: id, dwi[, bval, bvec, mask])");
       continue;
     }
     auto get = [&](const char* name) -> std::string {
@@ -92,8 +97,10 @@ std::vector<SubjectInput> read_subject_list(const std::string& tsv_path, const s
     const std::string where = "line " + std::to_string(line_no) + ": ";
     if (s.id.empty() || s.dwi.empty()) throw InputError(tsv_path, where + "empty id or dwi field");
     if (!valid_id(s.id))
-      throw InputError(tsv_path, where + "id '" + s.id.substr(0, 40) + "' must be letters, digits, '.', '_' or '-'");
-    if (!seen.insert(s.id).second) throw InputError(tsv_path, where + "duplicate id '" + s.id + "'");
+      throw InputError(tsv_path, where + "id '" + s.id.substr(0, 40) +
+                                     "' must be letters, digits, '.', '_' or '-'");
+    if (!seen.insert(s.id).second)
+      throw InputError(tsv_path, where + "duplicate id '" + s.id + "'");
     s.output_dir = (fs::path(output_root) / s.id).string();
     subjects.push_back(std::move(s));
   }
@@ -101,10 +108,12 @@ std::vector<SubjectInput> read_subject_list(const std::string& tsv_path, const s
   return subjects;
 }
 
-std::vector<SubjectInput> find_bids_subjects(const std::string& bids_root, const std::string& output_root) {
+std::vector<SubjectInput> find_bids_subjects(const std::string& bids_root,
+                                             const std::string& output_root) {
   std::error_code ec;
   if (!fs::is_directory(bids_root, ec)) throw InputError(bids_root, "BIDS folder not found");
-  static const std::regex dwi_name("(sub-[A-Za-z0-9]+(_[A-Za-z0-9]+-[A-Za-z0-9]+)*)_dwi\\.nii(\\.gz)?");
+  static const std::regex dwi_name(
+      "(sub-[A-Za-z0-9]+(_[A-Za-z0-9]+-[A-Za-z0-9]+)*)_dwi\\.nii(\\.gz)?");
   std::vector<SubjectInput> subjects;
   auto scan_dwi_folder = [&](const fs::path& dwi_dir, const fs::path& relative_out) {
     if (!fs::is_directory(dwi_dir, ec)) return;
@@ -124,13 +133,15 @@ std::vector<SubjectInput> find_bids_subjects(const std::string& bids_root, const
   };
   std::vector<fs::path> subs;
   for (const auto& e : fs::directory_iterator(bids_root, ec))
-    if (e.is_directory() && e.path().filename().string().rfind("sub-", 0) == 0) subs.push_back(e.path());
+    if (e.is_directory() && e.path().filename().string().rfind("sub-", 0) == 0)
+      subs.push_back(e.path());
   std::sort(subs.begin(), subs.end());
   for (const auto& sub : subs) {
     scan_dwi_folder(sub / "dwi", sub.filename());
     std::vector<fs::path> sessions;
     for (const auto& e : fs::directory_iterator(sub, ec))
-      if (e.is_directory() && e.path().filename().string().rfind("ses-", 0) == 0) sessions.push_back(e.path());
+      if (e.is_directory() && e.path().filename().string().rfind("ses-", 0) == 0)
+        sessions.push_back(e.path());
     std::sort(sessions.begin(), sessions.end());
     for (const auto& ses : sessions) scan_dwi_folder(ses / "dwi", sub.filename() / ses.filename());
   }
@@ -143,12 +154,14 @@ std::vector<SubjectInput> find_bids_subjects(const std::string& bids_root, const
   return subjects;
 }
 
-std::optional<long> array_index_from_environment(std::optional<long> explicit_index, std::string* source) {
+std::optional<long> array_index_from_environment(std::optional<long> explicit_index,
+                                                 std::string* source) {
   if (explicit_index) {
     if (source) *source = "--array-index";
     return explicit_index;
   }
-  for (const char* name : {"SLURM_ARRAY_TASK_ID", "PBS_ARRAY_INDEX", "SGE_TASK_ID", "LSB_JOBINDEX"}) {
+  for (const char* name :
+       {"SLURM_ARRAY_TASK_ID", "PBS_ARRAY_INDEX", "SGE_TASK_ID", "LSB_JOBINDEX"}) {
     const char* value = std::getenv(name);
     if (!value || !*value) continue;
     // SGE sets "undefined" outside array jobs.
@@ -181,14 +194,16 @@ bool subject_finished(const std::string& output_dir) {
   }
 }
 
-AtomicFolder::AtomicFolder(const std::string& final_dir) : final_dir_(fs::path(final_dir).lexically_normal().string()) {
+AtomicFolder::AtomicFolder(const std::string& final_dir)
+    : final_dir_(fs::path(final_dir).lexically_normal().string()) {
   if (!final_dir_.empty() && final_dir_.back() == '/') final_dir_.pop_back();
   const fs::path final_path(final_dir_);
   const fs::path parent = final_path.has_parent_path() ? final_path.parent_path() : fs::path(".");
   std::error_code ec;
   fs::create_directories(parent, ec);
   if (ec) throw InputError(parent.string(), "cannot create output folder: " + ec.message());
-  if (::access(parent.c_str(), W_OK) != 0) throw InputError(parent.string(), "output folder is not writable");
+  if (::access(parent.c_str(), W_OK) != 0)
+    throw InputError(parent.string(), "output folder is not writable");
   temp_dir_ = (parent / ("." + final_path.filename().string() + temporary_token())).string();
   fs::create_directory(temp_dir_, ec);
   if (ec) throw InputError(temp_dir_, "cannot create temporary output folder: " + ec.message());
@@ -217,7 +232,8 @@ void AtomicFolder::commit() {
     }
     // File systems without RENAME_EXCHANGE (NFS): move the previous result aside first, as rename
     // cannot replace a non-empty folder.
-    old = (fs::path(final_dir_).parent_path() / ("." + fs::path(final_dir_).filename().string() + temporary_token()))
+    old = (fs::path(final_dir_).parent_path() /
+           ("." + fs::path(final_dir_).filename().string() + temporary_token()))
               .string();
     fs::rename(final_dir_, old, ec);
     if (ec) throw InputError(final_dir_, "cannot replace previous output: " + ec.message());
@@ -235,7 +251,8 @@ int remove_stale_temporaries(const std::string& root) {
   std::error_code ec;
   if (!fs::is_directory(root, ec)) return 0;
   std::vector<fs::path> stale;
-  for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+  for (auto it = fs::recursive_directory_iterator(
+           root, fs::directory_options::skip_permission_denied, ec);
        it != fs::recursive_directory_iterator(); it.increment(ec)) {
     if (ec) break;
     if (!is_stale_temporary(it->path().filename().string())) continue;
