@@ -47,7 +47,7 @@ run() {  # mode extra-args...
   read -r wall rss_kb user sys <"$work/$mode.time"
   local infer
   infer=$(sed -n 's/.*(inference \([0-9.]*\) s).*/\1/p' "$log")
-  printf "| %-34s | %13s | %10.1f | %12.1f | %13d |\n" "$mode $*" "$infer" "$wall" \
+  printf "| %-44s | %13s | %10.1f | %12.1f | %13d |\n" "$mode $*" "$infer" "$wall" \
     "$(awk -v u="$user" -v s="$sys" 'BEGIN { print u + s }')" "$((rss_kb / 1024))"
 }
 
@@ -56,8 +56,8 @@ echo "(inference: predict() alone; total: the whole command, library loading and
 echo " CPU time: user + system of the whole command, a load-independent check on a shared machine;"
 echo " load average before the runs: $(cut -d' ' -f1 /proc/loadavg))"
 echo
-printf "| %-34s | %13s | %10s | %12s | %13s |\n" "mode" "inference (s)" "total (s)" "CPU time (s)" "peak RSS (MB)"
-printf "|%s|%s|%s|%s|%s|\n" "------------------------------------" "---------------" "------------" "--------------" "---------------"
+printf "| %-44s | %13s | %10s | %12s | %13s |\n" "mode" "inference (s)" "total (s)" "CPU time (s)" "peak RSS (MB)"
+printf "|%s|%s|%s|%s|%s|\n" "----------------------------------------------" "---------------" "------------" "--------------" "---------------"
 # The default averages the direct pass with the left-right mirrored one (two passes); the other
 # rows time one pass (--no-mirror), and the whole-vs-sliding check below compares one pass each.
 run whole
