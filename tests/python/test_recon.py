@@ -40,6 +40,7 @@ check(report["status"] == "ok", "report status ok")
 for key in ["stages", "model", "protocol", "surfaces", "command_line", "ddcsr", "peak_rss_mb"]:
     check(key in report, f"report has {key}")
 check(len(report["model"]["sha256"]) == 64, "model checksum recorded")
+check(report["inference"]["mirror_average"] is True, "mirror-averaged inference by default, and recorded")
 dwi = nib.load(os.path.join(sim, "dwi.nii.gz"))
 centre = dwi.affine @ np.r_[np.array(dwi.shape[:3]) / 2.0, 1]
 for hemi in ["lh", "rh"]:
