@@ -66,7 +66,10 @@ struct DiffCoSegOptions {
   // Gaussian widths (mm) of the white SDF, coarse to fine; the last should be 0 (the SDF itself).
   std::vector<double> sigmas_mm = {6.0, 4.0, 2.5, 1.5, 0.8, 0.0};
   // Integration time per smoothing level (the flow converges like exp(-t) near the surface) and
-  // the length of one interval between remeshings.
+  // the length of one interval between remeshings. Longer flows (level_time 10-15, final_time
+  // 2-3, growth_neck_mm 0.15-0.25) follow the SDF deeper into sulci: phantom ASSD 3-8 % lower
+  // (s301/s302), but on the real XA30 scan white then touched itself over 6000-12000 lh vertices
+  // (zero thickness; 10 with these values) and the lh flow took twice as long.
   double level_time = 6.0;
   double remesh_interval = 1.0;
   // Edge length (mm) while following the smoothing levels; the mesh is refined to the final
