@@ -110,47 +110,26 @@ size_t datatype_size(const std::string& t) {
   return 0;
 }
 
+template <typename T>
+double load_as_double(const char* bytes) {
+  T v;
+  std::memcpy(&v, bytes, sizeof v);
+  return static_cast<double>(v);
+}
+
 double binary_value(const char* p, const std::string& t, bool swap) {
   char b[8];
   const size_t n = datatype_size(t);
   for (size_t i = 0; i < n; ++i) b[i] = swap ? p[n - 1 - i] : p[i];
-  if (t == "NIFTI_TYPE_FLOAT32") {
-    float v;
-    std::memcpy(&v, b, 4);
-    return v;
-  }
-  if (t == "NIFTI_TYPE_FLOAT64") {
-    double v;
-    std::memcpy(&v, b, 8);
-    return v;
-  }
-  if (t == "NIFTI_TYPE_INT32") {
-    int32_t v;
-    std::memcpy(&v, b, 4);
-    return v;
-  }
-  if (t == "NIFTI_TYPE_UINT32") {
-    uint32_t v;
-    std::memcpy(&v, b, 4);
-    return v;
-  }
-  if (t == "NIFTI_TYPE_INT64") {
-    int64_t v;
-    std::memcpy(&v, b, 8);
-    return static_cast<double>(v);
-  }
-  if (t == "NIFTI_TYPE_INT16") {
-    int16_t v;
-    std::memcpy(&v, b, 2);
-    return v;
-  }
-  if (t == "NIFTI_TYPE_UINT16") {
-    uint16_t v;
-    std::memcpy(&v, b, 2);
-    return v;
-  }
-  if (t == "NIFTI_TYPE_INT8") return static_cast<int8_t>(b[0]);
-  return static_cast<uint8_t>(b[0]);
+  if (t == "NIFTI_TYPE_FLOAT32") return load_as_double<float>(b);
+  if (t == "NIFTI_TYPE_FLOAT64") return load_as_double<double>(b);
+  if (t == "NIFTI_TYPE_INT32") return load_as_double<int32_t>(b);
+  if (t == "NIFTI_TYPE_UINT32") return load_as_double<uint32_t>(b);
+  if (t == "NIFTI_TYPE_INT64") return load_as_double<int64_t>(b);
+  if (t == "NIFTI_TYPE_INT16") return load_as_double<int16_t>(b);
+  if (t == "NIFTI_TYPE_UINT16") return load_as_double<uint16_t>(b);
+  if (t == "NIFTI_TYPE_INT8") return load_as_double<int8_t>(b);
+  return load_as_double<uint8_t>(b);
 }
 
 std::map<std::string, std::string> read_metadata(const xml::Element* meta) {

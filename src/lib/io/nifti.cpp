@@ -15,6 +15,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <type_traits>
 #include <vector>
 
@@ -439,44 +440,31 @@ void convert_chunk(const char* bytes, size_t count, bool swap, double slope, dou
   }
 }
 
+// A NIfTI datatype code, its reader and its size in bytes.
+struct VoxelReader {
+  int datatype;
+  void (*convert)(const char*, size_t, bool, double, double, float*);
+  int size;
+};
+
+template <typename T>
+constexpr VoxelReader voxel_reader(int datatype) {
+  return {datatype, convert_chunk<T>, static_cast<int>(sizeof(T))};
+}
+
+constexpr VoxelReader kVoxelReaders[] = {voxel_reader<uint8_t>(2),     voxel_reader<int8_t>(256),
+                                         voxel_reader<int16_t>(4),     voxel_reader<uint16_t>(512),
+                                         voxel_reader<int32_t>(8),     voxel_reader<uint32_t>(768),
+                                         voxel_reader<float>(16),      voxel_reader<int64_t>(1024),
+                                         voxel_reader<uint64_t>(1280), voxel_reader<double>(64)};
+
 bool read_voxels_direct(const std::string& path, const RawNifti& raw, Volume& volume) {
-  using Convert = void (*)(const char*, size_t, bool, double, double, float*);
-  Convert convert = nullptr;
-  int size = 0;
-  switch (raw.datatype) {  // NIfTI datatype codes
-    case 2:
-      convert = convert_chunk<uint8_t>, size = 1;
-      break;
-    case 256:
-      convert = convert_chunk<int8_t>, size = 1;
-      break;
-    case 4:
-      convert = convert_chunk<int16_t>, size = 2;
-      break;
-    case 512:
-      convert = convert_chunk<uint16_t>, size = 2;
-      break;
-    case 8:
-      convert = convert_chunk<int32_t>, size = 4;
-      break;
-    case 768:
-      convert = convert_chunk<uint32_t>, size = 4;
-      break;
-    case 16:
-      convert = convert_chunk<float>, size = 4;
-      break;
-    case 1024:
-      convert = convert_chunk<int64_t>, size = 8;
-      break;
-    case 1280:
-      convert = convert_chunk<uint64_t>, size = 8;
-      break;
-    case 64:
-      convert = convert_chunk<double>, size = 8;
-      break;
-    default:
-      return false;
-  }
+  const auto* reader =
+      std::find_if(std::begin(kVoxelReaders), std::end(kVoxelReaders),
+                   [&](const VoxelReader& r) { return r.datatype == raw.datatype; });
+  if (reader == std::end(kVoxelReaders)) return false;
+  const auto convert = reader->convert;
+  const int size = reader->size;
   const size_t n = static_cast<size_t>(volume.voxels_per_volume() * volume.nvols);
   if (!raw.valid || raw.bytes_per_voxel != size || static_cast<size_t>(raw.count) != n)
     return false;

@@ -195,8 +195,9 @@ Volume SdfNet::predict(const Volume& features, const SdfInferenceOptions& option
 
   at::set_num_threads(thread_count());
   torch::NoGradGuard no_grad;
-  // The profiling executor would run the first (and only) forward pass instrumented, about twice
-  // as slow; plain interpretation of the scripted graph is what a one-shot inference wants.
+  // The profiling executor would run the first forward passes instrumented, about twice as slow;
+  // plain interpretation of the scripted graph is what a one-shot inference (a pass or two, or
+  // one per patch) wants.
   torch::jit::GraphOptimizerEnabledGuard no_optimize(false);
   torch::jit::Module& module = impl_->module;
   module.eval();
