@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Simulates the training cohort of the shipped model (and four held-out subjects) with ddcsr simulate.
-#   models/make_cohort.sh DDCSR OUTDIR
+#   models/make_cohort.sh DDCSR OUTDIR [--extended]
+# --extended also simulates seeds 113-124 (the second twelve of the runs in models/README.md that
+# trained on 24 subjects; the shipped model does not use them).
 # Varied on purpose: voxel size 1.25-2.5 mm, single- and multi-shell, SNR 10-40, every storage
 # orientation, procedural and real (fsaverage5) cortical geometry, bias fields.
 set -euo pipefail
@@ -22,6 +24,18 @@ cohort="101 1.5  1000:30                   30  proc  LAS     0.0
 110 2.0  3000:40                   25  proc  LPI     0.2
 111 2.5  1000:12                   20  fsavg RAS     0.0
 112 1.75 2000:30                   30  proc  LAS     0.1"
+extended="113 1.5  1000:30,2000:30           25  fsavg LAS     0.1
+114 2.0  1000:30                   15  fsavg RAS     0.2
+115 1.25 1000:30,2000:30,3000:30   30  fsavg LPI     0.0
+116 2.5  2000:30                   20  fsavg oblique 0.0
+117 1.75 1000:64                   35  fsavg LAS     0.2
+118 1.5  2500:30                   10  fsavg RAS     0.1
+119 2.0  1000:20,2000:20           30  proc  oblique 0.0
+120 1.5  1000:30                   15  proc  LPI     0.1
+121 2.5  1000:30,2500:30           35  proc  LAS     0.2
+122 1.25 2000:40                   25  proc  RAS     0.0
+123 1.75 1000:30,2000:30           20  proc  LAS     0.3
+124 2.0  3000:30                   40  proc  LPI     0.0"
 heldout="201 1.5  1000:30,2000:30           25  proc  LAS     0.1
 202 2.5  1000:30                   20  proc  RAS     0.0
 203 1.5  1000:64                   30  fsavg RAS     0.0
@@ -36,4 +50,7 @@ make() {
   echo "simulated $dir/sub-$seed"
 }
 while read -r seed vox shells snr geom orient bias; do make "$out/train" "$seed" "$vox" "$shells" "$snr" "$geom" "$orient" "$bias"; done <<<"$cohort"
+if [[ ${3:-} == --extended ]]; then
+  while read -r seed vox shells snr geom orient bias; do make "$out/train" "$seed" "$vox" "$shells" "$snr" "$geom" "$orient" "$bias"; done <<<"$extended"
+fi
 while read -r seed vox shells snr geom orient bias; do make "$out/heldout" "$seed" "$vox" "$shells" "$snr" "$geom" "$orient" "$bias"; done <<<"$heldout"

@@ -10,7 +10,7 @@ ddcsr=$root/build/ddcsr
 /usr/bin/python3 "$root/models/sdfnet.py" export --channels b0,fa,md,ad,rd,l1,l2,l3,sm_b1000,sm_b2500,midline,mask \
   --spacing 2 --width 12 --levels 4 -o "$work/init.pt"
 # All twelve training subjects (sub-101..112; one of them is drawn for validation), exact targets.
-sims=$(ls -d "$work"/train/sub-1*)
+sims=$(ls -d "$work"/train/sub-10* "$work"/train/sub-11[0-2])
 "$ddcsr" --threads 2 train --model "$work/init.pt" -o "$work/sdfnet.pt" --sim $sims \
   --steps 2600 --batch 4 --patch 32 --lr 2e-3 --near-weight 3 --val-fraction 0.1 --val-every 100 --val-patches 24 \
   --checkpoint-every 50 --seed 1

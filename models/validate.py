@@ -8,7 +8,11 @@ computed exactly as `recon` does, on the model's grid) and compares the predicte
 with the subject's ground-truth SDF volumes (sdf/*.nii.gz, sampled trilinearly at the prediction
 grid's voxel centres; `ddcsr simulate` writes them on a 0.8 mm grid, so sampling adds < 0.1 mm).
 Reports, per surface, the mean absolute error over the voxels within 3 mm of the true surface
-(|truth| < 3 mm), the issue's measure; the deep sign errors (percent of the voxels more than 5 mm
+(|truth| < 3 mm), the issue's measure. `--on model` (the default, as every table in
+models/README.md until 2026-11-24) takes the voxels of the prediction's grid; `--on truth` takes
+those of the truth's 0.8 mm grid and samples the prediction trilinearly there, as the meshes of
+`recon` do: a measure that does not depend on the model's grid, so models on different grids
+compare fairly (a coarse grid's error grows between its voxel centres); the deep sign errors (percent of the voxels more than 5 mm
 inside a true surface predicted outside, over the four maps: deep white matter predicted
 "outside" was the fault that made recon's sign repair necessary); and the inference
 wall time and peak memory of the `ddcsr sdf` process. Prints one markdown table.
@@ -28,14 +32,32 @@ SURFACES = ["lh.white", "lh.pial", "rh.white", "rh.pial"]
 
 
 def run_timed(cmd):
+    """Wall seconds and peak resident MB of `cmd`. The peak comes from /usr/bin/time: a child's
+    own rusage would also count the pages of this (large) Python process that the child had
+    before exec."""
     start = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    err = proc.stderr.read()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M"] + cmd, capture_output=True, text=True)
+    wall = time.monotonic() - start
     if proc.returncode != 0:
-        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}): {err.strip()}")
-    return time.monotonic() - start, usage.ru_maxrss / 1024.0
+        sys.exit(f"{' '.join(cmd)} failed ({proc.returncode}): {proc.stderr.strip()}")
+    return wall, int(proc.stderr.strip().splitlines()[-1]) / 1024.0
+
+
+def sample_pair(truth_img, pred_affine, pred, on):
+    """Truth and prediction at the same points: the voxels of one grid, the other sampled
+    trilinearly there (only points inside both grids)."""
+    truth_vol = truth_img.get_fdata(dtype=np.float32)
+    if on == "model":
+        grid_shape, grid_affine, other, other_affine = pred.shape, pred_affine, truth_vol, truth_img.affine
+    else:
+        grid_shape, grid_affine, other, other_affine = truth_vol.shape, truth_img.affine, pred, pred_affine
+    ijk = np.indices(grid_shape).reshape(3, -1)
+    world = grid_affine @ np.vstack([ijk, np.ones((1, ijk.shape[1]))])
+    xyz = (np.linalg.inv(other_affine) @ world)[:3]
+    inside = np.all((xyz >= 0) & (xyz <= np.array(other.shape)[:, None] - 1), axis=0)
+    on_grid = (pred if on == "model" else truth_vol).reshape(-1)[inside]
+    sampled = map_coordinates(other, xyz[:, inside], order=1)
+    return (sampled, on_grid) if on == "model" else (on_grid, sampled)
 
 
 def main():
@@ -45,8 +67,12 @@ def main():
     ap.add_argument("--ddcsr", default=os.path.join(here, "..", "build", "ddcsr"))
     ap.add_argument("--work", default="/tmp/ddcsr-validate")
     ap.add_argument("--band-mm", type=float, default=3.0)
+    ap.add_argument("--on", choices=["model", "truth"], default="model",
+                    help="grid whose voxels are compared: the prediction's, or the truth's (0.8 mm)")
     ap.add_argument("subjects", nargs="+")
     a = ap.parse_args()
+    if not os.access("/usr/bin/time", os.X_OK):
+        sys.exit("validate.py: /usr/bin/time is needed for peak memory (apt-get install time)")
     os.makedirs(a.work, exist_ok=True)
     rows = []
     for sim in a.subjects:
@@ -57,27 +83,23 @@ def main():
                                "-o", pred_path])
         pred = nib.load(pred_path)
         p = pred.get_fdata(dtype=np.float32)
-        ijk = np.indices(p.shape[:3]).reshape(3, -1)
-        world = pred.affine @ np.vstack([ijk, np.ones((1, ijk.shape[1]))])
         maes = []
         far_wrong = far_total = 0
         for s, surface in enumerate(SURFACES):
             truth_img = nib.load(os.path.join(sim, "sdf", surface + ".nii.gz"))
-            tv = np.linalg.inv(truth_img.affine) @ world
-            shape = np.array(truth_img.shape[:3])[:, None]
-            inside = np.all((tv[:3] >= 0) & (tv[:3] <= shape - 1), axis=0)
-            truth = map_coordinates(truth_img.get_fdata(dtype=np.float32), tv[:3, inside], order=1)
+            truth, predicted = sample_pair(truth_img, pred.affine, p[..., s], a.on)
             near = np.abs(truth) < a.band_mm
-            err = np.abs(p[..., s].reshape(-1)[inside][near] - truth[near])
-            maes.append(float(err.mean()))
+            maes.append(float(np.abs(predicted[near] - truth[near]).mean()))
             far = truth < -5.0
-            far_wrong += int(np.count_nonzero(p[..., s].reshape(-1)[inside][far] > 0))
+            far_wrong += int(np.count_nonzero(predicted[far] > 0))
             far_total += int(np.count_nonzero(far))
         acq = meta.get("acquisition", {})
         source = meta.get("geometry", {}).get("source", "")
         geometry = os.path.basename(source) if os.path.sep in source else source or "?"
         rows.append((name, acq.get("voxel_size_mm", "?"), acq.get("shells", "?"), acq.get("snr", "?"), geometry, maes,
                      100.0 * far_wrong / max(far_total, 1), wall, rss))
+    print(f"MAE over the voxels of the {'prediction' if a.on == 'model' else 'truth'} grid within {a.band_mm:g} mm "
+          f"of each true surface (mm)\n")
     print(f"| subject | voxel (mm) | shells | SNR | geometry | " + " | ".join(SURFACES) +
           " | mean | deep sign errors (%) | inference (s) | peak (MB) |")
     print("|---" * (5 + len(SURFACES) + 4) + "|")
