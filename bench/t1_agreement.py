@@ -68,8 +68,13 @@ def main():
             gii = nib.load(path)
             vertices = gii.darrays[0].data.astype(np.float64)
             normals = vertex_normals(vertices, gii.darrays[1].data.astype(np.int64))
-            at_surface = contrast(vertices, normals, 0.0)
-            profile = np.array([contrast(vertices, normals, o).mean() for o in OFFSETS])
+            profile = []
+            for offset in OFFSETS:
+                c = contrast(vertices, normals, offset)
+                if offset == 0:  # exact: OFFSETS steps by 0.25
+                    at_surface = c
+                profile.append(c.mean())
+            profile = np.array(profile)
             cells.append(f"{at_surface.mean():.3f}, {100.0 * np.mean(at_surface > 0):.0f} %, "
                          f"{OFFSETS[profile.argmax()]:+.2f} mm")
         lines.append(f"| {recon} | " + " | ".join(cells) + " |")

@@ -49,8 +49,9 @@ make() {
     --orientation "$orient" --bias-field "$bias" --b0 3 "${g[@]}"
   echo "simulated $dir/sub-$seed"
 }
-while read -r seed vox shells snr geom orient bias; do make "$out/train" "$seed" "$vox" "$shells" "$snr" "$geom" "$orient" "$bias"; done <<<"$cohort"
-if [[ ${3:-} == --extended ]]; then
-  while read -r seed vox shells snr geom orient bias; do make "$out/train" "$seed" "$vox" "$shells" "$snr" "$geom" "$orient" "$bias"; done <<<"$extended"
-fi
-while read -r seed vox shells snr geom orient bias; do make "$out/heldout" "$seed" "$vox" "$shells" "$snr" "$geom" "$orient" "$bias"; done <<<"$heldout"
+make_all() {  # DIR LIST: one subject per line of LIST
+  while read -r seed vox shells snr geom orient bias; do make "$1" "$seed" "$vox" "$shells" "$snr" "$geom" "$orient" "$bias"; done <<<"$2"
+}
+make_all "$out/train" "$cohort"
+if [[ ${3:-} == --extended ]]; then make_all "$out/train" "$extended"; fi
+make_all "$out/heldout" "$heldout"

@@ -12,8 +12,8 @@ Reports, per surface, the mean absolute error over the voxels within 3 mm of the
 models/README.md until 2026-11-24) takes the voxels of the prediction's grid; `--on truth` takes
 those of the truth's 0.8 mm grid and samples the prediction trilinearly there, as the meshes of
 `recon` do: a measure that does not depend on the model's grid, so models on different grids
-compare fairly (a coarse grid's error grows between its voxel centres); the deep sign errors (percent of the voxels more than 5 mm
-inside a true surface predicted outside, over the four maps: deep white matter predicted
+compare fairly (a coarse grid's error grows between its voxel centres). Also the deep sign
+errors (percent of the voxels more than 5 mm inside a true surface predicted outside, over the four maps: deep white matter predicted
 "outside" was the fault that made recon's sign repair necessary); and the inference
 wall time and peak memory of the `ddcsr sdf` process. Prints one markdown table.
 """
@@ -43,20 +43,31 @@ def run_timed(cmd):
     return wall, int(proc.stderr.strip().splitlines()[-1]) / 1024.0
 
 
-def sample_pair(truth_img, pred_affine, pred, on):
-    """Truth and prediction at the same points: the voxels of one grid, the other sampled
-    trilinearly there (only points inside both grids)."""
-    truth_vol = truth_img.get_fdata(dtype=np.float32)
-    if on == "model":
-        grid_shape, grid_affine, other, other_affine = pred.shape, pred_affine, truth_vol, truth_img.affine
-    else:
-        grid_shape, grid_affine, other, other_affine = truth_vol.shape, truth_img.affine, pred, pred_affine
+def grid_pairing(grid_shape, grid_affine, other_shape, other_affine):
+    """The voxels of one grid that lie inside another (a flat mask) and their continuous voxel
+    coordinates in the other."""
     ijk = np.indices(grid_shape).reshape(3, -1)
     world = grid_affine @ np.vstack([ijk, np.ones((1, ijk.shape[1]))])
     xyz = (np.linalg.inv(other_affine) @ world)[:3]
-    inside = np.all((xyz >= 0) & (xyz <= np.array(other.shape)[:, None] - 1), axis=0)
-    on_grid = (pred if on == "model" else truth_vol).reshape(-1)[inside]
-    sampled = map_coordinates(other, xyz[:, inside], order=1)
+    inside = np.all((xyz >= 0) & (xyz <= np.array(other_shape)[:, None] - 1), axis=0)
+    return inside, xyz[:, inside]
+
+
+def sample_pair(truth_img, pred_affine, pred, on, pairings=None):
+    """Truth and prediction at the same points: the voxels of one grid (`on`), the other sampled
+    trilinearly there (only points inside both grids). `pairings` (a dict) keeps the grid pairing
+    for the next call on the same grids: the four truth maps of a subject share one grid."""
+    truth_vol = truth_img.get_fdata(dtype=np.float32)
+    grid, other = (pred, pred_affine), (truth_vol, truth_img.affine)
+    if on == "truth":
+        grid, other = other, grid
+    key = (grid[0].shape, grid[1].tobytes(), other[0].shape, other[1].tobytes())
+    pairings = {} if pairings is None else pairings
+    if key not in pairings:
+        pairings[key] = grid_pairing(grid[0].shape, grid[1], other[0].shape, other[1])
+    inside, xyz = pairings[key]
+    on_grid = grid[0].reshape(-1)[inside]
+    sampled = map_coordinates(other[0], xyz, order=1)
     return (sampled, on_grid) if on == "model" else (on_grid, sampled)
 
 
@@ -85,9 +96,10 @@ def main():
         p = pred.get_fdata(dtype=np.float32)
         maes = []
         far_wrong = far_total = 0
+        pairings = {}
         for s, surface in enumerate(SURFACES):
             truth_img = nib.load(os.path.join(sim, "sdf", surface + ".nii.gz"))
-            truth, predicted = sample_pair(truth_img, pred.affine, p[..., s], a.on)
+            truth, predicted = sample_pair(truth_img, pred.affine, p[..., s], a.on, pairings)
             near = np.abs(truth) < a.band_mm
             maes.append(float(np.abs(predicted[near] - truth[near]).mean()))
             far = truth < -5.0
