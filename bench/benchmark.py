@@ -235,8 +235,8 @@ def describe(subject):
 def table(results, stages):
     head = ["subject", "surface"] + [f"{s} s / MB" for s in stages] + [
         "recon wall s / CPU s / peak MB", "MC s",
-        "DCS ASSD", "DCS HD90", "DCS SIF %", "DCS Euler (comp.)", "DCS wm>pial %",
-        "MC ASSD", "MC HD90", "MC SIF %", "MC Euler (comp.)", "MC wm>pial %"]
+        "DCS ASSD", "DCS HD90", "DCS offset", "DCS SIF %", "DCS Euler (comp.)", "DCS wm>pial %",
+        "MC ASSD", "MC HD90", "MC offset", "MC SIF %", "MC Euler (comp.)", "MC wm>pial %"]
     lines = ["| " + " | ".join(head) + " |", "|" + "|".join(["---"] * len(head)) + "|"]
     for r in results:
         by_stage = {s["stage"]: s for s in r["report"]["stages"]}
@@ -258,10 +258,11 @@ def table(results, stages):
             cells.append(fmt(r["mc_seconds"], 1) if i == 0 else "")
             for e, nest in ((r["dcs"], r["dcs_nesting"]), (r["mc"], r["mc_nesting"])):
                 if e is None:
-                    cells += ["—"] * 5
+                    cells += ["—"] * 6
                     continue
                 e = e[surf]
-                cells += [fmt(e["assd_mm"]), fmt(e["hd90_mm"]), fmt(e["pred"]["sif_percent"], 2),
+                cells += [fmt(e["assd_mm"]), fmt(e["hd90_mm"]), fmt(e.get("offset_mm")),
+                          fmt(e["pred"]["sif_percent"], 2),
                           f"{e['pred']['euler']} ({e['pred']['components']})",
                           fmt(nest.get(hemi), 2)]
             lines.append("| " + " | ".join(cells) + " |")
@@ -416,6 +417,9 @@ def main():
         version = subprocess.run([ddcsr, "--version"], capture_output=True,
                                  text=True).stdout.strip()
         ld = load.samples or [float("nan")]
+        # More than half a core above what the benchmark itself runs means someone else ran.
+        own_load = args.threads * args.jobs
+        busy = sum(ld) / len(ld) > own_load + 0.5
         command = shlex.join([sys.executable, os.path.relpath(os.path.abspath(__file__), ROOT)] +
                              sys.argv[1:])
         lines = [
@@ -429,11 +433,11 @@ def main():
             "",
             f"- Machine: {cpu}, {cores} cores, {ram:.0f} GB RAM ({platform.system()} "
             f"{platform.release()}), ddcsr with {args.threads} threads, {args.jobs} subject(s) at a "
-            f"time. **Shared**: other builds "
-            f"and a training job ran at the same time; 1-minute load average during the recon and "
-            f"eval runs min {min(ld):.1f}, mean {sum(ld) / len(ld):.1f}, max {max(ld):.1f} "
-            f"({len(ld)} samples), so wall times are inflated; CPU times are the load-independent "
-            "check.",
+            f"time; 1-minute load average during the recon and eval runs min {min(ld):.1f}, mean "
+            f"{sum(ld) / len(ld):.1f}, max {max(ld):.1f} ({len(ld)} samples; the benchmark's own "
+            f"work accounts for up to {own_load})" + (
+                ". **Shared**: other work ran at the same time, so wall times are inflated; CPU "
+                "times are the load-independent check." if busy else "."),
             "- Model: " + "; ".join(f"`{p}` sha256 `{h}`" for p, h in sorted(models)) +
             f" (trained: {meta.get('trained')}, step {training.get('step')} of "
             f"{training.get('steps')}, feature grid {meta.get('grid_spacing_mm')} mm).",
@@ -446,7 +450,9 @@ def main():
             "MC s: marching cubes of the four SDFs (`ddcsr isosurface`, four processes). "
             "DCS: DiffCoSeg surfaces as `recon` writes them; MC: marching cubes on the SDFs that "
             "`recon --save-sdf` wrote (level-set reinitialised, same zero level set), no template. "
-            "ASSD and HD90 in mm against the simulated truth (100k samples per mesh); SIF: % "
+            "ASSD and HD90 in mm against the simulated truth (100k samples per mesh); offset: mean "
+            "signed distance from the surface to the truth in mm (negative: inside it, e.g. a "
+            "white surface too deep; positive: outside, e.g. a pial surface too far out); SIF: % "
             "self-intersecting faces; Euler characteristic (2 = closed genus 0) and components; "
             "wm>pial: % white vertices outside the pial surface of the hemisphere." + (
                 f" Recons were killed after {args.recon_timeout:.0f} s wall: `killed` marks the "

@@ -21,19 +21,19 @@ struct Opts {
 };
 
 void print_header() {
-  std::printf("%-10s %-5s %8s %8s %8s %9s %8s %6s %6s %6s %8s\n", "surface", "mesh", "ASSD", "HD90",
-              "HD95", "Chamfer", "SIF", "Euler", "comps", "closed", "faces");
-  std::printf("%-10s %-5s %8s %8s %8s %9s %8s %6s %6s %6s %8s\n", "", "", "mm", "mm", "mm", "mm^2",
-              "%", "", "", "", "");
+  std::printf("%-10s %-5s %8s %8s %8s %9s %8s %8s %6s %6s %6s %8s\n", "surface", "mesh", "ASSD",
+              "HD90", "HD95", "Chamfer", "offset", "SIF", "Euler", "comps", "closed", "faces");
+  std::printf("%-10s %-5s %8s %8s %8s %9s %8s %8s %6s %6s %6s %8s\n", "", "", "mm", "mm", "mm",
+              "mm^2", "mm", "%", "", "", "", "");
 }
 
 void print_quality(const std::string& name, const char* which, const ddcsr::MeshQuality& q,
                    const ddcsr::SurfaceDistance* d) {
   if (d) {
-    std::printf("%-10s %-5s %8.3f %8.3f %8.3f %9.3f", name.c_str(), which, d->assd, d->hd90,
-                d->hd95, d->chamfer);
+    std::printf("%-10s %-5s %8.3f %8.3f %8.3f %9.3f %+8.3f", name.c_str(), which, d->assd, d->hd90,
+                d->hd95, d->chamfer, d->offset);
   } else {
-    std::printf("%-10s %-5s %8s %8s %8s %9s", name.c_str(), which, "", "", "", "");
+    std::printf("%-10s %-5s %8s %8s %8s %9s %8s", name.c_str(), which, "", "", "", "", "");
   }
   std::printf(" %8.3f %6lld %6lld %6s %8lld\n", q.sif, static_cast<long long>(q.euler),
               static_cast<long long>(q.components), q.closed_manifold ? "yes" : "no",
@@ -59,7 +59,9 @@ ddcsr::cli::Command make_eval_command() {
       "Surfaces may be FreeSurfer binary or ASCII, or GIFTI. Distances use area-weighted random\n"
       "samples on each mesh (fixed seed) and exact point-to-triangle distances both ways:\n"
       "ASSD is the mean of the two directional means, HD90/HD95 the larger directional\n"
-      "90th/95th percentile, Chamfer the sum of the two directional mean squared distances.\n"
+      "90th/95th percentile, Chamfer the sum of the two directional mean squared distances;\n"
+      "offset is the mean signed distance from PRED's samples to REF, negative inside REF\n"
+      "(a bias that ASSD hides: white too deep, pial too far out; needs a closed REF).\n"
       "SIF is the percentage of faces that intersect a non-adjacent face of the same mesh;\n"
       "Euler is V - E + F (2 for a closed genus-0 surface). With --recon, also the percentage\n"
       "of white vertices outside the pial surface of each hemisphere.";

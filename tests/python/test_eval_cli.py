@@ -114,6 +114,9 @@ def pair_mode(white, pial):
     check(s["hd90_mm"] <= s["hd95_mm"] <= s["hausdorff_mm"], "HD90 <= HD95 <= max")
     check(abs(s["assd_mm"] - 0.5 * (s["pred_to_ref"]["mean_mm"] + s["ref_to_pred"]["mean_mm"])) < 1e-6,
           "ASSD is the mean of the directional means")
+    check(s["offset_mm"] < 0 and abs(s["offset_mm"] + s["pred_to_ref"]["mean_mm"]) < 0.02,
+          f"white lies inside pial: offset {s['offset_mm']:.3f} = -(white->pial mean "
+          f"{s['pred_to_ref']['mean_mm']:.3f})")
 
     # Independent: numpy exact point-to-triangle distances on its own random samples.
     wc, wf = load_gifti(white)

@@ -66,6 +66,31 @@ TEST(Metrics, ConcentricSpheresOffsetByD) {
   }
 }
 
+TEST(Metrics, OffsetIsSignedAndNeedsAClosedReference) {
+  // A sphere inside the reference reads negative, outside positive; ASSD cannot tell them apart.
+  const double R = 20;
+  const Mesh ref = make_icosphere(5, R);
+  for (double d : {-0.7, 0.4}) {
+    const SurfaceDistance s = surface_distance(make_icosphere(5, R + d), ref, small_sampling());
+    EXPECT_NEAR(s.offset, d, 0.02 * std::fabs(d)) << "d=" << d;
+    EXPECT_NEAR(s.assd, std::fabs(d), 0.02 * std::fabs(d));
+  }
+  // Half inside, half outside by the same amount: no bias, whatever the ASSD.
+  Mesh wavy = ref;
+  for (auto& v : wavy.vertices) {
+    const double r = norm({v[0], v[1], v[2]}), k = (r + (v[2] > 0 ? 0.5 : -0.5)) / r;
+    for (int c = 0; c < 3; ++c) v[c] = static_cast<float>(v[c] * k);
+  }
+  const SurfaceDistance w = surface_distance(wavy, ref, small_sampling());
+  EXPECT_NEAR(w.offset, 0.0, 0.05);
+  EXPECT_GT(w.assd, 0.4);
+  // An open reference has no inside.
+  Mesh open = ref;
+  open.faces.pop_back();
+  EXPECT_TRUE(std::isnan(
+      compare_surfaces(make_icosphere(4, R), open, "x", small_sampling()).distance.offset));
+}
+
 TEST(Metrics, Hd90OfALocalBump) {
   // A bump of 3 mm on a small cap: the mean barely moves, the maximum sees it, and HD90 stays
   // near zero because fewer than 10% of the samples are on the bump.

@@ -8,6 +8,11 @@
 //   - Chamfer: mean squared distance pred->ref plus mean squared distance ref->pred (mm^2), the
 //     convention of PyTorch3D's chamfer_distance used by Vox2Cortex and CorticalFlow, here with
 //     exact point-to-surface rather than point-to-point distances.
+//   - Offset: mean signed distance from the predicted samples to the reference, negative
+//     inside it (sign from the angle-weighted pseudo-normal, exact for a closed, outward-facing
+//     reference): a bias that ASSD, being unsigned, hides (a white surface 0.2 mm too deep
+//     reads -0.2; a pial surface too far out, positive). Undefined (NaN) when the reference is
+//     not a closed manifold.
 //   - SIF: percentage of faces that intersect a non-adjacent face of the same mesh.
 //   - Euler characteristic V - E + F (2 for a closed genus-0 surface), connected components,
 //     closed-manifold flag.
@@ -43,6 +48,7 @@ struct SurfaceDistance {
   DirectionalDistance pred_to_ref, ref_to_pred;
   double assd = 0, hd90 = 0, hd95 = 0, chamfer = 0;
   double hausdorff = 0;  // of the samples: the larger directional maximum
+  double offset = 0;     // mean signed pred->ref distance, negative inside the reference
   int64_t samples = 0;   // per direction
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
+#include <limits>
 #include <map>
 #include <memory>
 #include <sstream>
@@ -38,12 +39,24 @@ double triangle_area(const Vec3& a, const Vec3& b, const Vec3& c) {
   return 0.5 * std::sqrt(x[0] * x[0] + x[1] * x[1] + x[2] * x[2]);
 }
 
-std::vector<double> distances_to(const std::vector<Vec3>& points, const MeshDistance& to) {
+// Distances from `points` to the mesh; with `signed_out`, also the signed ones (negative inside),
+// from the same closest-point query.
+std::vector<double> distances_to(const std::vector<Vec3>& points, const MeshDistance& to,
+                                 std::vector<double>* signed_out = nullptr) {
   std::vector<double> d(points.size());
+  if (signed_out) signed_out->resize(points.size());
   parallel_for(
       static_cast<int64_t>(points.size()),
       [&](int64_t begin, int64_t end) {
-        for (int64_t i = begin; i < end; ++i) d[i] = to.distance(points[i]);
+        for (int64_t i = begin; i < end; ++i) {
+          if (!signed_out) {
+            d[i] = to.distance(points[i]);
+            continue;
+          }
+          const MeshDistance::Closest c = to.closest(points[i]);
+          d[i] = c.distance;
+          (*signed_out)[i] = to.signed_distance(c, points[i]);
+        }
       },
       256);
   return d;
@@ -192,8 +205,9 @@ SurfaceDistance surface_distance(const Mesh& pred, const Mesh& ref, const Sampli
       1);
   report(progress, 0.15);
   // Different streams for the two meshes, so that identical meshes are not sampled alike.
+  std::vector<double> signed_pr;
   const std::vector<double> d_pr =
-      distances_to(sample_surface(pred, opts.samples, opts.seed), *to_ref);
+      distances_to(sample_surface(pred, opts.samples, opts.seed), *to_ref, &signed_pr);
   report(progress, 0.55);
   const std::vector<double> d_rp =
       distances_to(sample_surface(ref, opts.samples, opts.seed + 1), *to_pred);
@@ -206,6 +220,9 @@ SurfaceDistance surface_distance(const Mesh& pred, const Mesh& ref, const Sampli
   out.hd95 = std::max(out.pred_to_ref.p95, out.ref_to_pred.p95);
   out.hausdorff = std::max(out.pred_to_ref.max, out.ref_to_pred.max);
   out.chamfer = ms_pr + ms_rp;
+  double signed_sum = 0;  // in sample order, as in summarise()
+  for (double x : signed_pr) signed_sum += x;
+  out.offset = signed_sum / double(signed_pr.size());
   report(progress, 1.0);
   return out;
 }
@@ -239,6 +256,8 @@ SurfaceComparison compare_surfaces(const Mesh& pred, const Mesh& ref, const std:
           (which == 0 ? c.pred : c.ref) = mesh_quality(which == 0 ? pred : ref);
       },
       1);
+  // The sign needs an inside: an open or non-manifold reference has none.
+  if (!c.ref.closed_manifold) c.distance.offset = std::numeric_limits<double>::quiet_NaN();
   report(progress, 1.0);
   return c;
 }
@@ -254,6 +273,7 @@ std::string SurfaceComparison::to_json(int indent) const {
     << p << "\"hd95_mm\": " << json_number(distance.hd95) << ",\n"
     << p << "\"chamfer_mm2\": " << json_number(distance.chamfer) << ",\n"
     << p << "\"hausdorff_mm\": " << json_number(distance.hausdorff) << ",\n"
+    << p << "\"offset_mm\": " << json_number(distance.offset) << ",\n"
     << p << "\"pred_to_ref\": " << directional_json(distance.pred_to_ref) << ",\n"
     << p << "\"ref_to_pred\": " << directional_json(distance.ref_to_pred) << ",\n"
     << p << "\"pred\": " << quality_json(pred) << ",\n"
