@@ -3,7 +3,9 @@
 (`ddcsr isosurface`) on the TRUE signed distance maps of simulated subjects, both evaluated
 against the true surfaces (`ddcsr eval`). Marching cubes on the true maps shows what the map's
 grid allows; the gap between it and DiffCoSeg is the explicit stage's own error, which no better
-network removes. Prints one markdown table.
+network removes. Prints one markdown table
+(ASSD, HD90, the two directional means, the offset: mean signed distance to the truth, negative
+inside it; SIF, Euler, seconds).
 
 Usage: bench/diffcoseg_floor.py WORK SIMDIR... [--ddcsr build/ddcsr] [--threads 2]
        [--vertices 150000]
@@ -56,14 +58,15 @@ def main():
         rows.append((name, seconds, evaluate(a.ddcsr, a.threads, dcs, sim),
                      evaluate(a.ddcsr, a.threads, mc, sim)))
 
-    print("| subject | surface | DCS ASSD | DCS HD90 | DCS pred→truth / truth→pred | DCS SIF % "
-          "| DCS Euler | MC ASSD | MC HD90 | MC Euler (comp.) | DCS s |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| subject | surface | DCS ASSD | DCS HD90 | DCS pred→truth / truth→pred | DCS offset "
+          "| DCS SIF % | DCS Euler | MC ASSD | MC HD90 | MC Euler (comp.) | DCS s |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, seconds, d, m in rows:
         for i, s in enumerate(SURFACES):
             e, f = d[s], m[s]
             print(f"| {name if i == 0 else ''} | {s} | {e['assd_mm']:.3f} | {e['hd90_mm']:.3f} | "
                   f"{e['pred_to_ref']['mean_mm']:.3f} / {e['ref_to_pred']['mean_mm']:.3f} | "
+                  f"{e['offset_mm']:+.3f} | "
                   f"{e['pred']['sif_percent']:.3f} | {e['pred']['euler']} | {f['assd_mm']:.3f} | "
                   f"{f['hd90_mm']:.3f} | {f['pred']['euler']} ({f['pred']['components']}) | "
                   f"{seconds if i == 0 else '':{'.0f' if i == 0 else ''}} |")

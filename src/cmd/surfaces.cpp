@@ -63,7 +63,7 @@ ddcsr::cli::Command make_surfaces_command() {
       ".surf.gii (scanner RAS), and OUT/surf/{lh,rh}.thickness. recon's saved maps are exact\n"
       "distances already; other maps should be too (far from the surface the flows follow their\n"
       "gradient). On simulate's truth maps this measures what the explicit stage loses by\n"
-      "itself (bench/diffcoseg_floor.sh).\n"
+      "itself (bench/diffcoseg_floor.py).\n"
       "Exit code 3 when a surface fails a guarantee (closed, genus 0, no self-intersection, white\n"
       "inside pial): the surfaces are written anyway and every failure is printed.";
   c.references = {

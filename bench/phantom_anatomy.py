@@ -1,0 +1,73 @@
+#!/usr/bin/python3
+"""Two anatomical measures of simulated subjects' true surfaces, to compare phantom folding
+(procedural, fsaverage5) with what a cortex looks like:
+  - cortex far from white: the share of pial vertices more than 5 mm from the white surface
+    (the true white map sampled at them);
+  - gyral white matter width: from each white vertex, march inward along its normal (0.2 mm
+    steps, up to 12 mm) until the true white map stops falling; twice its lowest value is the
+    width of the white matter under the vertex. Reported as percentiles and the share of
+    vertices on white matter less than 2 mm across.
+
+Usage: bench/phantom_anatomy.py SIMDIR...   (`ddcsr simulate` outputs: surf/ and sdf/)
+"""
+import sys
+
+import nibabel as nib
+import numpy as np
+from scipy.ndimage import map_coordinates
+
+
+def surface(path):
+    coords, faces, meta = nib.freesurfer.read_geometry(path, read_metadata=True)
+    return coords + meta["cras"], faces
+
+
+def sampler(path):
+    img = nib.load(path)
+    data = img.get_fdata(dtype=np.float32)
+    ras2vox = np.linalg.inv(img.affine)
+    return lambda xyz: map_coordinates(data, (ras2vox @ np.c_[xyz, np.ones(len(xyz))].T)[:3],
+                                       order=1, mode="nearest")
+
+
+def vertex_normals(coords, faces):
+    normals = np.zeros_like(coords)
+    face_normals = np.cross(coords[faces[:, 1]] - coords[faces[:, 0]],
+                            coords[faces[:, 2]] - coords[faces[:, 0]])
+    for k in range(3):
+        np.add.at(normals, faces[:, k], face_normals)
+    return normals / np.linalg.norm(normals, axis=1, keepdims=True)
+
+
+def white_width(coords, normals, white_map):
+    lowest = np.zeros(len(coords))
+    falling = np.ones(len(coords), bool)
+    for depth in np.arange(0.2, 12.0, 0.2):
+        value = white_map(coords - depth * normals)
+        lower = falling & (value < lowest)
+        lowest[lower] = value[lower]
+        falling &= value <= lowest + 0.05
+    return -2 * lowest
+
+
+def main():
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    print("| subject | hemi | pial > 5 mm from white (%) | white width p10 / p25 / p50 (mm) "
+          "| white < 2 mm across (%) |")
+    print("|---|---|---|---|---|")
+    for sim in sys.argv[1:]:
+        name = sim.rstrip("/").split("/")[-1]
+        for hemi in ("lh", "rh"):
+            white_map = sampler(f"{sim}/sdf/{hemi}.white.nii.gz")
+            pial, _ = surface(f"{sim}/surf/{hemi}.pial")
+            far = 100 * (white_map(pial) > 5).mean()
+            white, faces = surface(f"{sim}/surf/{hemi}.white")
+            width = white_width(white, vertex_normals(white, faces), white_map)
+            p10, p25, p50 = np.percentile(width, [10, 25, 50])
+            print(f"| {name} | {hemi} | {far:.1f} | {p10:.2f} / {p25:.2f} / {p50:.2f} | "
+                  f"{100 * (width < 2).mean():.0f} |")
+
+
+if __name__ == "__main__":
+    main()
