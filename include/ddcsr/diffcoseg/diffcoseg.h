@@ -66,10 +66,13 @@ struct DiffCoSegOptions {
   // Gaussian widths (mm) of the white SDF, coarse to fine; the last should be 0 (the SDF itself).
   std::vector<double> sigmas_mm = {6.0, 4.0, 2.5, 1.5, 0.8, 0.0};
   // Integration time per smoothing level (the flow converges like exp(-t) near the surface) and
-  // the length of one interval between remeshings. Longer flows (level_time 10-15, final_time
-  // 2-3, growth_neck_mm 0.15-0.25) follow the SDF deeper into sulci: phantom ASSD 3-8 % lower
-  // (s301/s302), but on the real XA30 scan white then touched itself over 6000-12000 lh vertices
-  // (zero thickness; 10 with these values) and the lh flow took twice as long.
+  // the length of one interval between remeshings. Longer flows follow the SDF deeper into
+  // sulci and gyri. level_time 10, final_time 1.5: ASSD 2-5 % lower on the phantoms (s305 white
+  // 0.478 / 0.459 -> 0.461 / 0.435, pial 0.669 / 0.655 -> 0.644 / 0.632), but on the real XA30
+  // scan the lh white surface agrees less with the same-session T1 (contrast 0.069 -> 0.064,
+  // positive at 80 -> 77 % of vertices), 147 / 66 vertices have zero thickness instead of 4 / 18,
+  // and recon takes 42 s instead of 28. level_time 15, final_time 3, growth_neck_mm 0.2 gains
+  // more on phantoms, but the XA30 lh flow then folds onto itself and takes minutes.
   double level_time = 6.0;
   double remesh_interval = 1.0;
   // Edge length (mm) while following the smoothing levels; the mesh is refined to the final
