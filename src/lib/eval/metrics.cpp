@@ -222,7 +222,9 @@ SurfaceDistance surface_distance(const Mesh& pred, const Mesh& ref, const Sampli
   out.chamfer = ms_pr + ms_rp;
   double signed_sum = 0;  // in sample order, as in summarise()
   for (double x : signed_pr) signed_sum += x;
-  out.offset = signed_sum / double(signed_pr.size());
+  // The sign needs an inside: an open or non-manifold reference has none.
+  out.offset = mesh_topology(ref).closed_manifold() ? signed_sum / double(signed_pr.size())
+                                                    : std::numeric_limits<double>::quiet_NaN();
   report(progress, 1.0);
   return out;
 }
@@ -256,8 +258,6 @@ SurfaceComparison compare_surfaces(const Mesh& pred, const Mesh& ref, const std:
           (which == 0 ? c.pred : c.ref) = mesh_quality(which == 0 ? pred : ref);
       },
       1);
-  // The sign needs an inside: an open or non-manifold reference has none.
-  if (!c.ref.closed_manifold) c.distance.offset = std::numeric_limits<double>::quiet_NaN();
   report(progress, 1.0);
   return c;
 }
