@@ -29,9 +29,9 @@ ddcsr::cli::Command make_simulate_command() {
       ".surf.gii (scanner RAS), and meta.json with every parameter and the seed.\n"
       "\n"
       "Geometry: procedural folded hemispheres (closed, genus 0, no self-intersections by\n"
-      "construction; sulci up to 15 mm deep, thickness 1.5-4.5 mm, pial banks that touch in\n"
-      "~40% of the sulcal banks at the default --mesh-level, a fissure, ventricles, deep grey\n"
-      "nuclei, cerebellum and brainstem), or real surfaces from\n"
+      "construction; sulci up to 15 mm deep, thickness 1.5-4.5 mm (--max-thickness), pial\n"
+      "banks that touch in ~40% of the sulcal banks at the default --mesh-level, a fissure,\n"
+      "ventricles, deep grey nuclei, cerebellum and brainstem), or real surfaces from\n"
       "--geometry DIR (lh/rh white/pial, FreeSurfer or GIFTI, e.g. lh.white or\n"
       "white_left.gii.gz). Each seed adds a random smooth diffeomorphic warp, scaling and rigid\n"
       "motion. Signal: white matter tensors along smooth fibre fields with crossings, radial\n"
@@ -71,15 +71,24 @@ ddcsr::cli::Command make_simulate_command() {
            "--mesh-level", s.geometry.mesh_level,
            "Icosphere subdivisions of procedural surfaces (7 = 163,842 vertices per surface)")
         ->capture_default_str();
+    CLI::Option* max_thickness =
+        app.add_option(
+               "--max-thickness", s.geometry.thickness_max,
+               "Procedural cortex: thickest crown (mm); 4.5 makes 3-9 % of the pial surface "
+               "lie over 5 mm from white, 3.2 about 0.1 % (fsaverage5: 0.2 %)")
+            ->check(CLI::Range(2.0, 4.5))
+            ->capture_default_str();
     app.add_option("--supersample", s.supersample, "Partial-volume sub-columns per voxel side")
         ->capture_default_str();
     app.add_flag("--no-variability", o->no_variability,
                  "No random warp, scaling or rigid motion (the seed still draws the folds)");
     app.add_flag("--force", o->force, "Replace an existing output folder");
-    return [o]() -> int {
+    return [o, max_thickness]() -> int {
       auto& s = o->sim;
       s.shells = ddcsr::sim::parse_shells(o->shells);
       s.geometry.variability = !o->no_variability;
+      if (!s.geometry.geometry_dir.empty() && max_thickness->count() > 0)
+        throw ddcsr::UsageError("--max-thickness shapes procedural hemispheres, not --geometry");
       ddcsr::sim::validate(s);
       const auto start = std::chrono::steady_clock::now();
       ddcsr::sim::Subject subject;

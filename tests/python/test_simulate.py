@@ -195,8 +195,31 @@ def real_surfaces():
     surface_checks(folder, "fsaverage5")
 
 
+def thinner_cortex():
+    """--max-thickness lowers the thickest crowns: the far tail of the pial surface's distance
+    from white (the true white map at the pial vertices) shrinks, and meta.json records it."""
+    args = ["--seed", "9", "--scale", "0.5", "--voxel-size", "3", "--mesh-level", "4", "--shells",
+            "1000:6", "--b0", "1", "--sdf-voxel-size", "0.8"]
+    far = {}
+    for tag, extra in (("default", []), ("thin", ["--max-thickness", "2.5"])):
+        folder = simulate("thickness_" + tag, *args, *extra)
+        img = nib.load(os.path.join(folder, "sdf", "lh.white.nii.gz"))
+        v, f, meta = nib.freesurfer.read_geometry(os.path.join(folder, "surf", "lh.pial"), read_metadata=True)
+        d = map_coordinates(img.get_fdata(), to_voxels(img.affine, v + meta["cras"]), order=1)
+        far[tag] = np.percentile(d, 95)
+        recorded = json.load(open(os.path.join(folder, "meta.json")))["geometry"]["thickness_mm"]
+        check(recorded == ([1.5, 4.5] if tag == "default" else [1.5, 2.5]),
+              f"{tag}: meta.json thickness_mm {recorded}")
+    check(far["thin"] < far["default"] - 0.5,
+          f"95th percentile of pial-to-white distance {far['default']:.2f} -> {far['thin']:.2f} mm")
+    run("-q", "simulate", os.path.join(W, "bad"), "--max-thickness", "5", expect=2)
+    run("-q", "simulate", os.path.join(W, "bad"), "--max-thickness", "3", "--geometry",
+        shared("fsaverage5"), expect=2)
+
+
 orientations()
 dti()
+thinner_cortex()
 determinism()
 real_surfaces()
 if FAILS:
