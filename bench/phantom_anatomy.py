@@ -19,6 +19,8 @@ import nibabel as nib
 import numpy as np
 from scipy.ndimage import map_coordinates
 
+from t1_agreement import vertex_normals  # bench/, beside this script
+
 
 def surface(path):
     coords, faces, meta = nib.freesurfer.read_geometry(path, read_metadata=True)
@@ -31,15 +33,6 @@ def sampler(path):
     ras2vox = np.linalg.inv(img.affine)
     return lambda xyz: map_coordinates(data, (ras2vox @ np.c_[xyz, np.ones(len(xyz))].T)[:3],
                                        order=1, mode="nearest")
-
-
-def vertex_normals(coords, faces):
-    normals = np.zeros_like(coords)
-    face_normals = np.cross(coords[faces[:, 1]] - coords[faces[:, 0]],
-                            coords[faces[:, 2]] - coords[faces[:, 0]])
-    for k in range(3):
-        np.add.at(normals, faces[:, k], face_normals)
-    return normals / np.linalg.norm(normals, axis=1, keepdims=True)
 
 
 def white_width(coords, normals, white_map, step=0.1, longest=12.0):

@@ -14,6 +14,7 @@ HERE = os.path.dirname(__file__)
 sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
 sys.path.insert(0, HERE)
 import phantom_anatomy  # noqa: E402
+from eval_speed import icosphere  # noqa: E402
 from common import workdir  # noqa: E402
 
 FAILS = []
@@ -23,31 +24,6 @@ def check(cond, what):
     print(("ok:   " if cond else "FAIL: ") + what)
     if not cond:
         FAILS.append(what)
-
-
-def icosphere(level):
-    t = (1 + 5 ** 0.5) / 2
-    v = [(-1, t, 0), (1, t, 0), (-1, -t, 0), (1, -t, 0), (0, -1, t), (0, 1, t), (0, -1, -t),
-         (0, 1, -t), (t, 0, -1), (t, 0, 1), (-t, 0, -1), (-t, 0, 1)]
-    f = [(0, 11, 5), (0, 5, 1), (0, 1, 7), (0, 7, 10), (0, 10, 11), (1, 5, 9), (5, 11, 4),
-         (11, 10, 2), (10, 7, 6), (7, 1, 8), (3, 9, 4), (3, 4, 2), (3, 2, 6), (3, 6, 8),
-         (3, 8, 9), (4, 9, 5), (2, 4, 11), (6, 2, 10), (8, 6, 7), (9, 8, 1)]
-    verts = [np.array(p, float) / np.linalg.norm(p) for p in v]
-    for _ in range(level):
-        cache, faces = {}, []
-
-        def mid(a, b):
-            key = (min(a, b), max(a, b))
-            if key not in cache:
-                m = verts[a] + verts[b]
-                verts.append(m / np.linalg.norm(m))
-                cache[key] = len(verts) - 1
-            return cache[key]
-        for a, b, c in f:
-            ab, bc, ca = mid(a, b), mid(b, c), mid(c, a)
-            faces += [(a, ab, ca), (b, bc, ab), (c, ca, bc), (ab, bc, ca)]
-        f = faces
-    return np.array(verts), np.array(f, np.int32)
 
 
 def write_subject(folder, white_sdf, pial_sdf, white_mesh, pial_mesh):
@@ -76,7 +52,7 @@ def write_subject(folder, white_sdf, pial_sdf, white_mesh, pial_mesh):
 
 def main():
     work = workdir("phantom_anatomy")
-    unit, faces = icosphere(3)
+    unit, faces = icosphere(3, 1.0)
     ball = os.path.join(work, "ball")
     write_subject(ball, lambda p: np.linalg.norm(p, axis=1) - 4.0,
                   lambda p: np.linalg.norm(p, axis=1) - 10.0, (4.0 * unit, faces),
