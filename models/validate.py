@@ -53,9 +53,9 @@ def grid_pairing(grid_shape, grid_affine, other_shape, other_affine):
     return inside, xyz[:, inside]
 
 
-def sample_pair(truth_img, pred_affine, pred, on, pairings=None):
+def sample_pair(truth_img, pred_affine, pred, on, pairings=None, order=1):
     """Truth and prediction at the same points: the voxels of one grid (`on`), the other sampled
-    trilinearly there (only points inside both grids). `pairings` (a dict) keeps the grid pairing
+    there, trilinearly or (order 3) by cubic B-spline (only points inside both grids). `pairings` (a dict) keeps the grid pairing
     for the next call on the same grids: the four truth maps of a subject share one grid."""
     truth_vol = truth_img.get_fdata(dtype=np.float32)
     grid, other = (pred, pred_affine), (truth_vol, truth_img.affine)
@@ -67,7 +67,7 @@ def sample_pair(truth_img, pred_affine, pred, on, pairings=None):
         pairings[key] = grid_pairing(grid[0].shape, grid[1], other[0].shape, other[1])
     inside, xyz = pairings[key]
     on_grid = grid[0].reshape(-1)[inside]
-    sampled = map_coordinates(other[0], xyz, order=1)
+    sampled = map_coordinates(other[0], xyz, order=order, mode="mirror")
     return (sampled, on_grid) if on == "model" else (on_grid, sampled)
 
 
@@ -80,6 +80,9 @@ def main():
     ap.add_argument("--band-mm", type=float, default=3.0)
     ap.add_argument("--on", choices=["model", "truth"], default="model",
                     help="grid whose voxels are compared: the prediction's, or the truth's (0.8 mm)")
+    ap.add_argument("--interp", choices=["linear", "cubic"], default="linear",
+                    help="how the other grid is sampled: trilinear, or cubic B-spline (as recon "
+                         "resamples the network's maps to its 1 mm grid since 2026-11-24, session 8)")
     ap.add_argument("subjects", nargs="+")
     a = ap.parse_args()
     if not os.access("/usr/bin/time", os.X_OK):
@@ -99,7 +102,8 @@ def main():
         pairings = {}
         for s, surface in enumerate(SURFACES):
             truth_img = nib.load(os.path.join(sim, "sdf", surface + ".nii.gz"))
-            truth, predicted = sample_pair(truth_img, pred.affine, p[..., s], a.on, pairings)
+            truth, predicted = sample_pair(truth_img, pred.affine, p[..., s], a.on, pairings,
+                                           order=1 if a.interp == "linear" else 3)
             near = np.abs(truth) < a.band_mm
             maes.append(float(np.abs(predicted[near] - truth[near]).mean()))
             far = truth < -5.0
@@ -111,7 +115,7 @@ def main():
         rows.append((name, acq.get("voxel_size_mm", "?"), acq.get("shells", "?"), acq.get("snr", "?"), geometry, maes,
                      100.0 * far_wrong / max(far_total, 1), wall, rss))
     print(f"MAE over the voxels of the {'prediction' if a.on == 'model' else 'truth'} grid within {a.band_mm:g} mm "
-          f"of each true surface (mm)\n")
+          f"of each true surface (mm), the other grid sampled by {a.interp} interpolation\n")
     print(f"| subject | voxel (mm) | shells | SNR | geometry | " + " | ".join(SURFACES) +
           " | mean | deep sign errors (%) | inference (s) | peak (MB) |")
     print("|---" * (5 + len(SURFACES) + 4) + "|")

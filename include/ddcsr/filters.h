@@ -6,6 +6,7 @@
 
 #include "ddcsr/affine.h"
 #include "ddcsr/threads.h"
+#include "ddcsr/volume.h"
 
 namespace ddcsr {
 
@@ -30,5 +31,13 @@ void for_each_line(const std::array<int64_t, 3>& dims, int axis, Fn&& fn) {
 // not depend on the thread count.
 void gaussian_blur(std::vector<float>& v, const std::array<int64_t, 3>& dims, const Vec3& spacing,
                    double sigma_mm);
+
+// Every frame of `src` resampled by cubic B-spline interpolation (Unser 1999: the samples are
+// turned into spline coefficients first, so the spline passes through them) onto a finer or
+// coarser grid of `spacing_mm` per axis with the same orientation and field of view: its first
+// voxel centre is src's first, and it stops at the last voxel centre not beyond src's last.
+// Mirror boundaries. Trilinear interpolation cuts the peaks and troughs between voxel centres;
+// the spline keeps them, which matters for a distance map across a blade as thin as a voxel.
+Volume resample_bspline(const Volume& src, double spacing_mm);
 
 }  // namespace ddcsr

@@ -24,6 +24,7 @@ struct ReconCli {
   std::string dwi, output, bval, bvec, mask, subjects, bids, model, device = "auto", hemi = "both";
   std::optional<long> array_index;
   std::optional<int> array_base;
+  double sdf_spacing = 1.0;
   bool force = false, save_sdf = false, no_qc = false, no_mirror = false;
   int64_t vertices = 150000;
   std::string command_line;
@@ -150,6 +151,7 @@ int run(const ReconCli& o) {
   options.qc = !o.no_qc;
   options.inference.mirror_average = !o.no_mirror;
   options.diffcoseg.target_vertices = o.vertices;
+  options.sdf_spacing_mm = o.sdf_spacing;
   options.command_line = o.command_line;
 
   // The single subject's folder without a trailing slash ("-o subj/" names subj), and its parent,
@@ -258,8 +260,13 @@ ddcsr::cli::Command make_recon_command() {
     app.add_option("--hemi", o->hemi, "lh, rh or both")->check(CLI::IsMember({"lh", "rh", "both"}));
     app.add_option("--vertices", o->vertices, "Target vertices per surface")
         ->check(CLI::Range(2000, 1000000));
+    app.add_option("--sdf-spacing", o->sdf_spacing,
+                   "Grid (mm) for the surfaces: the network's maps are resampled to it by cubic "
+                   "B-spline; 0 = the network's grid")
+        ->check(CLI::Range(0.0, 4.0))
+        ->capture_default_str();
     app.add_flag("--save-sdf", o->save_sdf,
-                 "Also write the predicted signed distance maps (sdf/*.nii.gz)");
+                 "Also write the signed distance maps the surfaces were made from (sdf/*.nii.gz)");
     app.add_flag("--no-qc", o->no_qc, "Skip the QC pictures");
     app.add_flag("--no-mirror", o->no_mirror,
                  "One SDFNet pass instead of averaging it with the left-right mirrored pass");

@@ -7,6 +7,7 @@ import sys
 
 import nibabel as nib
 import numpy as np
+from scipy.ndimage import map_coordinates
 
 sys.path.insert(0, os.path.dirname(__file__))
 from common import run, workdir, MODEL, require_model, small_phantom  # noqa: E402
@@ -73,6 +74,16 @@ for view in ["axial", "coronal", "sagittal"]:
     check(open(os.path.join(out, "qc", view + ".png"), "rb").read(4) == b"\x89PNG", f"qc/{view}.png")
 check(os.path.getsize(os.path.join(out, "log.txt")) > 0, "log.txt written")
 check(len(os.listdir(os.path.join(out, "sdf"))) == 4, "--save-sdf wrote 4 SDF volumes")
+# The saved maps are the ones the surfaces came from: on the 1 mm grid (--sdf-spacing), finer
+# than the network's, with the white surface on their zero level.
+white_map = nib.load(os.path.join(out, "sdf", "lh.white.nii.gz"))
+net_mm = report["network_grid"]["spacing_mm"]
+check(net_mm > 1 and np.allclose(white_map.header.get_zooms()[:3], 1.0), f"saved maps on the 1 mm grid (network {net_mm} mm)")
+check(report["sdf_grid"]["spacing_mm"] == 1.0, "report records the surfaces' grid")
+wc = nib.load(os.path.join(out, "surf", "lh.white.surf.gii")).darrays[0].data
+ijk = (np.linalg.inv(white_map.affine) @ np.c_[wc, np.ones(len(wc))].T)[:3]
+on_white = map_coordinates(white_map.get_fdata(dtype=np.float32), ijk, order=1)
+check(np.abs(on_white).mean() < 0.2, f"white vertices on the saved map's zero level (mean |sdf| {np.abs(on_white).mean():.3f} mm)")
 print(run("eval", "--recon", out, "--truth", sim, "--samples", "20000").stdout)
 
 # Re-run: finished subject skipped (report untouched).

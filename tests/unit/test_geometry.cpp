@@ -161,6 +161,58 @@ TEST(MeshDistance, BandedSignedDistanceVolume) {
   EXPECT_EQ(*std::min_element(empty.data.begin(), empty.data.end()), 3.0f);
 }
 
+TEST(MeshDistance, TwoLevelSignedDistanceVolume) {
+  // A fine 0.75 mm grid with a coarse 2 mm grid of another origin and orientation beyond the
+  // band: exact near the surface, the right sign everywhere, and off by at most the coarse
+  // diagonal far out. Two spheres 3 mm apart make a medial sheet between them, where
+  // interpolating a distance errs most.
+  Mesh two = make_icosphere(4, 8.0, {-9.5, 0, 0});
+  const Mesh second = make_icosphere(4, 6.0, {7.5, 0.5, 0});
+  const int64_t offset = static_cast<int64_t>(two.vertices.size());
+  two.vertices.insert(two.vertices.end(), second.vertices.begin(), second.vertices.end());
+  for (auto f : second.faces) {
+    for (auto& v : f) v += static_cast<int32_t>(offset);
+    two.faces.push_back(f);
+  }
+  Affine fine_affine;
+  for (int a = 0; a < 3; ++a) fine_affine(a, a) = 0.75, fine_affine(a, 3) = -24;
+  const Volume fine({64, 64, 64}, 1, fine_affine);  // 48 mm
+  const Volume coarse(
+      {28, 28, 28}, 1,
+      Affine::from_linear_translation({0, 2, 0, -2, 0, 0, 0, 0, 2}, {-27, 27.5, -27}));
+  const Volume exact = signed_distance_volume(two, fine);
+  SignedDistanceOptions opts;
+  opts.max_distance = 1.0;  // widened to the coarse diagonal, 3.46 mm
+  opts.far_grid = &coarse;
+  const double diagonal = std::sqrt(12.0);
+  for (int threads : {1, 2}) {
+    set_thread_count(threads);
+    const Volume two_level = signed_distance_volume(two, fine, opts);
+    int64_t interpolated = 0;
+    for (size_t v = 0; v < exact.data.size(); ++v) {
+      ASSERT_EQ(two_level.data[v] < 0, exact.data[v] < 0) << v;
+      if (std::abs(exact.data[v]) <= diagonal)
+        ASSERT_EQ(two_level.data[v], exact.data[v]) << v;
+      else
+        ASSERT_LE(std::abs(two_level.data[v] - exact.data[v]), diagonal) << v;
+      interpolated += two_level.data[v] != exact.data[v];
+    }
+    EXPECT_GT(interpolated, 10000) << threads << " threads";
+  }
+  // A fine grid reaching beyond the coarse one: exact there, or +-band with the right sign.
+  Affine wide_affine = fine_affine;
+  for (int a = 0; a < 3; ++a) wide_affine(a, a) = 1.5, wide_affine(a, 3) = -40;
+  const Volume wide({54, 54, 54}, 1, wide_affine);
+  const Volume wide_exact = signed_distance_volume(two, wide);
+  const Volume wide_two_level = signed_distance_volume(two, wide, opts);
+  for (size_t v = 0; v < wide_exact.data.size(); ++v) {
+    ASSERT_EQ(wide_two_level.data[v] < 0, wide_exact.data[v] < 0) << v;
+    if (std::abs(wide_exact.data[v]) <= diagonal) {
+      ASSERT_EQ(wide_two_level.data[v], wide_exact.data[v]) << v;
+    }
+  }
+}
+
 Mesh pushed_through_icosphere() {
   // One vertex pushed through the opposite side of the sphere.
   Mesh m = make_icosphere(3, 10.0);

@@ -70,6 +70,12 @@ struct SignedDistanceOptions {
   // (a truncated SDF), several times faster on a grid much larger than the surface. At least
   // twice the voxel spacing is used. Infinite: exact everywhere.
   double max_distance = std::numeric_limits<double>::infinity();
+  // With a finite max_distance: beyond the band, instead of +-max_distance, the exact signed
+  // distance on this coarser grid (its dims and vox2ras), interpolated trilinearly. A distance
+  // field everywhere for little more than the band's cost on a fine grid. The band is widened to
+  // the coarse voxel's diagonal, so every coarse corner of a voxel beyond it lies on the voxel's
+  // side of the surface and the interpolated sign is right.
+  const Volume* far_grid = nullptr;
 };
 Volume signed_distance_volume(const Mesh& mesh, const Volume& grid,
                               const SignedDistanceOptions& opts, const ProgressFn& progress = {});

@@ -481,7 +481,56 @@ Volume signed_distance_volume(const Mesh& mesh, const Volume& grid,
   // The sign of a voxel beyond the band is copied from a face neighbour, which is safe only if
   // the surface cannot pass between them: the band must be wider than the voxel spacing.
   const bool banded = std::isfinite(opts.max_distance);
-  const double band = banded ? std::max(opts.max_distance, 2 * max_spacing) : opts.max_distance;
+  double band = banded ? std::max(opts.max_distance, 2 * max_spacing) : opts.max_distance;
+  // Two levels: the coarse grid's exact distances first. A distance is 1-Lipschitz, so its
+  // trilinear interpolation at p is off by at most the weighted mean distance e(p) from p to the
+  // cell's corners: where it reads farther than band + e(p), the voxel lies beyond the band on
+  // that side, and needs no tree query.
+  Volume coarse;
+  Affine grid_to_coarse;
+  std::array<Vec3, 3> coarse_axes{};
+  const bool two_level = banded && opts.far_grid;
+  if (two_level) {
+    const Vec3 fs = opts.far_grid->spacing();
+    band = std::max(band, std::sqrt(fs[0] * fs[0] + fs[1] * fs[1] + fs[2] * fs[2]));
+    coarse = signed_distance_volume(mesh, *opts.far_grid, SignedDistanceOptions{});
+    grid_to_coarse = coarse.vox2ras.inverse() * grid.vox2ras;
+    for (int a = 0; a < 3; ++a) {
+      Vec3 unit{0, 0, 0};
+      unit[a] = 1;
+      coarse_axes[a] = coarse.vox2ras.apply_linear(unit);
+    }
+  }
+  // The interpolated coarse distance at grid voxel (i, j, k), and its error bound e.
+  auto coarse_at = [&](int64_t i, int64_t j, int64_t k, double* bound) {
+    Vec3 x = grid_to_coarse.apply({double(i), double(j), double(k)});
+    bool beyond = false;
+    for (int a = 0; a < 3; ++a) {
+      beyond |= x[a] < 0 || x[a] > double(coarse.dims[a] - 1);
+      x[a] = std::clamp(x[a], 0.0, double(coarse.dims[a] - 1));
+    }
+    // Beyond the coarse grid nothing is known: query the tree.
+    if (bound && beyond) {
+      *bound = std::numeric_limits<double>::infinity();
+    } else if (bound) {
+      Vec3 f;
+      for (int a = 0; a < 3; ++a) f[a] = x[a] - std::floor(x[a]);
+      double e = 0;
+      for (int corner = 0; corner < 8; ++corner) {
+        double w = 1;
+        Vec3 d{0, 0, 0};
+        for (int a = 0; a < 3; ++a) {
+          const bool up = (corner >> a) & 1;
+          w *= up ? f[a] : 1 - f[a];
+          const double t = up ? 1 - f[a] : -f[a];
+          for (int r = 0; r < 3; ++r) d[r] += t * coarse_axes[a][r];
+        }
+        e += w * std::sqrt(d[0] * d[0] + d[1] * d[1] + d[2] * d[2]);
+      }
+      *bound = e;
+    }
+    return coarse.sample_voxel_linear(x);
+  };
   const float far = std::numeric_limits<float>::quiet_NaN();
   std::atomic<int64_t> rows_done{0};
   std::mutex progress_mutex;
@@ -496,6 +545,15 @@ Volume signed_distance_volume(const Mesh& mesh, const Volume& grid,
           MeshDistance::Closest prev;
           for (int64_t i = 0; i < nx; ++i) {
             const Vec3 p = grid.vox2ras.apply({double(i), double(j), double(k)});
+            if (two_level) {
+              double bound = 0;
+              const float estimate = coarse_at(i, j, k, &bound);
+              if (std::abs(estimate) >= band + bound) {
+                out.data[out.index(i, j, k)] = estimate;
+                prev = MeshDistance::Closest{};
+                continue;
+              }
+            }
             const MeshDistance::Closest c = md.closest_within(p, band, prev);
             out.data[out.index(i, j, k)] =
                 c.face < 0 ? far : static_cast<float>(md.signed_distance(c, p));
@@ -509,7 +567,28 @@ Volume signed_distance_volume(const Mesh& mesh, const Volume& grid,
         }
       },
       std::max<int64_t>(1, 4096 / nx));
-  if (banded) {
+  if (two_level) {
+    const int64_t n = out.voxels_per_volume();
+    parallel_for(
+        n,
+        [&](int64_t begin, int64_t end) {
+          for (int64_t v = begin; v < end; ++v) {
+            if (!std::isnan(out.data[v])) continue;
+            const int64_t i = v % nx, j = (v / nx) % ny, k = v / (nx * ny);
+            double bound = 0;
+            const float estimate = coarse_at(i, j, k, &bound);
+            // Beyond the band every corner of the coarse cell is on this voxel's side, unless
+            // the voxel lies beyond the coarse grid.
+            if (std::isfinite(bound)) {
+              out.data[v] = estimate;
+            } else {
+              const Vec3 p = grid.vox2ras.apply({double(i), double(j), double(k)});
+              out.data[v] = (md.inside(p) ? -1.f : 1.f) * static_cast<float>(band);
+            }
+          }
+        },
+        65536);
+  } else if (banded) {
     // Beyond the band: +-band, the sign flooded through face neighbours from the band.
     const int64_t n = out.voxels_per_volume();
     std::vector<int64_t> queue;

@@ -14,6 +14,7 @@
 #include "ddcsr/error.h"
 #include "ddcsr/eval/marching_cubes.h"
 #include "ddcsr/eval/metrics.h"
+#include "ddcsr/filters.h"
 #include "ddcsr/frames.h"
 #include "ddcsr/geometry/mesh_distance.h"
 #include "ddcsr/io/atomic_file.h"
@@ -248,6 +249,21 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
     return sdf.frame(index_of(sdfnet_outputs(), name));
   };
   run_stage("reinitialise", [&] {
+    const double network_mm = sdf.spacing()[0];
+    // On a finer grid than the network's, exact distances near the surfaces and the network
+    // grid's exact distances, interpolated, farther out (where the flows only need a direction).
+    SignedDistanceOptions distance_options;
+    const Volume coarse_grid(sdf.dims, 1, sdf.vox2ras);
+    const bool finer = options.sdf_spacing_mm > 0 && options.sdf_spacing_mm < network_mm;
+    if (finer) {
+      distance_options.max_distance = 2 * network_mm;
+      distance_options.far_grid = &coarse_grid;
+      sdf = resample_bspline(sdf, options.sdf_spacing_mm);
+    }
+    report["sdf_grid"] = {
+        {"dims", {sdf.dims[0], sdf.dims[1], sdf.dims[2]}},
+        {"spacing_mm", finer ? options.sdf_spacing_mm : network_mm},
+        {"interpolation", finer ? "cubic B-spline of the network's maps" : "none"}};
     const MidsagittalPlane& plane = features.midsagittal;
     report["midsagittal_plane"] = {{"point_ras", plane.point},
                                    {"normal_ras", plane.normal},
@@ -281,7 +297,7 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
       const Mesh zero = marching_cubes(frame, MarchingCubesOptions{});
       if (zero.faces.empty())
         throw InputError(subject.dwi, "the network found no " + name + " surface");
-      Volume exact = signed_distance_volume(zero, frame, SignedDistanceOptions{});
+      Volume exact = signed_distance_volume(zero, frame, distance_options);
       const int64_t f = index_of(sdfnet_outputs(), name);
       std::copy(exact.data.begin(), exact.data.end(),
                 sdf.data.begin() + f * sdf.voxels_per_volume());
