@@ -14,6 +14,7 @@ struct SimulateCliOptions {
   ddcsr::sim::SimulationOptions sim;
   std::string output, shells = "1000:30,2000:60";
   bool force = false, no_variability = false;
+  double white_matter_fa = ddcsr::sim::TissueModel{}.white.fa();
 };
 
 ddcsr::cli::Command make_simulate_command() {
@@ -78,13 +79,21 @@ ddcsr::cli::Command make_simulate_command() {
                "lie over 5 mm from white, 3.2 about 0.1 % (fsaverage5: 0.2 %)")
             ->check(CLI::Range(2.0, 4.5))
             ->capture_default_str();
+    CLI::Option* white_fa =
+        app.add_option("--white-matter-fa", o->white_matter_fa,
+                       "FA of one white-matter fibre population (MD kept at its default)")
+            ->check(CLI::Range(0.2, 0.9))
+            ->capture_default_str();
     app.add_option("--supersample", s.supersample, "Partial-volume sub-columns per voxel side")
         ->capture_default_str();
     app.add_flag("--no-variability", o->no_variability,
                  "No random warp, scaling or rigid motion (the seed still draws the folds)");
     app.add_flag("--force", o->force, "Replace an existing output folder");
-    return [o, max_thickness]() -> int {
+    return [o, max_thickness, white_fa]() -> int {
       auto& s = o->sim;
+      if (white_fa->count() > 0)
+        s.tissue.white = ddcsr::sim::compartment_with_fa(s.tissue.white.s0, s.tissue.white.md(),
+                                                         o->white_matter_fa);
       s.shells = ddcsr::sim::parse_shells(o->shells);
       s.geometry.variability = !o->no_variability;
       if (!s.geometry.geometry_dir.empty() && max_thickness->count() > 0)

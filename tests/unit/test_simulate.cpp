@@ -497,6 +497,22 @@ TEST(SimulateDistance, MatchesExactTreeDistances) {
   }
 }
 
+TEST(SimulateTissue, CompartmentWithFaKeepsMdAndAxialSymmetry) {
+  for (double fa : {0.0, 0.3, 0.55, 0.76, 0.9}) {
+    const Compartment c = compartment_with_fa(0.23, 0.8e-3, fa);
+    EXPECT_NEAR(c.fa(), fa, 1e-12) << fa;
+    EXPECT_NEAR(c.md(), 0.8e-3, 1e-15) << fa;
+    EXPECT_GE(c.lambda_par, c.lambda_perp) << fa;
+    EXPECT_GT(c.lambda_perp, 0) << fa;
+    EXPECT_EQ(c.s0, 0.23);
+  }
+  // The default white matter is this compartment at its own FA.
+  const TissueModel T;
+  const Compartment w = compartment_with_fa(T.white.s0, T.white.md(), T.white.fa());
+  EXPECT_NEAR(w.lambda_par, T.white.lambda_par, 1e-12);
+  EXPECT_NEAR(w.lambda_perp, T.white.lambda_perp, 1e-12);
+}
+
 TEST(SimulateTissue, SingleCompartmentDtiFitRecoversFaAndMd) {
   // Noise-free signals of each compartment along a random direction, fitted by log-linear least
   // squares: a single Gaussian compartment is exactly a tensor.

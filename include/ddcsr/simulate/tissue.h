@@ -29,6 +29,9 @@ struct TissueModel {
   Compartment scalp{0.25, 1.0e-3, 1.0e-3};
 };
 
+// An axially symmetric compartment with the given mean diffusivity (mm^2/s) and FA (0 <= fa < 1).
+Compartment compartment_with_fa(double s0, double md, double fa);
+
 // exp(-b (lambda_perp + (lambda_par - lambda_perp) (g . e)^2)) for unit g and e.
 double tensor_attenuation(const Compartment& c, double b, const double g[3], const double e[3]);
 
