@@ -90,6 +90,23 @@ Volume resample_bspline(const Volume& src, double spacing_mm) {
   Volume out(dims, src.nvols, src.vox2ras * scale, 0.f);
   const int64_t nsrc = src.voxels_per_volume();
   std::vector<float> coef(static_cast<size_t>(nsrc));
+  // Per axis, the four source indices and weights of every target index.
+  std::array<std::vector<std::array<int64_t, 4>>, 3> idx;
+  std::array<std::vector<std::array<double, 4>>, 3> wts;
+  for (int a = 0; a < 3; ++a) {
+    idx[a].resize(dims[a]);
+    wts[a].resize(dims[a]);
+    for (int64_t i = 0; i < dims[a]; ++i) {
+      const double x = double(i) * step[a];
+      const auto base = static_cast<int64_t>(std::floor(x));
+      double w[4];
+      bspline_weights(x - double(base), w);
+      for (int m = 0; m < 4; ++m) {
+        idx[a][i][m] = mirror_index(base - 1 + m, src.dims[a]);
+        wts[a][i][m] = w[m];
+      }
+    }
+  }
   for (int64_t t = 0; t < src.nvols; ++t) {
     std::copy(src.data.begin() + t * nsrc, src.data.begin() + (t + 1) * nsrc, coef.begin());
     for (int axis = 0; axis < 3; ++axis)
@@ -99,23 +116,6 @@ Volume resample_bspline(const Volume& src, double spacing_mm) {
         bspline_coefficients(line);
         for (int64_t q = 0; q < n; ++q) coef[start + q * stride] = static_cast<float>(line[q]);
       });
-    // Per axis, the four source indices and weights of every target index.
-    std::array<std::vector<std::array<int64_t, 4>>, 3> idx;
-    std::array<std::vector<std::array<double, 4>>, 3> wts;
-    for (int a = 0; a < 3; ++a) {
-      idx[a].resize(dims[a]);
-      wts[a].resize(dims[a]);
-      for (int64_t i = 0; i < dims[a]; ++i) {
-        const double x = double(i) * step[a];
-        const auto base = static_cast<int64_t>(std::floor(x));
-        double w[4];
-        bspline_weights(x - double(base), w);
-        for (int m = 0; m < 4; ++m) {
-          idx[a][i][m] = mirror_index(base - 1 + m, src.dims[a]);
-          wts[a][i][m] = w[m];
-        }
-      }
-    }
     parallel_for(
         dims[2],
         [&](int64_t k0, int64_t k1) {
