@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Simulates the training cohort of the shipped model (and four held-out subjects) with ddcsr simulate.
-#   models/make_cohort.sh DDCSR OUTDIR [--extended] [--varied-crowns] [--calibrated-white]
+#   models/make_cohort.sh DDCSR OUTDIR [--extended] [--varied-crowns] [--calibrated-white] [--mixed-white]
 # --extended also simulates seeds 113-124 (the second twelve of the runs in models/README.md that
 # trained on 24 subjects; the shipped model does not use them).
 # --calibrated-white gives every subject the white-matter FA per fibre of its last column
 # (simulate --white-matter-fa, 0.45-0.60) instead of 0.76: FA distributions like the real scans'
 # (bench/feature_domain.py). Write it to another OUTDIR, as --varied-crowns.
+# --mixed-white (implies --extended) keeps the first twelve at 0.76 and gives the second twelve
+# their calibrated FA, so one cohort spans both; it also simulates the four held-out subjects with
+# calibrated FA in OUTDIR/heldout-calibrated (the held-out phantoms nearest the real scans' FA).
 # --varied-crowns gives each procedural subject the thickest crown of its last column (simulate
 # --max-thickness, 3.0-4.5 mm) instead of 4.5 for all, and adds three held-out subjects with thin
 # crowns (sub-205..207: 3.2 mm, the protocols of sub-201, 202, 204). Write it to another OUTDIR:
@@ -50,12 +53,13 @@ heldout="201 1.5  1000:30,2000:30           25  proc  LAS     0.1  4.5  0.50
 202 2.5  1000:30                   20  proc  RAS     0.0  4.5  0.55
 203 1.5  1000:64                   30  fsavg RAS     0.0  -    0.50
 204 2.5  1000:30,2000:30           15  proc  LPI     0.2  4.5  0.45"
-extended_cohort=0 varied_crowns=0 calibrated_white=0
+extended_cohort=0 varied_crowns=0 calibrated_white=0 mixed_white=0
 for flag in "${@:3}"; do
   case $flag in
     --extended) extended_cohort=1 ;;
     --varied-crowns) varied_crowns=1 ;;
     --calibrated-white) calibrated_white=1 ;;
+    --mixed-white) mixed_white=1 extended_cohort=1 ;;
     *) echo "make_cohort.sh: unknown option $flag" >&2; exit 2 ;;
   esac
 done
@@ -76,6 +80,13 @@ make_all() {  # DIR LIST: one subject per line of LIST
   done <<<"$2"
 }
 make_all "$out/train" "$cohort"
+if [[ $mixed_white == 1 ]]; then calibrated_white=1; fi
 if [[ $extended_cohort == 1 ]]; then make_all "$out/train" "$extended"; fi
+if [[ $mixed_white == 1 ]]; then calibrated_white=0; fi
 make_all "$out/heldout" "$heldout"
 if [[ $varied_crowns == 1 ]]; then make_all "$out/heldout" "$thin"; fi
+if [[ $mixed_white == 1 ]]; then
+  calibrated_white=1
+  mkdir -p "$out/heldout-calibrated"
+  make_all "$out/heldout-calibrated" "$heldout"
+fi

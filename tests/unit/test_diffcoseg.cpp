@@ -243,6 +243,52 @@ TEST(DiffCoSeg, DeepNarrowGroovesAreFollowedAndBanksDoNotCross) {
   EXPECT_LT(p.hd90, 0.5);
 }
 
+TEST(DiffCoSeg, PialCoversTheCrownOfAGyrusWhoseWhiteBladeIsTooThinToEnter) {
+  // A sphere of white matter with a blade 0.8 mm thick rising 4 mm above it: thinner than a voxel
+  // and than the growth's neck limit, so the white flow spans the blade's base. The cortex is
+  // 2.5 mm thick everywhere, so the pial gyrus is 5.8 mm wide and its crown 6.5 mm above the
+  // base. Walks along the white map's field left the base sideways and missed that crown;
+  // walks along the white surface's own field go up into it.
+  const Vec3 c{0.3, -0.4, 0.2};
+  const double radius = 18, half_thick = 0.4, half_length = 6, top = 22, cortex = 2.5;
+  const Mesh proto = make_icosphere(2, radius + 12, c);
+  const Volume grid = grid_around(proto, 1.0, 2.0);
+  Volume white = grid.like(), pial = grid.like();
+  for (int64_t k = 0; k < grid.dims[2]; ++k)
+    for (int64_t j = 0; j < grid.dims[1]; ++j)
+      for (int64_t i = 0; i < grid.dims[0]; ++i) {
+        const Vec3 p = grid.voxel_to_ras({double(i), double(j), double(k)});
+        const Vec3 q{p[0] - c[0], p[1] - c[1], p[2] - c[2]};
+        const double sphere = std::sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2]) - radius;
+        // Exact distance to the box |x| <= 0.4, |y| <= 6, 0 <= z <= top.
+        const double e[3] = {std::abs(q[0]) - half_thick, std::abs(q[1]) - half_length,
+                             std::abs(q[2] - 0.5 * top) - 0.5 * top};
+        const double outside =
+            std::sqrt(std::pow(std::max(e[0], 0.0), 2) + std::pow(std::max(e[1], 0.0), 2) +
+                      std::pow(std::max(e[2], 0.0), 2));
+        const double blade = outside + std::min(std::max({e[0], e[1], e[2]}), 0.0);
+        const double d = std::min(sphere, blade);
+        white.at(i, j, k) = float(d);
+        pial.at(i, j, k) = float(d - cortex);
+      }
+  DiffCoSegOptions opt;
+  opt.target_vertices = 20000;
+  const HemisphereSurfaces s = reconstruct_hemisphere(white, pial, "lh", opt);
+  expect_guarantees(s);
+  // Points of the true pial crown: its top and the upper half of its walls.
+  const MeshDistance to_pial(s.pial);
+  double worst = 0;
+  for (double y = -half_length + 1; y <= half_length - 1; y += 1.0) {
+    worst = std::max(worst, to_pial.distance({c[0], c[1] + y, c[2] + top + cortex}));
+    for (double side : {-1.0, 1.0})
+      for (double z = top - 1.5; z <= top; z += 0.5)
+        worst = std::max(
+            worst, to_pial.distance({c[0] + side * (half_thick + cortex), c[1] + y, c[2] + z}));
+  }
+  std::printf("thin blade: farthest true crown point %.2f mm from the pial surface\n", worst);
+  EXPECT_LT(worst, 0.75);
+}
+
 TEST(DiffCoSeg, TanglesLeftBySmoothingAreRelaxedAway) {
   // Narrow grooves on a 2 mm grid with 1.2 mm voxel noise, harsher than a network's SDF of a real
   // scan: the flow leaves small tangles (279 faces). Without the smoothing rounds, the membrane

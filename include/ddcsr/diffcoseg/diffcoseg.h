@@ -103,9 +103,9 @@ struct DiffCoSegOptions {
   // level left (phantoms stay below 0.5 %; a fragmented SDF from a scan the network does not
   // know crumpled at 2-50 %, multiplying tiny folded triangles for tens of minutes).
   double max_folded_fraction = 0.02;
-  // Pial: maximum cortical thickness (mm), the smoothing (mm) of the white SDF whose gradient
-  // gives the outward direction, and the gap (mm) each bank keeps from the medial sheet of a
-  // sulcus that the pial SDF does not open.
+  // Pial: maximum cortical thickness (mm), the smoothing (mm) of the white surface's signed
+  // distance whose gradient gives the outward direction, and the gap (mm) each bank keeps from
+  // the medial sheet of a sulcus that the pial SDF does not open.
   double max_thickness_mm = 8.0;
   double pial_direction_sigma_mm = 1.0;
   double sulcus_margin_mm = 0.1;

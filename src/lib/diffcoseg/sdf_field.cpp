@@ -43,14 +43,28 @@ VoxelBox box_union(const VoxelBox& a, const VoxelBox& b) {
   return u;
 }
 
-SdfField::SdfField(const Volume& sdf, const VoxelBox& box, double sigma_mm) {
-  for (int a = 0; a < 3; ++a) dims_[a] = box.hi[a] - box.lo[a];
-  // The crop's own voxel->RAS: the original affine after shifting the index origin to box.lo.
+Volume crop_grid(const Volume& grid, const VoxelBox& box) {
+  Volume crop;
+  for (int a = 0; a < 3; ++a) crop.dims[a] = box.hi[a] - box.lo[a];
+  // The original affine after shifting the index origin to box.lo.
   Affine shift;
   shift(0, 3) = double(box.lo[0]);
   shift(1, 3) = double(box.lo[1]);
   shift(2, 3) = double(box.lo[2]);
-  vox2ras_ = sdf.vox2ras * shift;
+  crop.vox2ras = grid.vox2ras * shift;
+  return crop;
+}
+
+VoxelBox whole_box(const Volume& grid) {
+  VoxelBox box;
+  box.hi = grid.dims;
+  return box;
+}
+
+SdfField::SdfField(const Volume& sdf, const VoxelBox& box, double sigma_mm) {
+  const Volume crop = crop_grid(sdf, box);
+  dims_ = crop.dims;
+  vox2ras_ = crop.vox2ras;
   ras2vox_ = vox2ras_.inverse();
   const Vec3 spacing = vox2ras_.column_norms();
   min_spacing_ = std::min({spacing[0], spacing[1], spacing[2]});

@@ -22,6 +22,10 @@ struct VoxelBox {
 VoxelBox box_below(const Volume& sdf, float level, int64_t pad);
 // Smallest box containing both.
 VoxelBox box_union(const VoxelBox& a, const VoxelBox& b);
+// The grid (dims and voxel->RAS, no data) of the crop `box` of `grid`, and the box that is all of
+// a grid.
+Volume crop_grid(const Volume& grid, const VoxelBox& box);
+VoxelBox whole_box(const Volume& grid);
 
 class SdfField {
  public:
