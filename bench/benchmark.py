@@ -414,8 +414,14 @@ def main():
                               capture_output=True, text=True).stdout
         meta = json.loads(info) if info.strip() else {}
         training = meta.get("training") or {}
+        generators = {}
+        for s in subjects:
+            with open(os.path.join(sims[s[0]], "meta.json")) as f:
+                generators[s[0]] = json.load(f).get("git", "unknown")
         version = subprocess.run([ddcsr, "--version"], capture_output=True,
                                  text=True).stdout.strip()
+        match = re.search(r"\(([^)]*)\)", version)
+        version_git = match.group(1) if match else "unknown"
         ld = load.samples or [float("nan")]
         # More than half a core above what the benchmark itself runs means someone else ran.
         own_load = args.threads * args.jobs
@@ -444,6 +450,12 @@ def main():
             "- Subjects: " + "; ".join(f"{s[0]}: {describe(s)}" for s in subjects) +
             ". Seeds 301-305 are in neither the training cohort nor its held-out set "
             "(`models/make_cohort.sh`: 101-112 and 201-204).",
+            "- Phantoms simulated by: " + "; ".join(
+                f"{name} ddcsr {generator}" for name, generator in sorted(generators.items())) +
+            ("" if all(g == version_git for g in generators.values()) else
+             f". **Not this build** ({version_git}): the simulated folders are reused while the "
+             "simulate command is the same; remove WORK/sim to simulate again with this build's "
+             "phantom model."),
             "",
             "Columns: per stage, wall seconds / peak resident MB of that stage (report.json); "
             "recon: wall and CPU seconds of the whole `ddcsr recon` process and its peak memory; "

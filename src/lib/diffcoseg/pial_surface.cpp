@@ -43,11 +43,7 @@ Vec3 PialInflator::walk(const Vec3& start, double limit, double& length, Stop& s
       break;
     }
     const double wn = white_.sample(xn);
-    // Past the medial sheet between two banks of white the white distance stops growing. The
-    // sulcus is closed there only if the pial SDF stops growing too; where it still grows the
-    // walk is in the grey matter below a sulcal fundus (the white valley runs deeper than the
-    // pial one) and the smoothed field carries it along the sheet toward the pial fundus.
-    if (wn - w < ridge_slope * h && pn - p < ridge_slope * h) {
+    if (wn - w < ridge_slope * h) {
       stop = kSulcus;
       break;
     }

@@ -66,10 +66,10 @@ std::vector<std::pair<int, int>> local_self_intersections(const Mesh& mesh,
 namespace ddcsr::diffcoseg {
 
 // Walks from white vertices outward along the unit gradient of the smoothed signed distance of
-// the white surface (RK2, steps of 0.05-0.25 mm) until the pial SDF turns non-negative, both the
-// raw white distance and the pial SDF stop growing (the medial sheet of a sulcus the pial SDF
-// leaves closed), or a length limit. Paths are deterministic, so a walk with a smaller limit
-// retraces a prefix of a longer one.
+// the white surface (RK2, steps of 0.05-0.25 mm) until the pial SDF turns non-negative, the raw
+// white distance stops growing (the medial sheet of a sulcus the pial SDF leaves closed), or a
+// length limit. Paths are deterministic, so a walk with a smaller limit retraces a prefix of a
+// longer one.
 class PialInflator {
  public:
   enum Stop : int { kPialZero = 0, kSulcus = 1, kLimit = 2 };
@@ -80,7 +80,7 @@ class PialInflator {
   // Unit outward direction at x.
   Vec3 outward(const Vec3& x) const;
 
-  double ridge_slope = 0.3;  // growth per mm (white distance and pial SDF) of a closed sulcus
+  double ridge_slope = 0.3;  // white distance growth per mm below which a sulcus is closed
 
  private:
   const SdfField& direction_;
