@@ -253,13 +253,12 @@ TEST(DiffCoSeg, PialCoversTheCrownOfAGyrusWhoseWhiteBladeIsTooThinToEnter) {
   const double radius = 18, half_thick = 0.4, half_length = 6, top = 22, cortex = 2.5;
   const Mesh proto = make_icosphere(2, radius + 12, c);
   const Volume grid = grid_around(proto, 1.0, 2.0);
-  Volume white = grid.like(), pial = grid.like();
+  Volume white = sphere_sdf(grid, c, radius), pial = grid.like();
   for (int64_t k = 0; k < grid.dims[2]; ++k)
     for (int64_t j = 0; j < grid.dims[1]; ++j)
       for (int64_t i = 0; i < grid.dims[0]; ++i) {
         const Vec3 p = grid.voxel_to_ras({double(i), double(j), double(k)});
         const Vec3 q{p[0] - c[0], p[1] - c[1], p[2] - c[2]};
-        const double sphere = std::sqrt(q[0] * q[0] + q[1] * q[1] + q[2] * q[2]) - radius;
         // Exact distance to the box |x| <= 0.4, |y| <= 6, 0 <= z <= top.
         const double e[3] = {std::abs(q[0]) - half_thick, std::abs(q[1]) - half_length,
                              std::abs(q[2] - 0.5 * top) - 0.5 * top};
@@ -267,7 +266,7 @@ TEST(DiffCoSeg, PialCoversTheCrownOfAGyrusWhoseWhiteBladeIsTooThinToEnter) {
             std::sqrt(std::pow(std::max(e[0], 0.0), 2) + std::pow(std::max(e[1], 0.0), 2) +
                       std::pow(std::max(e[2], 0.0), 2));
         const double blade = outside + std::min(std::max({e[0], e[1], e[2]}), 0.0);
-        const double d = std::min(sphere, blade);
+        const double d = std::min(double(white.at(i, j, k)), blade);
         white.at(i, j, k) = float(d);
         pial.at(i, j, k) = float(d - cortex);
       }
