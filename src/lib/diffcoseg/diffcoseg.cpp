@@ -575,6 +575,10 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   const std::vector<Vec3> normals = fm.offset_directions();
   constexpr double kMinOffset = 1e-4, kYield = 0.02;
   constexpr int kMaxYields = 10;
+  // Pial repair: retractions of one vertex by a fifth before halving, and rounds per widening
+  // of the ring pulled back around the faces that cross (XA30 / Philips and true maps of the
+  // procedural phantoms in bench/README.md).
+  constexpr int kGentleRetractions = 4, kRingEvery = 8;
   std::vector<double> offset(nv, kPialOffset);
   std::vector<Vec3> start(nv);
   auto white_at = [&](int64_t i) {
@@ -644,6 +648,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
     // itself: a blade of white matter thinner than the step).
     std::vector<int> yielded(nv, 0);
     std::vector<char> no_yield(nv, 0);
+    std::vector<int> retractions(nv, 0);
     const std::vector<std::array<float, 3>> white_before = white.vertices;
     for (;;) {
       const Pairs involved = pial_pairs_of(both_si.pairs());
@@ -656,8 +661,25 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
               if (yielded[v]) restore[v] = any_restore = true;
       if ((involved.empty() && !any_restore) || round >= options.pial_repair_rounds) break;
       ++round;
-      std::vector<char> mask = involved.empty() ? std::vector<char>(nv, 0)
-                                                : vertices_near_faces(fm, involved, 1 + round / 4);
+      std::vector<char> mask = involved.empty()
+                                   ? std::vector<char>(nv, 0)
+                                   : vertices_near_faces(fm, involved, 1 + round / kRingEvery);
+      // A vertex at white goes further (shrinks its offset, moves white, copies white) only
+      // for a pair that no retraction can undo: while a longer walk of the pair may still be
+      // pulled back, it waits. Otherwise the short walks of a bank met by a long one from the
+      // other bank ended as copies of white before the long one had retracted enough.
+      std::vector<char> may_go_beyond(nv, 0);
+      for (const auto& [f, g] : both_si.pairs()) {
+        if (mirrored(f, g)) continue;
+        bool retractable = false;
+        for (int face : {f, g})
+          if (face >= nf)
+            for (int32_t v : pial.faces[face - nf]) retractable |= length[v] > 0;
+        if (retractable) continue;
+        for (int face : {f, g})
+          if (face >= nf)
+            for (int32_t v : pial.faces[face - nf]) may_go_beyond[v] = 1;
+      }
       // Only the vertices of the faces that still intersect may go beyond a full retraction
       // (shrink the offset, move white, coincide with white); the rings around them retract.
       // Otherwise a ring vertex already retracted, far from any intersection, went on to
@@ -679,7 +701,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
                 yielded[i] = 0;
                 no_yield[i] = 1;
                 moved[i] = 1;
-              } else if (length[i] <= 0 && core[i]) {
+              } else if (length[i] <= 0 && core[i] && may_go_beyond[i]) {
                 if (offset[i] > kMinOffset) {
                   offset[i] = std::max(kMinOffset, 0.5 * offset[i]);
                 } else if (!no_yield[i] && yielded[i] < kMaxYields) {
@@ -697,7 +719,10 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
               if (moved[i]) both.vertices[i] = white.vertices[i];
               if (copy[i]) offset[i] = 0;
               start[i] = white_at(i) + offset[i] * normals[i];
-              place(i, 0.5 * length[i] - 0.1);
+              // Gently at first (most crossings are two banks overlapping by a little), then
+              // by halves, so that a crumpled white surface still clears in few rounds.
+              place(i, retractions[i]++ < kGentleRetractions ? 0.8 * length[i] - 0.05
+                                                             : 0.5 * length[i] - 0.1);
             }
           },
           1024);
