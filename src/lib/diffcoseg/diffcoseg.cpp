@@ -488,6 +488,7 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
   IntersectionTracker white_si(white);
   {
     std::vector<char> touched(fm.vertex_slots(), 0);
+    int64_t repaired_before_renumbering = 0;
     std::vector<int32_t> ring;
     // After the vertices in `mask` moved: the white mesh, the offset directions of the moved
     // vertices and their neighbours (only those change shape), and the intersections follow.
@@ -532,15 +533,26 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
     // relax to the membrane spanning the region's boundary; the region widens each round.
     int membrane = 0;
     for (; !white_si.pairs().empty() && membrane < options.membrane_rounds; ++membrane) {
-      const std::vector<char> mask =
+      std::vector<char> mask =
           vertices_around_faces(fm, white_si.pairs(), 2 + membrane, 0.5 * (1 + membrane));
       // A membrane over most of the surface would flatten the hemisphere: leave it to the report.
       if (std::count(mask.begin(), mask.end(), 1) > fm.num_vertices() / 4) break;
       relax_to_membrane(fm, mask);
-      moved(mask);
+      const int64_t touched_so_far = std::count(touched.begin(), touched.end(), 1);
+      if (remesh_crushed_region(fm, mask, edge) > 0) {
+        // Renumbered: the white mesh, offset directions and intersections from scratch.
+        repaired_before_renumbering += touched_so_far;
+        white = fm.to_mesh();
+        fm.offset_directions(&min_cosine);
+        white_si = IntersectionTracker(white);
+        touched = mask;
+      } else {
+        moved(mask);
+      }
     }
     out.white_check.repair_rounds = round + membrane;
-    out.white_check.repaired_vertices = std::count(touched.begin(), touched.end(), 1);
+    out.white_check.repaired_vertices =
+        repaired_before_renumbering + std::count(touched.begin(), touched.end(), 1);
   }
   out.seconds_white = seconds_since(t0);
   report(progress, 0.7);

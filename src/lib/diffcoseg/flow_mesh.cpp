@@ -107,15 +107,17 @@ Mesh FlowMesh::to_mesh() const {
   return out;
 }
 
-void FlowMesh::compact() {
+void FlowMesh::compact(std::vector<char>* vertex_flags) {
   std::vector<int32_t> vmap(pos.size(), -1), fmap(tri.size(), -1);
   int32_t nv = 0, nf = 0;
   for (size_t v = 0; v < pos.size(); ++v)
     if (!vdead_[v]) {
       vmap[v] = nv;
       pos[nv] = pos[v];
+      if (vertex_flags) (*vertex_flags)[nv] = (*vertex_flags)[v];
       ++nv;
     }
+  if (vertex_flags) vertex_flags->resize(nv);
   for (size_t f = 0; f < tri.size(); ++f)
     if (!fdead_[f]) fmap[f] = nf++;
   auto map_he = [&](int32_t h) { return 3 * fmap[h / 3] + h % 3; };
@@ -357,7 +359,7 @@ bool FlowMesh::try_flip(int32_t h) {
   return true;
 }
 
-bool FlowMesh::try_collapse(int32_t h, double max_len) {
+bool FlowMesh::try_collapse(int32_t h, double max_len, bool check_folds) {
   const int32_t t = twin_[h];
   const int32_t f = h / 3, g = t / 3;
   const int32_t hn = next(h), hp = prev(h), tn = next(t), tp = prev(t);
@@ -381,10 +383,12 @@ bool FlowMesh::try_collapse(int32_t h, double max_len) {
       if (face != f && face != g) {
         const int32_t x = to(e), y = to(next(e));
         if (norm(pos[x] - p) > max_len) return false;
-        const Vec3 before = cross(pos[x] - pos[v], pos[y] - pos[v]);
-        const Vec3 after = cross(pos[x] - p, pos[y] - p);
-        const double la = norm(after);
-        if (la < 1e-12 || dot(before, after) < 0.2 * norm(before) * la) return false;
+        if (check_folds) {
+          const Vec3 before = cross(pos[x] - pos[v], pos[y] - pos[v]);
+          const Vec3 after = cross(pos[x] - p, pos[y] - p);
+          const double la = norm(after);
+          if (la < 1e-12 || dot(before, after) < 0.2 * norm(before) * la) return false;
+        }
       }
       e = twin_[prev(e)];
     } while (e != h0);
@@ -421,16 +425,22 @@ bool FlowMesh::try_collapse(int32_t h, double max_len) {
   return true;
 }
 
-RemeshCounts FlowMesh::remesh(double target) {
+RemeshCounts FlowMesh::remesh(double target, std::vector<char>* region) {
   RemeshCounts counts;
   const double hi = 4.0 / 3.0 * target, lo = 4.0 / 5.0 * target;
+  // Live edges this pass may change: each once (h < twin), and inside `region` when given.
+  auto open = [&](int32_t h) {
+    if (fdead_[h / 3] || h > twin_[h]) return false;
+    return !region || ((*region)[from(h)] && (*region)[to(h)]);
+  };
   for (int pass = 0; pass < 8; ++pass) {
     int64_t n = 0;
     const int32_t nh = static_cast<int32_t>(3 * tri.size());
     for (int32_t h = 0; h < nh; ++h) {
-      if (fdead_[h / 3] || h > twin_[h]) continue;
+      if (!open(h)) continue;
       if (edge_length(h) > hi) {
         split(h);
+        if (region) region->push_back(1);
         ++n;
       }
     }
@@ -438,15 +448,15 @@ RemeshCounts FlowMesh::remesh(double target) {
     if (n == 0) break;
   }
   for (int32_t h = 0; h < static_cast<int32_t>(3 * tri.size()); ++h) {
-    if (fdead_[h / 3] || h > twin_[h]) continue;
-    if (edge_length(h) < lo && try_collapse(h, hi)) ++counts.collapses;
+    if (!open(h)) continue;
+    if (edge_length(h) < lo && try_collapse(h, hi, region == nullptr)) ++counts.collapses;
   }
   for (int pass = 0; pass < 2; ++pass)
     for (int32_t h = 0; h < static_cast<int32_t>(3 * tri.size()); ++h) {
-      if (fdead_[h / 3] || h > twin_[h]) continue;
+      if (!open(h)) continue;
       if (try_flip(h)) ++counts.flips;
     }
-  compact();
+  compact(region);
   return counts;
 }
 

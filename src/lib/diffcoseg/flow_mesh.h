@@ -25,8 +25,8 @@ class FlowMesh {
 
   // Compacted copy (dead elements dropped) with float coordinates.
   Mesh to_mesh() const;
-  // Drops dead elements in place, renumbering vertices and faces.
-  void compact();
+  // Drops dead elements in place, renumbering vertices and faces (and `vertex_flags` with them).
+  void compact(std::vector<char>* vertex_flags = nullptr);
 
   int64_t num_vertices() const { return live_vertices_; }
   int64_t num_faces() const { return live_faces_; }
@@ -38,7 +38,10 @@ class FlowMesh {
   // One remeshing pass toward edge length `target`: split edges longer than 4/3 target,
   // collapse edges shorter than 4/5 target (only when no neighbouring face folds and no new
   // edge gets long), flip edges towards valence 6. Leaves the mesh compacted.
-  RemeshCounts remesh(double target);
+  // With `region`, only edges between two of its vertices change, collapses skip the fold
+  // test (for a crushed region about to be relaxed again), vertices made by splits join it, and
+  // it is renumbered with the mesh.
+  RemeshCounts remesh(double target, std::vector<char>* region = nullptr);
   // Moves every vertex (or those with mask[v]) a fraction `lambda` towards the centroid of its
   // neighbours, within its tangent plane when `tangential`. Jacobi style: deterministic.
   void relax(double lambda, bool tangential, const std::vector<char>* mask = nullptr);
@@ -74,7 +77,7 @@ class FlowMesh {
   double edge_length(int32_t h) const;
   bool connected(int32_t a, int32_t b) const;
   void split(int32_t h);
-  bool try_collapse(int32_t h, double max_len);
+  bool try_collapse(int32_t h, double max_len, bool check_folds = true);
   bool try_flip(int32_t h);
 
   std::vector<int32_t> twin_;

@@ -46,14 +46,27 @@ std::vector<char> vertices_near_faces(const FlowMesh& mesh,
 // without leaving the ball of `radius_mm` around it: a tangle whose triangles have collapsed
 // to a speck holds many rings of vertices, and only a region measured in millimetres reaches
 // the sound surface around it.
+std::vector<char> vertices_around_faces(const FlowMesh& mesh,
+                                        const std::vector<std::pair<int, int>>& pairs, int rings,
+                                        double radius_mm);
+
 // Moves the vertices where `mask` is set, in place, to the discrete membrane (uniform-weight
 // harmonic map) spanning the unmasked vertices around them: each is the mean of its neighbours.
 // Gauss-Seidel sweeps in vertex order (deterministic) until no vertex moves more than 1e-4 of
 // the region's mean edge, or `max_sweeps`.
 void relax_to_membrane(FlowMesh& mesh, const std::vector<char>& mask, int max_sweeps = 4000);
-std::vector<char> vertices_around_faces(const FlowMesh& mesh,
-                                        const std::vector<std::pair<int, int>>& pairs, int rings,
-                                        double radius_mm);
+
+// Shortest edge between two vertices of `region` (infinity when there is none).
+double shortest_region_edge(const FlowMesh& mesh, const std::vector<char>& region);
+
+// A membrane crushes a region whose mesh holds a bubble behind a short cycle of edges (the flow
+// wrapped a fragment of the map through a thin neck): however wide the region, the bubble's
+// triangles shrink to a speck. While the region's shortest edge is under a fifth of `edge`
+// (and at most `max_passes` times), remeshes the region alone towards `edge` (collapsing the
+// speck; FlowMesh::remesh with a region) and relaxes it to the membrane again. Renumbers the
+// mesh and `region` when it remeshes; returns the passes made.
+int remesh_crushed_region(FlowMesh& mesh, std::vector<char>& region, double edge,
+                          int max_passes = 8);
 
 // Self-intersecting face pairs of the mesh among the faces whose bounding boxes come near
 // those of the faces with a vertex in `mask`, in the mesh's face numbering: every pair that

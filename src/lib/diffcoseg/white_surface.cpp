@@ -1,6 +1,7 @@
 // White surface: template placement, coarse-to-fine SDF flows, projection.
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "ddcsr/error.h"
 #include "ddcsr/threads.h"
@@ -282,6 +283,25 @@ void relax_to_membrane(FlowMesh& mesh, const std::vector<char>& mask, int max_sw
     }
     if (largest < tolerance) break;
   }
+}
+
+double shortest_region_edge(const FlowMesh& mesh, const std::vector<char>& region) {
+  double shortest = std::numeric_limits<double>::infinity();
+  for (int32_t v = 0; v < mesh.vertex_slots(); ++v)
+    if (region[v])
+      for (const int32_t* q = mesh.ring_begin(v); q != mesh.ring_end(v); ++q)
+        if (region[*q]) shortest = std::min(shortest, norm(mesh.pos[*q] - mesh.pos[v]));
+  return shortest;
+}
+
+int remesh_crushed_region(FlowMesh& mesh, std::vector<char>& region, double edge, int max_passes) {
+  int pass = 0;
+  while (pass < max_passes && shortest_region_edge(mesh, region) < 0.2 * edge) {
+    mesh.remesh(edge, &region);
+    relax_to_membrane(mesh, region);
+    ++pass;
+  }
+  return pass;
 }
 
 std::vector<char> vertices_around_faces(const FlowMesh& mesh,
