@@ -540,7 +540,8 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
       relax_to_membrane(fm, mask);
       const int64_t touched_so_far = std::count(touched.begin(), touched.end(), 1);
       if (remesh_crushed_region(fm, mask, edge) > 0) {
-        // Renumbered: the white mesh, offset directions and intersections from scratch.
+        // Renumbered: the white mesh, offset directions and intersections from scratch. The
+        // count of repaired vertices carries over (a vertex repaired on both sides counts twice).
         repaired_before_renumbering += touched_so_far;
         white = fm.to_mesh();
         fm.offset_directions(&min_cosine);
