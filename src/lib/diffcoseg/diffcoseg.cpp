@@ -538,11 +538,10 @@ HemisphereSurfaces reconstruct_hemisphere(const Volume& white_sdf, const Volume&
       // A membrane over most of the surface would flatten the hemisphere: leave it to the report.
       if (std::count(mask.begin(), mask.end(), 1) > fm.num_vertices() / 4) break;
       relax_to_membrane(fm, mask);
-      const int64_t touched_so_far = std::count(touched.begin(), touched.end(), 1);
       if (remesh_crushed_region(fm, mask, edge) > 0) {
         // Renumbered: the white mesh, offset directions and intersections from scratch. The
         // count of repaired vertices carries over (a vertex repaired on both sides counts twice).
-        repaired_before_renumbering += touched_so_far;
+        repaired_before_renumbering += std::count(touched.begin(), touched.end(), 1);
         white = fm.to_mesh();
         fm.offset_directions(&min_cosine);
         white_si = IntersectionTracker(white);

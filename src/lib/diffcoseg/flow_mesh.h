@@ -40,8 +40,7 @@ class FlowMesh {
   // edge gets long), flip edges towards valence 6. Leaves the mesh compacted.
   // With `region`, only edges between two of its vertices change, collapses skip the fold
   // test and may merge vertices of higher valence (for a crushed region about to be relaxed
-  // again), vertices made by splits join it, and
-  // it is renumbered with the mesh.
+  // again), vertices made by splits join it, and it is renumbered with the mesh.
   RemeshCounts remesh(double target, std::vector<char>* region = nullptr);
   // Moves every vertex (or those with mask[v]) a fraction `lambda` towards the centroid of its
   // neighbours, within its tangent plane when `tangential`. Jacobi style: deterministic.
