@@ -20,9 +20,10 @@ namespace {
 
 struct TrainCliOptions {
   std::string model, output, checkpoint, device = "auto";
-  std::vector<std::string> pairs;  // FEATURES SDF, repeated
-  std::vector<std::string> sims;   // `ddcsr simulate` folders
-  std::vector<std::string> scans;  // DWI,SURF_DIR[,AFFINE[,MASK]]
+  std::vector<std::string> pairs;                // FEATURES SDF, repeated
+  std::vector<std::string> sims;                 // `ddcsr simulate` folders
+  std::vector<std::string> scans;                // DWI,SURF_DIR[,AFFINE[,MASK]]
+  std::vector<std::string> val_sims, val_scans;  // the same, for validation only
   std::string save_pairs;
   bool resample_targets = false;
   double grid_mm = 0;
@@ -65,10 +66,13 @@ ddcsr::cli::Command make_train_command() {
       "Patches are drawn mostly around the surfaces; augmentation mirrors left-right (swapping "
       "the\n"
       "lh/rh outputs), scales intensities, adds noise and blurs. Whole pairs are held out for\n"
-      "validation. The loss is L1 against the target clipped to +-clip mm, weighted toward the\n"
-      "surfaces. Checkpoints (model + optimiser state) are written every --checkpoint-every "
-      "steps;\n"
-      "--resume continues from the checkpoint.";
+      "validation: those of --val-sim and --val-scan, else --val-fraction of the others. The\n"
+      "loss is L1 against the target clipped to +-clip mm, weighted toward the surfaces.\n"
+      "Checkpoints (model + optimiser state) are written every --checkpoint-every steps;\n"
+      "--resume continues from the checkpoint. --best FILE keeps the model of the lowest\n"
+      "validation error: validated on subjects from outside the training cohort (another\n"
+      "simulator version, real scans with surfaces), it stops where the network generalises,\n"
+      "which a subject of the cohort itself cannot tell (models/README.md).";
   c.references = {
       "Oktay et al. (2018). Attention U-Net: learning where to look for the pancreas. MIDL.",
       "Kingma & Ba (2015). Adam: a method for stochastic optimization. ICLR."};
@@ -83,6 +87,9 @@ ddcsr::cli::Command make_train_command() {
         ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
     app.add_option("--sim", o->sims, "Folder written by `ddcsr simulate` (repeatable)");
     app.add_option("--scan", o->scans, "DWI,SURF_DIR[,AFFINE[,MASK]] (repeatable)");
+    app.add_option("--val-sim", o->val_sims, "Like --sim, for validation only (repeatable)");
+    app.add_option("--val-scan", o->val_scans, "Like --scan, for validation only (repeatable)");
+    app.add_option("--best", t.best_path, "Write the model of the lowest validation MAE here");
     app.add_flag("--resample-targets", o->resample_targets,
                  "Resample sdf/*.nii.gz of --sim folders");
     app.add_option("--save-pairs", o->save_pairs, "Write the computed features and targets here");
@@ -142,9 +149,16 @@ ddcsr::cli::Command make_train_command() {
         throw ddcsr::UsageError("no training data: give --sim, --scan or --pair");
       struct ScanSpec {
         std::string dwi, surf, affine, mask;
+        bool validation_only = false;
       };
       std::vector<ScanSpec> scans;
-      for (const auto& spec : o->scans) {
+      std::vector<std::pair<std::string, bool>> sims;  // folder, validation only
+      for (const auto& dir : o->sims) sims.emplace_back(dir, false);
+      for (const auto& dir : o->val_sims) sims.emplace_back(dir, true);
+      std::vector<std::pair<std::string, bool>> scan_specs;
+      for (const auto& spec : o->scans) scan_specs.emplace_back(spec, false);
+      for (const auto& spec : o->val_scans) scan_specs.emplace_back(spec, true);
+      for (const auto& [spec, validation_only] : scan_specs) {
         std::vector<std::string> parts;
         std::string part;
         std::istringstream in(spec);
@@ -152,7 +166,7 @@ ddcsr::cli::Command make_train_command() {
         if (parts.size() < 2 || parts.size() > 4 || parts[0].empty() || parts[1].empty())
           throw ddcsr::UsageError("--scan " + spec + ": expected DWI,SURF_DIR[,AFFINE[,MASK]]");
         parts.resize(4);
-        scans.push_back({parts[0], parts[1], parts[2], parts[3]});
+        scans.push_back({parts[0], parts[1], parts[2], parts[3], validation_only});
       }
       const std::string start = t.resume ? t.checkpoint_path : o->model;
       ddcsr::SdfNet net = ddcsr::SdfNet::load(start, {}, ddcsr::parse_device(o->device));
@@ -161,7 +175,7 @@ ddcsr::cli::Command make_train_command() {
                    fmt::join(net.metadata().input_channels, ","), net.device_name());
 
       std::vector<ddcsr::SdfTrainingPair> pairs;
-      if (!o->sims.empty() || !scans.empty())
+      if (!sims.empty() || !scans.empty())
         ddcsr::check_sdfnet_channels(net.metadata(), ddcsr::feature_channel_names(), start);
       if (net.metadata().input_channels == ddcsr::feature_channel_names() &&
           net.metadata().lr_signed_channels != ddcsr::feature_lr_signed_channel_names())
@@ -192,15 +206,19 @@ ddcsr::cli::Command make_train_command() {
           if (ch == '/' || ch == ' ') ch = '_';
         return std::to_string(pairs.size()) + "_" + s.substr(s.size() > 60 ? s.size() - 60 : 0);
       };
-      for (const auto& dir : o->sims) {
+      for (const auto& [dir, validation_only] : sims) {
         ddcsr::cli::ProgressBar bar("Preparing " + dir);
-        keep(ddcsr::load_simulated_pair(dir, data, [&](double f) { bar.update(f); }), stem_of(dir));
+        ddcsr::SdfTrainingPair p =
+            ddcsr::load_simulated_pair(dir, data, [&](double f) { bar.update(f); });
+        p.validation_only = validation_only;
+        keep(std::move(p), stem_of(dir));
       }
       for (const auto& s : scans) {
         ddcsr::cli::ProgressBar bar("Preparing " + s.dwi);
-        keep(ddcsr::load_scan_pair(s.dwi, s.surf, s.affine, s.mask, data,
-                                   [&](double f) { bar.update(f); }),
-             stem_of(s.dwi));
+        ddcsr::SdfTrainingPair p = ddcsr::load_scan_pair(s.dwi, s.surf, s.affine, s.mask, data,
+                                                         [&](double f) { bar.update(f); });
+        p.validation_only = s.validation_only;
+        keep(std::move(p), stem_of(s.dwi));
       }
       for (size_t i = 0; i + 1 < o->pairs.size(); i += 2) {
         ddcsr::SdfTrainingPair p;
@@ -209,8 +227,10 @@ ddcsr::cli::Command make_train_command() {
         p.sdf = ddcsr::read_volume(o->pairs[i + 1], true);
         pairs.push_back(std::move(p));
       }
-      spdlog::info("{} training pairs; {} steps of {} patches of {}^3 voxels", pairs.size(),
-                   t.steps, t.batch, t.patch);
+      const auto n_val = std::count_if(pairs.begin(), pairs.end(),
+                                       [](const auto& p) { return p.validation_only; });
+      spdlog::info("{} pairs ({} for validation only); {} steps of {} patches of {}^3 voxels",
+                   pairs.size(), n_val, t.steps, t.batch, t.patch);
 
       auto last_log = std::chrono::steady_clock::now();
       const ddcsr::SdfTrainResult r =
@@ -224,9 +244,10 @@ ddcsr::cli::Command make_train_command() {
             if (s.validation_loss >= 0)
               val = fmt::format(" | val loss {:.3f} MAE<{}mm {:.3f} mm", s.validation_loss,
                                 t.near_mm, s.validation_mae_near_mm);
-            spdlog::info("step {}/{} | loss {:.3f}{} | {:.2f} s/step | ETA {}{}", s.step, s.steps,
+            spdlog::info("step {}/{} | loss {:.3f}{} | {:.2f} s/step | ETA {}{}{}", s.step, s.steps,
                          s.loss, val, s.seconds_per_step, duration(s.eta_s),
-                         s.checkpoint_written ? " | checkpoint written" : "");
+                         s.checkpoint_written ? " | checkpoint written" : "",
+                         s.best_written ? " | best so far written" : "");
           });
       net.save(o->output);
       spdlog::info(
@@ -234,6 +255,9 @@ ddcsr::cli::Command make_train_command() {
           "{:.3f} mm",
           o->output, r.first_step, r.last_step, r.first_loss, r.final_loss, r.validation_loss,
           t.near_mm, r.validation_mae_near_mm);
+      if (!t.best_path.empty() && r.best_step > 0)
+        spdlog::info("best validation: step {}, MAE within {} mm {:.3f} mm, in {}", r.best_step,
+                     t.near_mm, r.best_validation_mae_near_mm, t.best_path);
       return 0;
     };
   };

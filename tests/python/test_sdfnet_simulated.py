@@ -50,6 +50,19 @@ meta = json.loads(extra["metadata.json"])
 assert meta["training"]["step"] == 4
 assert len(meta["training"]["training_pairs"]) == 1 and len(meta["training"]["validation_pairs"]) == 1
 
+# An explicit validation subject (--val-sim) is never trained on; --best keeps the model of the
+# lowest validation error.
+best = os.path.join(work, "best.pt")
+log = common.run("--threads", "2", "train", "--model", init, "-o", os.path.join(work, "trained_val.pt"), "--sim",
+                 subjects[0], "--val-sim", subjects[1], "--best", best, "--steps", "4", "--patch", "32",
+                 "--val-every", "2", "--val-patches", "2").stderr
+extra = {"metadata.json": ""}
+torch.jit.load(best, _extra_files=extra)
+training = json.loads(extra["metadata.json"])["training"]
+assert training["training_pairs"] == [subjects[0]] and training["validation_pairs"] == [subjects[1]], training
+assert training["best_step"] == training["step"] and training["step"] in (2, 4), training
+assert f"best validation: step {training['best_step']}" in log, log
+
 saved = sorted(os.listdir(pairs))
 assert len(saved) == 4, saved
 feat_path = os.path.join(pairs, [f for f in saved if f.startswith("0_") and f.endswith("_features.nii.gz")][0])

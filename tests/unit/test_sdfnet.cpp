@@ -354,6 +354,73 @@ TEST_F(SdfNetTest, TinyTrainingLowersLossCheckpointsAndResumes) {
   EXPECT_THROW(train_sdfnet(fresh, pairs, more), InputError);
 }
 
+TEST_F(SdfNetTest, ValidationOnlyPairsAreNeverTrainedOnAndTheBestModelIsKept) {
+  std::vector<SdfTrainingPair> pairs{sphere_phantom({28, 24, 24}, 11),
+                                     sphere_phantom({28, 24, 24}, 12),
+                                     sphere_phantom({28, 24, 24}, 13)};
+  pairs[0].validation_only = true;
+  SdfTrainOptions o;
+  o.steps = 18;
+  o.patch = 16;
+  o.clip_mm = 8;
+  o.learning_rate = 5e-3;
+  o.validation_fraction = 0.5;  // ignored: a validation-only pair is given
+  o.validation_every = 3;
+  o.validation_patches = 4;
+  o.checkpoint_every = 0;
+  o.checkpoint_path = dir_ + "/best_run.ckpt.pt";
+  o.best_path = dir_ + "/best.pt";
+  SdfNet net = SdfNet::load(model(), kChannels, Device::Cpu);
+  std::vector<std::pair<int64_t, double>> validations;
+  std::vector<int64_t> written;
+  const SdfTrainResult r = train_sdfnet(net, pairs, o, [&](const SdfTrainStatus& s) {
+    if (s.validated) validations.emplace_back(s.step, s.validation_mae_near_mm);
+    if (s.best_written) written.push_back(s.step);
+  });
+  EXPECT_EQ(r.validation_pairs, std::vector<std::string>{pairs[0].name});
+  EXPECT_EQ(r.training_pairs, (std::vector<std::string>{pairs[1].name, pairs[2].name}));
+  ASSERT_EQ(validations.size(), 6u);
+  // The best file is rewritten exactly at each new minimum, and the last one is the run's best.
+  std::vector<int64_t> minima;
+  double lowest = 1e30;
+  for (const auto& [step, mae] : validations)
+    if (mae < lowest) {
+      lowest = mae;
+      minima.push_back(step);
+    }
+  EXPECT_EQ(written, minima);
+  EXPECT_EQ(r.best_step, minima.back());
+  EXPECT_DOUBLE_EQ(r.best_validation_mae_near_mm, lowest);
+  EXPECT_GT(minima.size(), 1u) << "the error never fell below its first value";
+  SdfNet best = SdfNet::load(o.best_path, kChannels);
+  EXPECT_NE(best.metadata().json.find("\"step\": " + std::to_string(r.best_step) + ","),
+            std::string::npos);
+  EXPECT_NE(best.metadata().json.find("\"best_step\": " + std::to_string(r.best_step)),
+            std::string::npos);
+  if (r.best_step != o.steps) {
+    EXPECT_GT(max_abs_diff(best.predict(pairs[0].features), net.predict(pairs[0].features)), 0.0);
+  }
+
+  // A resumed run starts from the best its checkpoint recorded: it rewrites the best file only
+  // for a lower error.
+  SdfNet ckpt = SdfNet::load(o.checkpoint_path, kChannels);
+  SdfTrainOptions more = o;
+  more.steps = 21;
+  more.resume = true;
+  double resumed_mae = -1;
+  bool rewritten = false;
+  const SdfTrainResult r2 = train_sdfnet(ckpt, pairs, more, [&](const SdfTrainStatus& s) {
+    if (s.validated) resumed_mae = s.validation_mae_near_mm;
+    rewritten = rewritten || s.best_written;
+  });
+  EXPECT_EQ(rewritten, resumed_mae < lowest);
+  EXPECT_EQ(r2.best_step, rewritten ? more.steps : r.best_step);
+
+  for (auto& p : pairs) p.validation_only = true;
+  SdfNet fresh = SdfNet::load(model(), kChannels);
+  EXPECT_THROW(train_sdfnet(fresh, pairs, o), UsageError);
+}
+
 TEST_F(SdfNetTest, RefusesBadTrainingPairs) {
   SdfNet net = SdfNet::load(model(), kChannels);
   SdfTrainingPair p = sphere_phantom({16, 16, 16}, 7);

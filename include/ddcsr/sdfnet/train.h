@@ -15,6 +15,10 @@ struct SdfTrainingPair {
   std::string name;  // for messages and the training record (e.g. the subject folder)
   Volume features;   // frames = the model's input channels, in order
   Volume sdf;        // 4 frames (sdfnet_outputs() order), mm, negative inside, same grid
+  // Only for validation. A run validated on subjects from outside its training domain (another
+  // simulator version, real scans) can be stopped where it generalises; one validated on a
+  // subject of its own cohort keeps improving while held-out error rises (models/README.md).
+  bool validation_only = false;
 };
 
 struct SdfTrainOptions {
@@ -34,13 +38,17 @@ struct SdfTrainOptions {
   double intensity_scale = 0.1;      // per-channel factor uniform in [1 - s, 1 + s]
   double noise = 0.03;               // Gaussian noise, in units of each channel's std
   double lowres_probability = 0.15;  // blur by 2x average pooling and trilinear upsampling
-  // Validation: whole pairs held out (at least one when there are two or more pairs).
+  // Validation: the validation-only pairs if there are any, else whole pairs drawn from the others
+  // (at least one when there are two or more pairs).
   double validation_fraction = 0.1;
   int validation_every = 250;
   int validation_patches = 16;
   int checkpoint_every = 500;
   std::string checkpoint_path;  // model checkpoint; the optimiser state goes to `<path>.optim`
-  bool resume = false;          // continue from the step and optimiser state of the checkpoint
+  // When set, the model is written here (atomically) whenever a validation finds the lowest MAE
+  // within near_mm so far; a resumed run continues from the best recorded in its checkpoint.
+  std::string best_path;
+  bool resume = false;  // continue from the step and optimiser state of the checkpoint
   // Stop after this step (0: after `steps`). The learning-rate schedule still spans `steps`, so a
   // run split into time-limited jobs (--stop-at, then --resume) follows the one schedule.
   int64_t stop_at = 0;
@@ -57,6 +65,7 @@ struct SdfTrainStatus {
   double elapsed_s = 0, eta_s = 0, seconds_per_step = 0;  // since this run started
   bool validated = false;                                 // this step ran a validation
   bool checkpoint_written = false;                        // this step wrote a checkpoint
+  bool best_written = false;                              // this step wrote best_path
 };
 using SdfTrainProgressFn = std::function<void(const SdfTrainStatus&)>;
 
@@ -65,6 +74,8 @@ struct SdfTrainResult {
   double first_loss = 0;  // mean loss of the first five steps
   double final_loss = 0;  // mean loss of the last five steps
   double validation_loss = -1, validation_mae_near_mm = -1;
+  int64_t best_step = 0;  // step of the lowest validation MAE (0: no validation yet)
+  double best_validation_mae_near_mm = -1;
   std::vector<std::string> training_pairs, validation_pairs;
 };
 

@@ -127,13 +127,21 @@ class Trainer {
     lr_signed_ = lr_signed_channel_indices(impl_.metadata);
     for (const auto& p : pairs) check_pair(p, channels_);
     for (const auto& p : pairs) prepared_.push_back(prepare(p, o.near_mm, o.clip_mm));
-    split(pairs.size());
+    split(pairs);
   }
 
   SdfTrainResult run(const SdfTrainProgressFn& progress);
 
  private:
-  void split(size_t n) {
+  void split(const std::vector<SdfTrainingPair>& pairs) {
+    const size_t n = pairs.size();
+    if (std::any_of(pairs.begin(), pairs.end(), [](const auto& p) { return p.validation_only; })) {
+      for (size_t i = 0; i < n; ++i)
+        (pairs[i].validation_only ? validation_ : training_).push_back(i);
+      if (training_.empty())
+        throw UsageError("every pair is for validation only: nothing to train on");
+      return;
+    }
     std::vector<size_t> order(n);
     std::iota(order.begin(), order.end(), 0);
     std::mt19937_64 rng(o_.seed ^ 0x9e3779b97f4a7c15ULL);
@@ -319,6 +327,10 @@ class Trainer {
         {"training_pairs", tn},
         {"validation_pairs", vn},
     };
+    if (best_step_ > 0) {
+      doc["training"]["best_step"] = best_step_;
+      doc["training"]["best_validation_mae_near_mm"] = best_mae_;
+    }
     torch::Tensor m =
         impl_.module.attr("input_mean").toTensor().to(torch::kCPU).flatten().contiguous();
     torch::Tensor s =
@@ -337,6 +349,8 @@ class Trainer {
   std::vector<PreparedPair> prepared_;
   std::vector<size_t> training_, validation_;
   std::vector<PatchRef> validation_patches_;
+  int64_t best_step_ = 0;
+  double best_mae_ = -1;
 };
 
 SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
@@ -354,6 +368,12 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
         !t->at("step").is_number_integer())
       throw InputError(impl_.path, "not a training checkpoint (its metadata has no training.step)");
     start_step = t->at("step").get<int64_t>();
+    if (t->contains("best_step") && t->at("best_step").is_number_integer() &&
+        t->contains("best_validation_mae_near_mm") &&
+        t->at("best_validation_mae_near_mm").is_number()) {
+      best_step_ = t->at("best_step").get<int64_t>();
+      best_mae_ = t->at("best_validation_mae_near_mm").get<double>();
+    }
   } else if (o_.set_normalisation) {
     set_normalisation();
   }
@@ -400,15 +420,16 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
   double val_loss = -1, val_mae = -1;
   const auto t0 = std::chrono::steady_clock::now();
 
+  auto save_model = [&](const std::string& path, int64_t step) {
+    impl_.set_metadata(record(step, running, val_loss, val_mae));
+    AtomicFile file(path);
+    torch::jit::ExtraFilesMap extra{{kSdfNetMetadataFile, impl_.metadata.json}};
+    module.save(file.temp_path(), extra);
+    file.commit();
+  };
   auto save_checkpoint = [&](int64_t step) {
     if (o_.checkpoint_path.empty()) return false;
-    impl_.set_metadata(record(step, running, val_loss, val_mae));
-    {
-      AtomicFile file(o_.checkpoint_path);
-      torch::jit::ExtraFilesMap extra{{kSdfNetMetadataFile, impl_.metadata.json}};
-      module.save(file.temp_path(), extra);
-      file.commit();
-    }
+    save_model(o_.checkpoint_path, step);
     {
       AtomicFile file(optim_path);
       torch::save(optimizer, file.temp_path());
@@ -455,6 +476,14 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
         !validation_patches_.empty()) {
       std::tie(val_loss, val_mae) = validate();
       status.validated = true;
+      if (best_step_ == 0 || val_mae < best_mae_) {
+        best_step_ = step;
+        best_mae_ = val_mae;
+        if (!o_.best_path.empty()) {
+          save_model(o_.best_path, step);
+          status.best_written = true;
+        }
+      }
     }
     if (o_.checkpoint_every > 0 && step % o_.checkpoint_every == 0 && step != last_step)
       status.checkpoint_written = save_checkpoint(step);
@@ -478,6 +507,8 @@ SdfTrainResult Trainer::run(const SdfTrainProgressFn& progress) {
              : running;
   result.validation_loss = val_loss;
   result.validation_mae_near_mm = val_mae;
+  result.best_step = best_step_;
+  result.best_validation_mae_near_mm = best_mae_;
   impl_.set_metadata(record(result.last_step, running, val_loss, val_mae));
   return result;
 }
