@@ -46,7 +46,8 @@ struct SdfTrainOptions {
   int checkpoint_every = 500;
   std::string checkpoint_path;  // model checkpoint; the optimiser state goes to `<path>.optim`
   // When set, the model is written here (atomically) whenever a validation finds the lowest MAE
-  // within near_mm so far; a resumed run continues from the best recorded in its checkpoint.
+  // within near_mm so far; a resumed run (given the same validation pairs, whose fixed patches
+  // are drawn again identically) continues from the best recorded in its checkpoint.
   std::string best_path;
   bool resume = false;  // continue from the step and optimiser state of the checkpoint
   // Stop after this step (0: after `steps`). The learning-rate schedule still spans `steps`, so a
