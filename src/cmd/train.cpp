@@ -164,7 +164,8 @@ ddcsr::cli::Command make_train_command() {
         std::istringstream in(spec);
         while (std::getline(in, part, ',')) parts.push_back(part);
         if (parts.size() < 2 || parts.size() > 4 || parts[0].empty() || parts[1].empty())
-          throw ddcsr::UsageError("--scan " + spec + ": expected DWI,SURF_DIR[,AFFINE[,MASK]]");
+          throw ddcsr::UsageError((validation_only ? "--val-scan " : "--scan ") + spec +
+                                  ": expected DWI,SURF_DIR[,AFFINE[,MASK]]");
         parts.resize(4);
         scans.push_back({parts[0], parts[1], parts[2], parts[3], validation_only});
       }
