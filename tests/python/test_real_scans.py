@@ -19,6 +19,9 @@ from scipy.sparse.csgraph import connected_components
 sys.path.insert(0, os.path.dirname(__file__))
 from common import SOURCE, require_model, run, shared, workdir  # noqa: E402
 
+sys.path.insert(0, os.path.join(SOURCE, "bench"))
+from t1_agreement import vertex_normals  # noqa: E402  (area-weighted, as the T1 check samples)
+
 W = workdir("real_scans")
 FAILS = []
 
@@ -60,14 +63,6 @@ def diffusion_maps(dwi_path):
 def sample(volume, affine, ras):
     ijk = np.linalg.inv(affine) @ np.c_[ras, np.ones(len(ras))].T
     return map_coordinates(volume, ijk[:3], order=1, mode="nearest")
-
-
-def vertex_normals(coords, faces):
-    face_normals = np.cross(coords[faces[:, 1]] - coords[faces[:, 0]], coords[faces[:, 2]] - coords[faces[:, 0]])
-    normals = np.zeros_like(coords)
-    for k in range(3):
-        np.add.at(normals, faces[:, k], face_normals)
-    return normals / np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
 
 
 def topology(n_vertices, faces):
