@@ -47,3 +47,24 @@ def small_phantom(folder):
     run("-q", "simulate", folder, "--seed", "7", "--voxel-size", "2.5", "--sdf-voxel-size", "0", "--shells", "1000:20",
         "--b0", "2", "--scale", "0.7", "--mesh-level", "6", "--force")
     return folder
+
+
+# Every check of a test goes through check(), so each prints one ok/FAIL line and finish() gives
+# the same tally and exit code everywhere.
+PASSED = []
+FAILS = []
+
+
+def check(cond, what):
+    """Prints one ok/FAIL line for `what`; returns cond as a bool."""
+    print(("ok:   " if cond else "FAIL: ") + what)
+    (PASSED if cond else FAILS).append(what)
+    return bool(cond)
+
+
+def finish():
+    """Prints the tally, the failed checks again, and exits 1 if any failed (0 otherwise)."""
+    print(f"{len(PASSED)} passed, {len(FAILS)} failed")
+    for what in FAILS:
+        print("failed:", what)
+    sys.exit(1 if FAILS else 0)

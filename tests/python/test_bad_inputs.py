@@ -14,10 +14,9 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import DDCSR, SOURCE, workdir, MODEL, require_model  # noqa: E402
+from common import DDCSR, SOURCE, workdir, MODEL, require_model, check, finish  # noqa: E402
 
 W = workdir("bad_inputs")
-FAILS = []
 
 
 def write_dwi(path, data=None, affine=None, bvals=None, bvecs=None, dtype=np.int16):
@@ -219,22 +218,14 @@ for name, args, expect, needle, *fsize in cases:
     outs = [a for a in args if a.startswith(mk("out_"))]
     leftovers = [o for o in outs if os.path.exists(o)]
     ok = ok and not leftovers
-    print(("ok:   " if ok else "FAIL: ") + f"{name}: exit {proc.returncode}, {rss_mb:.0f} MB | {lines[-1] if lines else ''}")
-    if not ok:
-        FAILS.append(name)
+    check(ok, f"{name}: exit {proc.returncode}, {rss_mb:.0f} MB | {lines[-1] if lines else ''}")
 if os.path.ismount(mk("fulldisk")):
-    if os.listdir(mk("fulldisk")):
-        FAILS.append(f"full disk: files left {os.listdir(mk('fulldisk'))}")
+    check(not os.listdir(mk("fulldisk")), f"full disk: no files left {os.listdir(mk('fulldisk'))}")
     subprocess.run(["umount", mk("fulldisk")])
 for o in ["o1.gii", "o2.gii", "o3.gii"]:
-    if os.path.exists(mk(o)):
-        FAILS.append("output written: " + o)
-if os.listdir(mk("fsize")):
-    FAILS.append(f"file size limit: files left {os.listdir(mk('fsize'))}")
-if os.path.exists("/proc/ddcsr-out"):
-    FAILS.append("output created under /proc")
+    check(not os.path.exists(mk(o)), "no output written: " + o)
+check(not os.listdir(mk("fsize")), f"file size limit: no files left {os.listdir(mk('fsize'))}")
+check(not os.path.exists("/proc/ddcsr-out"), "no output created under /proc")
 temps = [f for f in os.listdir(W) if ".tmp-" in f]
-if temps:
-    FAILS.append(f"temporary files left: {temps}")
-print(f"{len(cases) - len(FAILS)} passed, {len(FAILS)} failed")
-sys.exit(1 if FAILS else 0)
+check(not temps, f"no temporary files left: {temps}")
+finish()

@@ -10,17 +10,10 @@ import sys
 import time
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import run, workdir, MODEL, require_model, small_phantom  # noqa: E402
+from common import run, workdir, MODEL, require_model, small_phantom, check, finish  # noqa: E402
 
 W = workdir("determinism")
-FAILS = []
 SURFACES = [f"{h}.{s}" for h in ["lh", "rh"] for s in ["white", "pial", "white.surf.gii", "pial.surf.gii", "thickness"]]
-
-
-def check(cond, what):
-    print(("ok:   " if cond else "FAIL: ") + what)
-    if not cond:
-        FAILS.append(what)
 
 
 def digests(out):
@@ -56,5 +49,4 @@ for name in SURFACES:
     check(results["threads2_a"][name] == results["threads2_b"][name], f"{name}: two runs with --threads 2 byte-identical")
     check(results["threads2_a"][name] == results["threads1"][name], f"{name}: --threads 1 and --threads 2 byte-identical")
 print(f"total {time.time() - t0:.1f} s")
-print(f"{len(FAILS)} failed" if FAILS else "all passed")
-sys.exit(1 if FAILS else 0)
+finish()

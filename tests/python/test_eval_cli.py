@@ -10,15 +10,7 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import run, shared, workdir  # noqa: E402
-
-FAILS = []
-
-
-def check(cond, what):
-    print(("ok:   " if cond else "FAIL: ") + what)
-    if not cond:
-        FAILS.append(what)
+from common import run, shared, workdir, check, finish  # noqa: E402
 
 
 def load_gifti(path):
@@ -207,10 +199,7 @@ def main():
     self_test_distance()
     pair_mode(white, pial)
     recon_mode()
-    if FAILS:
-        print(f"{len(FAILS)} check(s) failed")
-        return 1
-    return 0
+    finish()
 
 
 if __name__ == "__main__":

@@ -9,16 +9,9 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import SOURCE, run, shared, workdir  # noqa: E402
+from common import SOURCE, run, shared, workdir, check, finish  # noqa: E402
 
 W = workdir("foundation_io")
-FAILS = []
-
-
-def check(cond, what):
-    if not cond:
-        FAILS.append(what)
-        print("FAIL:", what)
 
 
 def load_gifti(path):
@@ -169,5 +162,4 @@ bad_inputs()
 provenance()
 leftovers = [f for f in os.listdir(W) if ".tmp-" in f]
 check(not leftovers, f"no temporary files left: {leftovers}")
-print(f"{0 if FAILS else 1} passed, {len(FAILS)} failed")
-sys.exit(1 if FAILS else 0)
+finish()

@@ -15,20 +15,13 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import DDCSR, run, workdir, MODEL, require_model, small_phantom  # noqa: E402
+from common import DDCSR, run, workdir, MODEL, require_model, small_phantom, check, finish  # noqa: E402
 
 W = workdir("interrupt")
-FAILS = []
 # Small and fast: the phantom of test_recon.py, few vertices, no QC pictures.
 RECON_OPTS = ["--vertices", "4000", "--no-qc"]
 # Stage start lines (non-terminal progress output): "<id> <stage>..."
 STAGE = re.compile(r"(\S+) (load|features|sdfnet|reinitialise|diffcoseg\w*|write|qc)\.\.\.\s*$")
-
-
-def check(cond, what):
-    print(("ok:   " if cond else "FAIL: ") + what)
-    if not cond:
-        FAILS.append(what)
 
 
 def euler(faces):
@@ -165,5 +158,4 @@ for s in ["sub-2", "sub-3"]:
 check(temporaries(root) == [], "cohort: no temporaries left")
 print(f"cohort: {time.time() - t_cohort:.1f} s; total {time.time() - t_start:.1f} s")
 
-print(f"{'all' if not FAILS else len(FAILS)} {'passed' if not FAILS else 'failed'}")
-sys.exit(1 if FAILS else 0)
+finish()

@@ -8,16 +8,9 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import run, workdir  # noqa: E402
+from common import run, workdir, check, finish  # noqa: E402
 
-FAILS = []
 GRID_CENTRE = np.array([3.0, -20.0, 7.5])
-
-
-def check(cond, what):
-    print(("ok:   " if cond else "FAIL: ") + what)
-    if not cond:
-        FAILS.append(what)
 
 
 def grid(n, h, flip_x):
@@ -139,9 +132,7 @@ def main():
     run("isosurface", os.path.join(work, "lh.white.nii.gz"), "--level", "-100", "-o", gii,
         expect=3)
 
-    if FAILS:
-        sys.exit(f"{len(FAILS)} check(s) failed")
-    print("all isosurface checks passed")
+    finish()
 
 
 if __name__ == "__main__":

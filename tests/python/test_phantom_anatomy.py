@@ -15,15 +15,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "..", "bench"))
 sys.path.insert(0, HERE)
 import phantom_anatomy  # noqa: E402
 from eval_speed import icosphere  # noqa: E402
-from common import workdir  # noqa: E402
-
-FAILS = []
-
-
-def check(cond, what):
-    print(("ok:   " if cond else "FAIL: ") + what)
-    if not cond:
-        FAILS.append(what)
+from common import workdir, check, finish  # noqa: E402
 
 
 def write_subject(folder, white_sdf, pial_sdf, white_mesh, pial_mesh):
@@ -98,8 +90,7 @@ def main():
     p10 = float(thin_row[4].split("/")[0])
     check(abs(p10 - 1.8) < 0.25 and thin_row[5] == "100" and thin_row[3] == "0.0",
           f"ball of radius 0.9: white 1.8 mm across, pial 4.5 mm from white: {thin_row[3:6]}")
-    print(f"{'all phantom_anatomy checks passed' if not FAILS else f'{len(FAILS)} failed'}")
-    sys.exit(1 if FAILS else 0)
+    finish()
 
 
 if __name__ == "__main__":

@@ -17,19 +17,12 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import SOURCE, require_model, run, shared, workdir  # noqa: E402
+from common import SOURCE, require_model, run, shared, workdir, check, finish  # noqa: E402
 
 sys.path.insert(0, os.path.join(SOURCE, "bench"))
 from t1_agreement import vertex_normals  # noqa: E402  (area-weighted, as the T1 check samples)
 
 W = workdir("real_scans")
-FAILS = []
-
-
-def check(cond, what):
-    print(("ok:   " if cond else "FAIL: ") + what)
-    if not cond:
-        FAILS.append(what)
 
 
 def diffusion_maps(dwi_path):
@@ -127,5 +120,4 @@ if os.path.exists(philips):
     check_scan("philips", philips)
 else:
     print("SKIP philips: shared data absent:", philips)
-print(f"{1 if not FAILS else 0} passed, {len(FAILS)} failed")
-sys.exit(1 if FAILS else 0)
+finish()

@@ -10,16 +10,9 @@ import numpy as np
 from scipy.ndimage import map_coordinates
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import run, workdir, MODEL, require_model, small_phantom  # noqa: E402
+from common import run, workdir, MODEL, require_model, small_phantom, check, finish  # noqa: E402
 
 W = workdir("recon")
-FAILS = []
-
-
-def check(cond, what):
-    print(("ok:   " if cond else "FAIL: ") + what)
-    if not cond:
-        FAILS.append(what)
 
 
 def euler(faces):
@@ -111,5 +104,4 @@ proc = run("recon", "--subjects", os.path.join(W, "subjects.tsv"), "-o", root, e
 check("array task 1" in proc.stderr and "already finished" in proc.stderr, "SLURM array index selects the subject")
 run("recon", "--subjects", os.path.join(W, "subjects.tsv"), "-o", root, "--array-index", "5", expect=2)
 
-print(f"{1 if not FAILS else 0} passed, {len(FAILS)} failed")
-sys.exit(1 if FAILS else 0)
+finish()

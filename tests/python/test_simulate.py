@@ -13,16 +13,9 @@ import numpy as np
 from scipy.ndimage import map_coordinates
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import run, shared, workdir  # noqa: E402
+from common import run, shared, workdir, check, finish  # noqa: E402
 
 W = workdir("simulate")
-FAILS = []
-
-
-def check(cond, what):
-    print(("ok:   " if cond else "FAIL: ") + what)
-    if not cond:
-        FAILS.append(what)
 
 
 def simulate(name, *args):
@@ -222,7 +215,4 @@ dti()
 thinner_cortex()
 determinism()
 real_surfaces()
-if FAILS:
-    print(f"{len(FAILS)} checks failed")
-    sys.exit(1)
-print("all simulate checks passed")
+finish()

@@ -11,20 +11,13 @@ import nibabel as nib
 import numpy as np
 
 sys.path.insert(0, os.path.dirname(__file__))
-from common import run, workdir  # noqa: E402
+from common import run, workdir, check, finish  # noqa: E402
 from test_isosurface import euler_and_components, grid, load_gifti, signed_volume  # noqa: E402
 
-FAILS = []
 WHITE_R, PIAL_R = 15.0, 18.0
 # Hemisphere centres in scanner RAS; grid() centres its grid near (3, -20, 7.5), and each map
 # gets its own grid shifted to its hemisphere.
 CENTRES = {"lh": np.array([-22.3, -18.1, 9.4]), "rh": np.array([24.6, -21.7, 6.2])}
-
-
-def check(cond, what):
-    print(("ok:   " if cond else "FAIL: ") + what)
-    if not cond:
-        FAILS.append(what)
 
 
 def write_maps(folder, hemis=("lh", "rh")):
@@ -99,8 +92,7 @@ def main():
           f"NaN in a map: {proc.stderr.strip()}")
     check(not os.path.exists(os.path.join(work, "bad2", "surf")), "NaN in a map: nothing written")
 
-    print(f"{'all surfaces checks passed' if not FAILS else f'{len(FAILS)} check(s) failed'}")
-    sys.exit(1 if FAILS else 0)
+    finish()
 
 
 if __name__ == "__main__":
