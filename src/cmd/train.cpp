@@ -20,6 +20,7 @@ namespace {
 
 struct TrainCliOptions {
   std::string model, output, checkpoint, device = "auto";
+  std::string normalisation = "auto";            // auto, data or keep
   std::vector<std::string> pairs;                // FEATURES SDF, repeated
   std::vector<std::string> sims;                 // `ddcsr simulate` folders
   std::vector<std::string> scans;                // DWI,SURF_DIR[,AFFINE[,MASK]]
@@ -71,8 +72,12 @@ ddcsr::cli::Command make_train_command() {
       "Checkpoints (model + optimiser state) are written every --checkpoint-every steps;\n"
       "--resume continues from the checkpoint. --best FILE keeps the model of the lowest\n"
       "validation error: validated on subjects from outside the training cohort (another\n"
-      "simulator version, real scans with surfaces), it stops where the network generalises,\n"
-      "which a subject of the cohort itself cannot tell (models/README.md).";
+      "simulator version, real scans with surfaces), it keeps the step that does best there,\n"
+      "which a subject of the cohort itself cannot tell (models/README.md).\n"
+      "Input normalisation (per-channel mean and standard deviation inside the model): an\n"
+      "untrained export gets it from the training features; a trained model (fine-tuning, e.g.\n"
+      "models/sdfnet.pt on your own --scan pairs) keeps its own, which its weights were learnt\n"
+      "with. --normalisation data|keep overrides either.";
   c.references = {
       "Oktay et al. (2018). Attention U-Net: learning where to look for the pancreas. MIDL.",
       "Kingma & Ba (2015). Adam: a method for stochastic optimization. ICLR."};
@@ -135,6 +140,9 @@ ddcsr::cli::Command make_train_command() {
     app.add_option("--seed", t.seed, "Random seed");
     app.add_option("--device", o->device, "auto, cpu or cuda")
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
+    app.add_option("--normalisation", o->normalisation,
+                   "auto (keep a trained model's, else from the data), data or keep")
+        ->check(CLI::IsMember({"auto", "data", "keep"}));
     app.add_option("--log-every", o->log_every_s, "Seconds between progress lines")
         ->check(CLI::PositiveNumber);
     return [o]() -> int {
@@ -174,6 +182,12 @@ ddcsr::cli::Command make_train_command() {
       spdlog::info("model {} ({} channels: {}), device {}", start,
                    net.metadata().input_channels.size(),
                    fmt::join(net.metadata().input_channels, ","), net.device_name());
+      t.set_normalisation =
+          o->normalisation == "data" || (o->normalisation == "auto" && !net.metadata().trained);
+      if (!t.resume)
+        spdlog::info("input normalisation: {}", t.set_normalisation
+                                                    ? "from the training features"
+                                                    : "kept from the starting model");
 
       std::vector<ddcsr::SdfTrainingPair> pairs;
       if (!sims.empty() || !scans.empty())

@@ -96,4 +96,70 @@ ya, yb = nib.load(a), nib.load(b)
 assert ya.shape == yb.shape and np.allclose(ya.affine, yb.affine)
 diff = np.abs(ya.get_fdata() - yb.get_fdata()).max()
 assert diff < 1e-4, diff
+
+# A real pair as a lab gives it (--scan DWI,SURF_DIR[,AFFINE[,MASK]]): FreeSurfer surfaces whose
+# footer holds c_ras, here written in another world (a rigid move M of the scan's) and brought back
+# by AFFINE = M^-1, must give the targets and features of the same subject given as --sim.
+sub = subjects[0]
+moved_surf = os.path.join(work, "surf_moved")
+os.makedirs(moved_surf, exist_ok=True)
+angle = np.radians(12.0)
+move = np.array([[np.cos(angle), -np.sin(angle), 0, 7.5], [np.sin(angle), np.cos(angle), 0, -4.0],
+                 [0, 0, 1, 11.0], [0, 0, 0, 1]])
+for name in ("lh.white", "lh.pial", "rh.white", "rh.pial"):
+    coords, faces, info = nib.freesurfer.read_geometry(os.path.join(sub, "surf", name), read_metadata=True)
+    scanner = coords + info["cras"]
+    moved = scanner @ move[:3, :3].T + move[:3, 3]
+    nib.freesurfer.write_geometry(os.path.join(moved_surf, name), moved - info["cras"], faces, volume_info=info)
+affine_txt = os.path.join(work, "surf_to_scan.txt")
+np.savetxt(affine_txt, np.linalg.inv(move), header="surfaces' scanner RAS -> the DWI's scanner RAS")
+via_sim, via_scan, via_moved = (os.path.join(work, n) for n in ("pairs_sim", "pairs_scan", "pairs_moved"))
+dwi, mask = os.path.join(sub, "dwi.nii.gz"), os.path.join(sub, "mask.nii.gz")
+for data, out in ((["--sim", sub], via_sim), (["--scan", f"{dwi},{os.path.join(sub, 'surf')},,{mask}"], via_scan),
+                  (["--scan", f"{dwi},{moved_surf},{affine_txt},{mask}"], via_moved)):
+    common.run("--threads", "2", "train", "--model", init, "-o", os.path.join(work, "pair_check.pt"), *data,
+               "--steps", "1", "--patch", "16", "--batch", "1", "--val-every", "0", "--save-pairs", out)
+
+
+def saved_pair(folder):
+    names = sorted(os.listdir(folder))
+    assert len(names) == 2, names
+    return [nib.load(os.path.join(folder, n)) for n in names]  # features, sdf
+
+
+(f_sim, t_sim), (f_scan, t_scan), (f_moved, t_moved) = (saved_pair(d) for d in (via_sim, via_scan, via_moved))
+assert np.allclose(f_sim.affine, f_scan.affine) and np.allclose(f_sim.affine, f_moved.affine)
+assert np.array_equal(f_sim.get_fdata(), f_scan.get_fdata()), "--scan features differ from --sim"
+assert np.array_equal(f_sim.get_fdata(), f_moved.get_fdata()), "--scan features differ from --sim"
+assert np.abs(t_sim.get_fdata() - t_scan.get_fdata()).max() < 1e-4, "--scan targets differ from --sim"
+# float32 vertex coordinates moved there and back: differences of micrometres.
+d = np.abs(t_sim.get_fdata() - t_moved.get_fdata()).max()
+assert d < 0.01, f"--scan with AFFINE: targets differ from --sim by {d} mm"
+# Without the affine the moved surfaces give different targets (the affine is not ignored).
+unaligned = os.path.join(work, "pairs_unaligned")
+common.run("--threads", "2", "train", "--model", init, "-o", os.path.join(work, "pair_check.pt"), "--scan",
+           f"{dwi},{moved_surf},,{mask}", "--steps", "1", "--patch", "16", "--batch", "1", "--val-every", "0",
+           "--save-pairs", unaligned)
+assert np.abs(t_sim.get_fdata() - saved_pair(unaligned)[1].get_fdata()).max() > 3
+
+# Fine-tuning a trained model keeps the input normalisation its weights were learnt with; an
+# untrained export takes it from the data; --normalisation data|keep overrides.
+
+
+def normalisation(path):
+    m = torch.jit.load(path)
+    return m.input_mean.flatten().numpy(), m.input_std.flatten().numpy()
+
+
+tuned = os.path.join(work, "tuned.pt")
+for mode in ("auto", "data"):
+    log = common.run("--threads", "2", "train", "--model", trained, "-o", tuned, "--sim", subjects[1], "--steps", "1",
+                     "--patch", "16", "--batch", "1", "--val-every", "0", "--normalisation", mode).stderr
+    same = all(np.array_equal(a, b) for a, b in zip(normalisation(trained), normalisation(tuned)))
+    assert same == (mode == "auto"), (mode, normalisation(trained), normalisation(tuned))
+    assert ("kept from the starting model" if mode == "auto" else "from the training features") in log, log
+log = common.run("--threads", "2", "train", "--model", init, "-o", tuned, "--sim", subjects[1], "--steps", "1",
+                 "--patch", "16", "--batch", "1", "--val-every", "0", "--normalisation", "keep").stderr
+assert all(np.array_equal(a, b) for a, b in zip(normalisation(init), normalisation(tuned))), "keep ignored"
+assert "kept from the starting model" in log, log
 print("test_sdfnet_simulated: ok")
