@@ -105,6 +105,17 @@ def check_scan(name, dwi_path):
                 step = sample(fa, affine, ras - n) - sample(fa, affine, ras + n)
                 check(step.mean() > 0.04 and (step > 0).mean() > 0.75,
                       f"{what}: FA 1 mm inside minus outside {step.mean():.3f}, positive at {100 * (step > 0).mean():.0f} %")
+                # recon reports the same measure from its own tensor fit (report.json).
+                agreement = report["surfaces"][hemi]["dwi_agreement"]
+                check(abs(agreement["white_fa_step"] - step.mean()) < 0.015
+                      and abs(agreement["white_fa_step_positive_percent"] - 100 * (step > 0).mean()) < 4,
+                      f"{what}: report's FA step {agreement['white_fa_step']:.3f}, positive at "
+                      f"{agreement['white_fa_step_positive_percent']:.0f} %, agrees with numpy's")
+            else:
+                agreement = report["surfaces"][hemi]["dwi_agreement"]
+                check(agreement["pial_md_step_um2_per_ms"] > 0 and agreement["pial_md_step_positive_percent"] > 60,
+                      f"{what}: MD rises outward, {agreement['pial_md_step_um2_per_ms']:.3f} um2/ms, at "
+                      f"{agreement['pial_md_step_positive_percent']:.0f} % of vertices")
         check(0 < volumes["white"] < volumes["pial"],
               f"{name} {hemi}: normals outward, pial encloses white ({volumes['white']:.0f} < {volumes['pial']:.0f} ml)")
         thickness = nib.freesurfer.read_morph_data(os.path.join(out, "surf", f"{hemi}.thickness"))

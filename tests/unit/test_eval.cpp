@@ -11,6 +11,7 @@
 #include "ddcsr/io/surface.h"
 #include "ddcsr/mesh.h"
 #include "ddcsr/threads.h"
+#include "ddcsr/volume.h"
 
 namespace ddcsr {
 namespace {
@@ -89,6 +90,50 @@ TEST(Metrics, OffsetIsSignedAndNeedsAClosedReference) {
   open.faces.pop_back();
   EXPECT_TRUE(std::isnan(
       compare_surfaces(make_icosphere(4, R), open, "x", small_sampling()).distance.offset));
+}
+
+TEST(Metrics, ContrastAcrossASurfaceFindsItsBoundary) {
+  // An image that is 1 within 20 mm of (2, -3, 4) and 0 beyond (a 0.5 mm grid, oblique-free
+  // but offset), and spheres on, inside and outside that boundary.
+  const Vec3 c{2, -3, 4};
+  Volume image({120, 120, 120}, 1,
+               Affine::from_linear_translation({0.5, 0, 0, 0, 0.5, 0, 0, 0, 0.5},
+                                               {c[0] - 29.75, c[1] - 29.75, c[2] - 29.75}));
+  for (int64_t k = 0; k < 120; ++k)
+    for (int64_t j = 0; j < 120; ++j)
+      for (int64_t i = 0; i < 120; ++i) {
+        const Vec3 p = image.voxel_to_ras({double(i), double(j), double(k)});
+        image.at(i, j, k) = norm({p[0] - c[0], p[1] - c[1], p[2] - c[2]}) < 20.0 ? 1.f : 0.f;
+      }
+  const SurfaceContrast on = contrast_across_surface(make_icosphere(4, 20.0, c), image, +1);
+  EXPECT_EQ(on.vertices, 2562);
+  EXPECT_GT(on.mean_step, 0.9);
+  EXPECT_DOUBLE_EQ(on.positive_percent, 100.0);
+  // Expecting the image higher outside flips the sign.
+  const SurfaceContrast flipped = contrast_across_surface(make_icosphere(4, 20.0, c), image, -1);
+  EXPECT_NEAR(flipped.mean_step, -on.mean_step, 1e-12);
+  EXPECT_DOUBLE_EQ(flipped.positive_percent, 0.0);
+  // 3 mm off the boundary either way, both samples fall on one side: no step.
+  for (double r : {17.0, 23.0}) {
+    const SurfaceContrast off = contrast_across_surface(make_icosphere(4, r, c), image, +1);
+    EXPECT_LT(std::fabs(off.mean_step), 1e-6) << r;
+    EXPECT_DOUBLE_EQ(off.positive_percent, 0.0) << r;
+  }
+  // A wider offset reaches the boundary from 1.5 mm away.
+  EXPECT_GT(contrast_across_surface(make_icosphere(4, 21.5, c), image, +1, nullptr, 2.0).mean_step,
+            0.9);
+  // Vertices whose samples leave the region, or the image, are not used.
+  Volume region = image.like();
+  for (int64_t k = 0; k < 120; ++k)
+    for (int64_t j = 0; j < 120; ++j)
+      for (int64_t i = 0; i < 60; ++i) region.at(i, j, k) = 1;  // x < c[0]
+  const SurfaceContrast half =
+      contrast_across_surface(make_icosphere(4, 20.0, c), image, +1, &region);
+  EXPECT_GT(half.vertices, 1100);
+  EXPECT_LT(half.vertices, 1400);
+  EXPECT_GT(half.mean_step, 0.9);
+  EXPECT_LT(contrast_across_surface(make_icosphere(4, 29.5, c), image, +1).vertices, 2562);
+  EXPECT_EQ(contrast_across_surface(make_icosphere(4, 55.0, c), image, +1).vertices, 0);
 }
 
 TEST(Metrics, Hd90OfALocalBump) {

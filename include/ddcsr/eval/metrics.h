@@ -65,6 +65,22 @@ struct MeshQuality {
 
 MeshQuality mesh_quality(const Mesh& mesh);
 
+struct Volume;
+
+// Image contrast across a surface: the check a real scan allows without ground truth. `image`
+// is sampled (trilinear, scanner RAS) `offset_mm` inside and outside each vertex along its
+// outward normal; `expect` is +1 where the image should be higher inside (FA across white: the
+// anisotropic white matter ends there), -1 where higher outside (MD across pial: free water
+// beyond it). Vertices with a sample outside `region` (nonzero voxels, nearest voxel; e.g. where
+// the maps were fitted) or outside the image are left out.
+struct SurfaceContrast {
+  double mean_step = 0;         // mean of expect * (inside - outside) over the vertices used
+  double positive_percent = 0;  // % of those where expect * (inside - outside) > 0
+  int64_t vertices = 0;         // vertices used
+};
+SurfaceContrast contrast_across_surface(const Mesh& mesh, const Volume& image, int expect,
+                                        const Volume* region = nullptr, double offset_mm = 1.0);
+
 // One predicted surface against its reference.
 struct SurfaceComparison {
   std::string name;  // e.g. "lh.white"

@@ -14,6 +14,7 @@
 #include "ddcsr/geometry/mesh_distance.h"
 #include "ddcsr/io/surface.h"
 #include "ddcsr/threads.h"
+#include "ddcsr/volume.h"
 
 namespace ddcsr {
 
@@ -226,6 +227,40 @@ SurfaceDistance surface_distance(const Mesh& pred, const Mesh& ref, const Sampli
   out.offset = mesh_topology(ref).closed_manifold() ? signed_sum / double(signed_pr.size())
                                                     : std::numeric_limits<double>::quiet_NaN();
   report(progress, 1.0);
+  return out;
+}
+
+SurfaceContrast contrast_across_surface(const Mesh& mesh, const Volume& image, int expect,
+                                        const Volume* region, double offset_mm) {
+  const std::vector<std::array<float, 3>> normals = vertex_normals(mesh);
+  auto usable = [&](const Vec3& p) {
+    const Vec3 ijk = image.ras_to_voxel(p);
+    for (int a = 0; a < 3; ++a)
+      if (!(ijk[a] >= 0 && ijk[a] <= double(image.dims[a] - 1))) return false;
+    if (!region) return true;
+    const Vec3 r = region->ras_to_voxel(p);
+    const int64_t i = std::lround(r[0]), j = std::lround(r[1]), k = std::lround(r[2]);
+    return region->inside(i, j, k) && region->at(i, j, k) != 0;
+  };
+  SurfaceContrast out;
+  double sum = 0;
+  int64_t positive = 0;
+  for (size_t v = 0; v < mesh.vertices.size(); ++v) {
+    Vec3 in, outside;
+    for (int a = 0; a < 3; ++a) {
+      in[a] = mesh.vertices[v][a] - offset_mm * normals[v][a];
+      outside[a] = mesh.vertices[v][a] + offset_mm * normals[v][a];
+    }
+    if (!usable(in) || !usable(outside)) continue;
+    const double step = expect * (double(image.sample_linear(in)) - image.sample_linear(outside));
+    sum += step;
+    positive += step > 0;
+    ++out.vertices;
+  }
+  if (out.vertices > 0) {
+    out.mean_step = sum / double(out.vertices);
+    out.positive_percent = 100.0 * double(positive) / double(out.vertices);
+  }
   return out;
 }
 
