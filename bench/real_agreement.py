@@ -13,7 +13,9 @@ mask, with bands 0.5-1.5 mm inside and outside each predicted surface (its SDF's
 - pial in mask: % of the voxels within 0.5 mm of the pial level set that lie inside the mask.
 FA and MD are in the features' robust z units (per-scan centre and scale), so the steps compare
 across scanners. `composite` adds the three, each standardised over the models given (mean 0,
-SD 1 over lh/rh means), so it ranks the models of one call. With --t1 (a T1 in the scan's scanner
+SD 1 over lh/rh means), so it ranks the models of one call; with several scans it is also
+averaged over them, and over the scans without a T1 (the ones to choose by, leaving the T1 to
+judge the choice). With --t1 (a T1 in the scan's scanner
 space, same session), the T1 step across each surface (inside minus outside, intensity divided by
 its median in the mask) is printed as an external check, and the Spearman correlation of each
 scan's composite with it. A map fragment outside the brain, a white surface inside the white
@@ -147,6 +149,15 @@ def main():
         if scan in t1s:
             head += [f"{scan} T1 step white", f"{scan} T1 step pial"]
     comps = {scan: composite({m: rows[scan, m] for m in names}, names) for scan in scans}
+    # To choose a model, average over several scans; keep scans with a T1 out of the choice so
+    # that their T1 can judge it.
+    pooled = {}
+    if len(scans) > 1:
+        pooled["mean composite"] = np.mean([comps[s] for s in scans], axis=0)
+    unjudged = [s for s in scans if s not in t1s]
+    if t1s and len(unjudged) > 0 and len(unjudged) < len(scans):
+        pooled["composite of scans without a T1"] = np.mean([comps[s] for s in unjudged], axis=0)
+    head += list(pooled)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for i, model in enumerate(names):
         cells = [model]
@@ -156,14 +167,16 @@ def main():
                       f"{r['pial_in_mask_lh']:.1f} / {r['pial_in_mask_rh']:.1f}", f"{comps[scan][i]:+.2f}"]
             if scan in t1s:
                 cells += [f"{r['t1_white_lh']:.3f} / {r['t1_white_rh']:.3f}", f"{r['t1_pial_lh']:.3f} / {r['t1_pial_rh']:.3f}"]
+        cells += [f"{v[i]:+.2f}" for v in pooled.values()]
         lines.append("| " + " | ".join(cells) + " |")
     if len(names) >= 3:
         for t1_scan in t1s:
             for kind in ["white", "pial"]:
                 t1v = [both(rows[t1_scan, m], f"t1_{kind}") for m in names]
                 lines.append("")
-                lines.append(f"Spearman of each scan's composite with {t1_scan}'s T1 step at {kind}: " + ", ".join(
-                    f"{scan} {spearmanr(comps[scan], t1v)[0]:+.2f}" for scan in scans))
+                ranked = {**comps, **pooled}
+                lines.append(f"Spearman of each composite with {t1_scan}'s T1 step at {kind}: " + ", ".join(
+                    f"{label} {spearmanr(v, t1v)[0]:+.2f}" for label, v in ranked.items()))
     text = "\n".join(lines)
     print(text)
     if a.report:
