@@ -81,6 +81,9 @@ double median_of(std::vector<float> v) {
 // the vertices; the same surfaces moved 6 mm or mirrored front to back, 52-56 % (measured with
 // the numpy FA of tests/python/test_real_scans.py, which checks > 75 % on the real scans).
 constexpr double kMinWhiteFaPositivePercent = 65.0;
+// Cortex is 1.5-4.5 mm thick; a median far below that means the pial surface hardly left the
+// white surface (seen on a real scan with a model whose white map was implausibly small).
+constexpr double kMinMedianThicknessMm = 0.5;
 
 std::string fmt_percent(double p) {
   char text[32];
@@ -416,6 +419,16 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
           {"white_vertices_outside_pial_percent", h.white_outside_pial_percent},
           {"thickness_mm", {{"mean", mean_of(h.thickness)}, {"median", median_of(h.thickness)}}},
           {"problems", h.problems}};
+      const double median_thickness = median_of(h.thickness);
+      if (!h.thickness.empty() && median_thickness < kMinMedianThicknessMm) {
+        char m[160];
+        std::snprintf(
+            m, sizeof m,
+            "%s: median thickness %.2f mm: the pial surface hardly left the white surface",
+            h.hemi.c_str(), median_thickness);
+        warn(m);
+        summary.problems.push_back(m);
+      }
       if (native) {
         // Without ground truth, the scan itself says whether the surfaces sit on its boundaries:
         // FA falls outward across white, MD rises outward across pial (models/README.md).
