@@ -1,6 +1,7 @@
 // The whole reconstruction of one subject: DWI -> features -> SDFNet -> DiffCoSeg -> outputs.
 // Library code: reports stages and progress through an observer and never logs or prints.
 #pragma once
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -53,5 +54,14 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
 // Where the shipped model is: $DDCSR_MODEL, else models/sdfnet.pt beside the source tree of the
 // executable (build/ddcsr -> models/sdfnet.pt), else PREFIX/share/ddcsr/models/sdfnet.pt.
 std::string default_model_path(const std::string& executable_path);
+
+// What a finished hemisphere shows to be wrong without ground truth: a pial surface that hardly
+// left the white one (median thickness under 0.5 mm; cortex is 1.5-4.5 mm), and a white surface
+// across which FA falls outward at under 65 % of the `white_fa_vertices` sampled (good surfaces
+// on real scans: 81-94 %; moved 6 mm or mirrored: 52-56 %). One message per problem.
+std::vector<std::string> hemisphere_plausibility_problems(const std::string& hemi,
+                                                          double median_thickness_mm,
+                                                          double white_fa_positive_percent,
+                                                          int64_t white_fa_vertices);
 
 }  // namespace ddcsr

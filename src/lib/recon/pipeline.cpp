@@ -77,14 +77,6 @@ double median_of(std::vector<float> v) {
   return v[v.size() / 2];
 }
 
-// Real scans reconstructed with the shipped model: FA falls outward across white at 81-94 % of
-// the vertices; the same surfaces moved 6 mm or mirrored front to back, 52-56 % (measured with
-// the numpy FA of tests/python/test_real_scans.py, which checks > 75 % on the real scans).
-constexpr double kMinWhiteFaPositivePercent = 65.0;
-// Cortex is 1.5-4.5 mm thick; a median far below that means the pial surface hardly left the
-// white surface (seen on a real scan with a model whose white map was implausibly small).
-constexpr double kMinMedianThicknessMm = 0.5;
-
 std::string fmt_percent(double p) {
   char text[32];
   std::snprintf(text, sizeof text, "%.1f%%", p);
@@ -419,20 +411,11 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
           {"white_vertices_outside_pial_percent", h.white_outside_pial_percent},
           {"thickness_mm", {{"mean", mean_of(h.thickness)}, {"median", median_of(h.thickness)}}},
           {"problems", h.problems}};
-      const double median_thickness = median_of(h.thickness);
-      if (!h.thickness.empty() && median_thickness < kMinMedianThicknessMm) {
-        char m[160];
-        std::snprintf(
-            m, sizeof m,
-            "%s: median thickness %.2f mm: the pial surface hardly left the white surface",
-            h.hemi.c_str(), median_thickness);
-        warn(m);
-        summary.problems.push_back(m);
-      }
+      SurfaceContrast white_fa;
       if (native) {
         // Without ground truth, the scan itself says whether the surfaces sit on its boundaries:
         // FA falls outward across white, MD rises outward across pial (models/README.md).
-        const SurfaceContrast white_fa = contrast_across_surface(h.white, fa, +1, &fit_region);
+        white_fa = contrast_across_surface(h.white, fa, +1, &fit_region);
         const SurfaceContrast pial_md = contrast_across_surface(h.pial, md, -1, &fit_region);
         entry["dwi_agreement"] = {{"white_fa_step", white_fa.mean_step},
                                   {"white_fa_step_positive_percent", white_fa.positive_percent},
@@ -445,13 +428,6 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
                       h.hemi.c_str(), white_fa.mean_step, white_fa.positive_percent,
                       1000.0 * pial_md.mean_step, pial_md.positive_percent);
         note(line);
-        if (white_fa.vertices > 0 && white_fa.positive_percent < kMinWhiteFaPositivePercent) {
-          const std::string m =
-              h.hemi + ": FA falls outward across only " + fmt_percent(white_fa.positive_percent) +
-              " of the white surface: it may not follow the white matter (see qc/*.png)";
-          warn(m);
-          summary.problems.push_back(m);
-        }
         const double inside = percent_inside(h.pial, wide_mask);
         entry["pial_vertices_in_mask_percent"] = inside;
         if (inside < 95.0) {
@@ -460,6 +436,12 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
           warn(m);
           summary.problems.push_back(m);
         }
+      }
+      for (const std::string& m : hemisphere_plausibility_problems(
+               h.hemi, h.thickness.empty() ? -1.0 : median_of(h.thickness),
+               white_fa.positive_percent, white_fa.vertices)) {
+        warn(m);
+        summary.problems.push_back(m);
       }
       surfaces[h.hemi] = entry;
     }
@@ -508,6 +490,31 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
   report["status"] = "ok";
   write_file_atomic((fs::path(out_dir) / "report.json").string(), report.dump(2) + "\n");
   return summary;
+}
+
+std::vector<std::string> hemisphere_plausibility_problems(const std::string& hemi,
+                                                          double median_thickness_mm,
+                                                          double white_fa_positive_percent,
+                                                          int64_t white_fa_vertices) {
+  // Cortex is 1.5-4.5 mm thick: a median far below means the pial flow hardly moved (seen on a
+  // real scan with a model whose white map was implausibly small).
+  constexpr double kMinMedianThicknessMm = 0.5;
+  // Shipped model on the real scans: 81-94 %; the same white surfaces moved 6 mm or mirrored
+  // front to back: 52-56 % (the numpy FA of tests/python/test_real_scans.py).
+  constexpr double kMinWhiteFaPositivePercent = 65.0;
+  std::vector<std::string> out;
+  if (median_thickness_mm >= 0 && median_thickness_mm < kMinMedianThicknessMm) {
+    char m[160];
+    std::snprintf(m, sizeof m,
+                  "%s: median thickness %.2f mm: the pial surface hardly left the white surface",
+                  hemi.c_str(), median_thickness_mm);
+    out.push_back(m);
+  }
+  if (white_fa_vertices > 0 && white_fa_positive_percent < kMinWhiteFaPositivePercent)
+    out.push_back(hemi + ": FA falls outward across only " +
+                  fmt_percent(white_fa_positive_percent) +
+                  " of the white surface: it may not follow the white matter (see qc/*.png)");
+  return out;
 }
 
 }  // namespace ddcsr
