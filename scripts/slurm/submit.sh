@@ -23,3 +23,4 @@ fi
 mkdir -p "$out/logs"
 sbatch --parsable --array="0-$((n - 1))$throttle" --output="$out/logs/ddcsr_%A_%a.log" \
   "$here/ddcsr-array.sbatch" "$(realpath "$list")" "$(realpath "$out")" "$@"
+echo "$n tasks; when they end, the cohort's table: ddcsr report $out --subjects $list -o $out/cohort.tsv" >&2

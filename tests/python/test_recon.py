@@ -1,5 +1,6 @@
 """End-to-end `ddcsr recon`: one phantom subject, outputs checked with nibabel; a cohort list with a
 broken subject; skipping finished subjects; job-array selection."""
+import csv
 import json
 import os
 import shutil
@@ -98,6 +99,24 @@ check(os.path.exists(os.path.join(root, "good", "report.json")), "good subject f
 check(not os.path.exists(os.path.join(root, "broken")), "nothing under the broken subject's final name")
 check("1 failed" in proc.stderr, "summary counts the failure")
 check(not [f for f in os.listdir(root) if ".tmp-" in f], "no temporary folders left")
+# The cohort's table: one row per listed subject, the broken one missing, values from report.json.
+table = os.path.join(root, "cohort.tsv")
+proc = run("report", root, "--subjects", os.path.join(W, "subjects.tsv"), "-o", table)
+rows = list(csv.DictReader(open(table), delimiter="\t"))
+check([r["id"] for r in rows] == ["broken", "good"], "report: a row per listed subject, in list order")
+check(rows[0]["status"] == "missing" and rows[1]["status"] == "ok", "report: broken missing, good ok")
+good = json.load(open(os.path.join(root, "good", "report.json")))
+lh = good["surfaces"]["lh"]
+check(int(rows[1]["lh_white_euler"]) == lh["white"]["euler"] == 2, "report: Euler from report.json")
+check(abs(float(rows[1]["lh_thickness_median"]) - lh["thickness_mm"]["median"]) < 1e-3,
+      "report: median thickness from report.json")
+check(int(rows[1]["lh_zero_thickness_vertices"]) == lh["zero_thickness_vertices"], "report: zero-thickness count")
+check(rows[1]["rh_white_euler"] == "", "report: rh empty when only lh was made")
+check(int(rows[1]["problems"]) == len(good["problems"]), "report: problem count")
+check("1 ok" in proc.stderr and "1 missing" in proc.stderr, "report: counts on stderr")
+found = run("report", root).stdout.splitlines()
+check(len(found) == 2 and found[1].startswith("good\tok\t"), "report without a list finds the finished subject")
+
 # Array index: task 1 (base 0) is the good subject, already finished -> skipped, exit 0.
 env = dict(os.environ, SLURM_ARRAY_TASK_ID="1")
 proc = run("recon", "--subjects", os.path.join(W, "subjects.tsv"), "-o", root, env=env)

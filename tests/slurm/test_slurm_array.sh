@@ -96,6 +96,12 @@ for i in 1 2 3; do
     echo "sub-0$i: MISSING or not ok"; status=1
   fi
 done
+# The cohort's table after the array: three ok rows in list order.
+"$ddcsr" -q report "$work/out" --subjects "$work/data/subjects.tsv" -o "$work/out/cohort.tsv"
+cut -f1,2 "$work/out/cohort.tsv"
+if [[ "$(tail -n +2 "$work/out/cohort.tsv" | cut -f1,2 | tr '\t\n' ': ')" != "sub-01:ok sub-02:ok sub-03:ok " ]]; then
+  echo "cohort table: not three ok rows"; status=1
+fi
 logs=$(ls "$work/out/logs" | wc -l)
 echo "task logs: $logs"
 [[ $logs -eq 3 ]] || status=1

@@ -410,6 +410,7 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
           {"pial", check_json(h.pial_check, pial_q)},
           {"white_vertices_outside_pial_percent", h.white_outside_pial_percent},
           {"thickness_mm", {{"mean", mean_of(h.thickness)}, {"median", median_of(h.thickness)}}},
+          {"zero_thickness_vertices", h.pial_zero_thickness_vertices},
           {"problems", h.problems}};
       SurfaceContrast white_fa;
       if (native) {
