@@ -70,18 +70,58 @@ def enclosed_ml(coords, faces):
     return np.einsum("ij,ij->i", coords[faces[:, 0]], np.cross(coords[faces[:, 1]], coords[faces[:, 2]])).sum() / 6e3
 
 
+def check_field_of_view(name, hemi, out, report, affine, dims, thickness):
+    """Vertices where the scan stops inside the brain follow the image border: recon labels them
+    (label/{hemi}.fov_cut.label) and leaves them out of its thickness statistics. Checked against
+    the voxel coordinates of the surfaces computed here: a labelled vertex lies within one voxel of
+    a face of the image (white or pial), and a cap vertex beyond the outermost voxel centres, over
+    brain, is labelled."""
+    what = f"{name} {hemi}"
+    coords, faces, meta = nib.freesurfer.read_geometry(os.path.join(out, "surf", f"{hemi}.white"), read_metadata=True)
+    pial = nib.freesurfer.read_geometry(os.path.join(out, "surf", f"{hemi}.pial"))[0]
+    inv = np.linalg.inv(affine)
+    index = [(inv @ np.c_[c + meta["cras"], np.ones(len(c))].T)[:3].T for c in (coords, pial)]
+    near = np.zeros(len(coords), bool)
+    beyond = np.zeros(len(coords), bool)
+    for ijk in index:
+        near |= ((ijk <= 1 + 1e-3) | (ijk >= dims - 2 - 1e-3)).any(axis=1)
+        beyond |= ((ijk < -0.25) | (ijk > dims - 1 + 0.25)).any(axis=1)
+    path = os.path.join(out, "label", f"{hemi}.fov_cut.label")
+    labelled = nib.freesurfer.read_label(path) if os.path.getsize(path) > 60 else np.array([], int)
+    table = np.loadtxt(path, skiprows=2, ndmin=2)
+    check(len(table) == len(labelled) and (len(table) == 0 or np.abs(table[:, 1:4] - coords[labelled]).max() < 2e-3),
+          f"{what}: fov_cut label holds the white surface's surface-RAS coordinates ({len(labelled)} vertices)")
+    on_cut = np.zeros(len(coords), bool)
+    on_cut[labelled] = True
+    s = report["surfaces"][hemi]
+    check(s["field_of_view_cut_vertices"] == len(labelled)
+          and abs(s["field_of_view_cut_percent"] - 100 * on_cut.mean()) < 1e-6,
+          f"{what}: report counts the labelled vertices ({s['field_of_view_cut_percent']:.1f} %)")
+    check(not (on_cut & ~near).any(), f"{what}: every labelled vertex lies within one voxel of the image border")
+    if beyond.sum() > 100:
+        check(on_cut[beyond].mean() > 0.95, f"{what}: {100 * on_cut[beyond].mean():.1f} % of the "
+              f"{beyond.sum()} vertices beyond the outermost voxels are labelled")
+    rest = np.median(thickness[~on_cut])
+    check(abs(s["thickness_mm"]["median"] - rest) < 1e-3,
+          f"{what}: reported median thickness {s['thickness_mm']['median']:.3f} mm is over the unlabelled vertices")
+    return on_cut.mean()
+
+
 def check_scan(name, dwi_path):
     out = os.path.join(W, name)
     shutil.rmtree(out, ignore_errors=True)
     run("recon", dwi_path, "-o", out)
     report = json.load(open(os.path.join(out, "report.json")))
-    # Zero-thickness vertices, where a sulcus' white banks touch, are reported but allowed.
-    other = [p for p in report["problems"] if "zero thickness" not in p]
-    check(report["status"] == "ok" and not other, f"{name}: status ok, no problem but zero thickness {other}")
+    # Zero-thickness vertices, where a sulcus' white banks touch, are reported but allowed, and so
+    # is a field of view that does not cover the brain (checked below).
+    other = [p for p in report["problems"] if "zero thickness" not in p and "field of view cuts" not in p]
+    check(report["status"] == "ok" and not other, f"{name}: status ok, no problem but zero thickness "
+          f"or a field-of-view cut {other}")
     check(not [f for f in os.listdir(W) if ".tmp-" in f], f"{name}: no temporary folder left")
     for view in ["axial", "coronal", "sagittal"]:
         check(open(os.path.join(out, "qc", view + ".png"), "rb").read(4) == b"\x89PNG", f"{name}: qc/{view}.png")
     affine, fa, head = diffusion_maps(dwi_path)
+    dims = np.array(head.shape)
     centroid_x = {}
     for hemi in ["lh", "rh"]:
         volumes = {}
@@ -121,6 +161,7 @@ def check_scan(name, dwi_path):
         thickness = nib.freesurfer.read_morph_data(os.path.join(out, "surf", f"{hemi}.thickness"))
         check(len(thickness) == report["surfaces"][hemi]["white"]["vertices"] and 1.5 < np.median(thickness) < 4.0,
               f"{name} {hemi}.thickness: one value per vertex, median {np.median(thickness):.2f} mm")
+        check_field_of_view(name, hemi, out, report, affine, dims, thickness)
     check(centroid_x["lh"] + 20 < centroid_x["rh"], f"{name}: lh lies left of rh in scanner RAS")
 
 
@@ -129,6 +170,14 @@ check_scan("sample", os.path.join(SOURCE, "data", "sample", "dwi.nii.gz"))
 philips = shared("dwi", "philips", "dwi.nii.gz")
 if os.path.exists(philips):
     check_scan("philips", philips)
+    # A 64 mm slab: the brain leaves the image above and below, and recon says so.
+    report = json.load(open(os.path.join(W, "philips", "report.json")))
+    faces = sorted(c["face"] for c in report["field_of_view"]["cut_faces"])
+    check(faces == ["inferior", "superior"], f"philips: field of view cut at {faces}")
+    for hemi in ["lh", "rh"]:
+        pct = report["surfaces"][hemi]["field_of_view_cut_percent"]
+        check(pct > 5 and any(p.startswith(f"{hemi}: ") and "field of view cuts" in p for p in report["problems"]),
+              f"philips {hemi}: {pct:.1f} % of vertices on the cut, listed as a problem")
 else:
     print("SKIP philips: shared data absent:", philips)
 finish()

@@ -40,6 +40,12 @@ void write_surface(const Mesh& mesh, const std::string& path, const SurfaceWrite
 std::vector<float> read_curv(const std::string& path);
 void write_curv(const std::vector<float>& values, int64_t num_faces, const std::string& path);
 
+// FreeSurfer ASCII label (as label/lh.cortex.label): the given vertices of `mesh` with their
+// surface RAS coordinates (scanner RAS - c_ras of mesh.geometry, the white surface's by
+// convention), as FreeSurfer, nibabel.freesurfer.read_label and Workbench read them. Written
+// atomically.
+void write_label(const Mesh& mesh, const std::vector<int64_t>& vertices, const std::string& path);
+
 // Hemisphere ("lh"/"rh") and surface ("white", "pial", ...) guessed from a file name
 // (lh.white, white_left.gii.gz, sub-01_hemi-L_pial.surf.gii); empty when unknown.
 void guess_hemi_surface(const std::string& path, std::string& hemi, std::string& surface);

@@ -2,10 +2,12 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <sstream>
+#include <stdexcept>
 
 #include "ddcsr/error.h"
 #include "ddcsr/io/atomic_file.h"
@@ -306,6 +308,24 @@ void write_curv(const std::vector<float>& values, int64_t num_faces, const std::
   put_u32(out, static_cast<uint32_t>(num_faces));
   put_u32(out, 1);
   for (float v : values) put_f32(out, v);
+  write_file_atomic(path, out);
+}
+
+void write_label(const Mesh& mesh, const std::vector<int64_t>& vertices, const std::string& path) {
+  const VolumeGeometry& g = mesh.geometry;
+  std::string out =
+      "#!ascii label, from ddcsr, vox2ras=TkReg\n" + std::to_string(vertices.size()) + "\n";
+  char line[160];
+  for (int64_t v : vertices) {
+    if (v < 0 || size_t(v) >= mesh.vertices.size())
+      throw std::out_of_range("write_label: vertex " + std::to_string(v) + " not in the mesh");
+    const auto& p = mesh.vertices[size_t(v)];
+    double xyz[3];
+    for (int a = 0; a < 3; ++a) xyz[a] = g.valid ? p[a] - g.c_ras[a] : p[a];
+    std::snprintf(line, sizeof line, "%lld  %.3f  %.3f  %.3f 0.0000000000\n",
+                  static_cast<long long>(v), xyz[0], xyz[1], xyz[2]);
+    out += line;
+  }
   write_file_atomic(path, out);
 }
 

@@ -37,6 +37,7 @@ const std::vector<Column>& columns() {
       }
       c.push_back({h + "_thickness_median", s + "/thickness_mm/median"});
       c.push_back({h + "_zero_thickness_vertices", s + "/zero_thickness_vertices"});
+      c.push_back({h + "_fov_cut_percent", s + "/field_of_view_cut_percent"});
       c.push_back(
           {h + "_white_fa_positive_percent", s + "/dwi_agreement/white_fa_step_positive_percent"});
       c.push_back(

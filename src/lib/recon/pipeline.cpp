@@ -23,6 +23,7 @@
 #include "ddcsr/io/nifti.h"
 #include "ddcsr/io/surface.h"
 #include "ddcsr/qc/qc.h"
+#include "ddcsr/recon/field_of_view.h"
 #include "ddcsr/recon/hemispheres.h"
 #include "ddcsr/recon/sign_repair.h"
 #include "ddcsr/threads.h"
@@ -76,6 +77,10 @@ double median_of(std::vector<float> v) {
   std::nth_element(v.begin(), v.begin() + v.size() / 2, v.end());
   return v[v.size() / 2];
 }
+
+// A whole-brain scan whose brainstem leaves the image puts well under 1 % of a hemisphere's
+// vertices on the cut; a slab or a cut vertex puts several percent there (Philips sample: 15 %).
+constexpr double kFieldOfViewCutProblemPercent = 1.0;
 
 std::string fmt_percent(double p) {
   char text[32];
@@ -373,6 +378,17 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
         native ? dilate_mask(features.native_mask, std::max({sp[0], sp[1], sp[2]})) : Volume();
     const Volume fa = native ? features.native.maps.frame(DiffusionMaps::kFA) : Volume();
     const Volume md = native ? features.native.maps.frame(DiffusionMaps::kMD) : Volume();
+    const std::vector<FieldOfViewCut> cuts =
+        native ? field_of_view_cuts(features.native_mask) : std::vector<FieldOfViewCut>{};
+    std::string cut_faces;
+    json cuts_json = json::array();
+    for (const FieldOfViewCut& c : cuts) {
+      cut_faces += (cut_faces.empty() ? "" : ", ") + c.face;
+      cuts_json.push_back({{"face", c.face}, {"mask_area_cm2", c.mask_area_cm2}});
+    }
+    if (native) report["field_of_view"] = {{"cut_faces", cuts_json}};
+    const fs::path label = fs::path(out_dir) / "label";
+    fs::create_directories(label);
     for (auto& h : hemispheres) {
       for (Mesh* m : {&h.white, &h.pial}) {
         m->geometry = geometry;
@@ -387,6 +403,30 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
       }
       write_curv(h.thickness, static_cast<int64_t>(h.white.faces.size()),
                  (surf / (h.hemi + ".thickness")).string());
+      // Where the scan stops inside the brain the surfaces follow the image border: labelled, and
+      // left out of the thickness statistics.
+      const std::vector<uint8_t> on_cut =
+          native ? field_of_view_cut_vertices(h.white, h.pial, features.native_mask, cuts)
+                 : std::vector<uint8_t>(h.white.vertices.size(), 0);
+      std::vector<int64_t> cut_vertices;
+      std::vector<float> thickness_in_view;
+      for (size_t v = 0; v < on_cut.size(); ++v) {
+        if (on_cut[v])
+          cut_vertices.push_back(int64_t(v));
+        else if (v < h.thickness.size())
+          thickness_in_view.push_back(h.thickness[v]);
+      }
+      write_label(h.white, cut_vertices, (label / (h.hemi + ".fov_cut.label")).string());
+      const double cut_percent =
+          on_cut.empty() ? 0.0 : 100.0 * double(cut_vertices.size()) / double(on_cut.size());
+      if (cut_percent >= kFieldOfViewCutProblemPercent) {
+        const std::string m = h.hemi + ": " + fmt_percent(cut_percent) +
+                              " of the vertices lie where the field of view cuts the brain (" +
+                              cut_faces + "): they follow the image border, not cortex (label/" +
+                              h.hemi + ".fov_cut.label; left out of the thickness statistics)";
+        warn(m);
+        summary.problems.push_back(m);
+      }
       const MeshQuality white_q = mesh_quality(h.white), pial_q = mesh_quality(h.pial);
       for (const auto& [name, q, c] :
            {std::tuple<std::string, const MeshQuality&, const SurfaceCheck&>{"white", white_q,
@@ -409,8 +449,11 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
           {"white", check_json(h.white_check, white_q)},
           {"pial", check_json(h.pial_check, pial_q)},
           {"white_vertices_outside_pial_percent", h.white_outside_pial_percent},
-          {"thickness_mm", {{"mean", mean_of(h.thickness)}, {"median", median_of(h.thickness)}}},
+          {"thickness_mm",
+           {{"mean", mean_of(thickness_in_view)}, {"median", median_of(thickness_in_view)}}},
           {"zero_thickness_vertices", h.pial_zero_thickness_vertices},
+          {"field_of_view_cut_vertices", cut_vertices.size()},
+          {"field_of_view_cut_percent", cut_percent},
           {"problems", h.problems}};
       SurfaceContrast white_fa;
       if (native) {
@@ -439,7 +482,7 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
         }
       }
       for (const std::string& m : hemisphere_plausibility_problems(
-               h.hemi, h.thickness.empty() ? -1.0 : median_of(h.thickness),
+               h.hemi, thickness_in_view.empty() ? -1.0 : median_of(thickness_in_view),
                white_fa.positive_percent, white_fa.vertices)) {
         warn(m);
         summary.problems.push_back(m);
@@ -485,6 +528,7 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
        "surf/{lh,rh}.{white,pial} (FreeSurfer, surface RAS + volume geometry of the input)"},
       {"gifti", "surf/{lh,rh}.{white,pial}.surf.gii (scanner RAS)"},
       {"thickness", "surf/{lh,rh}.thickness"},
+      {"labels", "label/{lh,rh}.fov_cut.label (vertices where the field of view cuts the brain)"},
       {"qc", options.qc ? "qc/{axial,coronal,sagittal}.png (b0 | FA; white blue, pial red)" : ""},
       {"sdf", options.save_sdf ? "sdf/{lh,rh}.{white,pial}.nii.gz (mm, negative inside)" : ""}};
   // Written last: a report with status "ok" marks the subject finished.
