@@ -132,6 +132,12 @@ TEST(Metrics, ContrastAcrossASurfaceFindsItsBoundary) {
   EXPECT_GT(half.vertices, 1100);
   EXPECT_LT(half.vertices, 1400);
   EXPECT_GT(half.mean_step, 0.9);
+  // Excluded vertices are not used.
+  std::vector<uint8_t> excluded(2562, 0);
+  for (size_t v = 0; v < 100; ++v) excluded[v] = 1;
+  EXPECT_EQ(contrast_across_surface(make_icosphere(4, 20.0, c), image, +1, nullptr, 1.0, &excluded)
+                .vertices,
+            2462);
   EXPECT_LT(contrast_across_surface(make_icosphere(4, 29.5, c), image, +1).vertices, 2562);
   EXPECT_EQ(contrast_across_surface(make_icosphere(4, 55.0, c), image, +1).vertices, 0);
 }

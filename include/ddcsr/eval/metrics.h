@@ -72,14 +72,16 @@ struct Volume;
 // outward normal; `expect` is +1 where the image should be higher inside (FA across white: the
 // anisotropic white matter ends there), -1 where higher outside (MD across pial: free water
 // beyond it). Vertices with a sample outside `region` (nonzero voxels, nearest voxel; e.g. where
-// the maps were fitted) or outside the image are left out.
+// the maps were fitted) or outside the image are left out, as are those where `excluded` (one
+// entry per vertex) is nonzero, e.g. vertices on the border of a scan that stops inside the brain.
 struct SurfaceContrast {
   double mean_step = 0;         // mean of expect * (inside - outside) over the vertices used
   double positive_percent = 0;  // % of those where expect * (inside - outside) > 0
   int64_t vertices = 0;         // vertices used
 };
 SurfaceContrast contrast_across_surface(const Mesh& mesh, const Volume& image, int expect,
-                                        const Volume* region = nullptr, double offset_mm = 1.0);
+                                        const Volume* region = nullptr, double offset_mm = 1.0,
+                                        const std::vector<uint8_t>* excluded = nullptr);
 
 // One predicted surface against its reference.
 struct SurfaceComparison {

@@ -231,7 +231,8 @@ SurfaceDistance surface_distance(const Mesh& pred, const Mesh& ref, const Sampli
 }
 
 SurfaceContrast contrast_across_surface(const Mesh& mesh, const Volume& image, int expect,
-                                        const Volume* region, double offset_mm) {
+                                        const Volume* region, double offset_mm,
+                                        const std::vector<uint8_t>* excluded) {
   const std::vector<std::array<float, 3>> normals = vertex_normals(mesh);
   auto usable = [&](const Vec3& p) {
     const Vec3 ijk = image.ras_to_voxel(p);
@@ -246,6 +247,7 @@ SurfaceContrast contrast_across_surface(const Mesh& mesh, const Volume& image, i
   double sum = 0;
   int64_t positive = 0;
   for (size_t v = 0; v < mesh.vertices.size(); ++v) {
+    if (excluded && v < excluded->size() && (*excluded)[v]) continue;
     Vec3 in, outside;
     for (int a = 0; a < 3; ++a) {
       in[a] = mesh.vertices[v][a] - offset_mm * normals[v][a];

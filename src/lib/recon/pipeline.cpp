@@ -404,7 +404,7 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
       write_curv(h.thickness, static_cast<int64_t>(h.white.faces.size()),
                  (surf / (h.hemi + ".thickness")).string());
       // Where the scan stops inside the brain the surfaces follow the image border: labelled, and
-      // left out of the thickness statistics.
+      // left out of the thickness statistics and the agreement with the scan.
       const std::vector<uint8_t> on_cut =
           native ? field_of_view_cut_vertices(h.white, h.pial, features.native_mask, cuts)
                  : std::vector<uint8_t>(h.white.vertices.size(), 0);
@@ -423,7 +423,7 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
         const std::string m = h.hemi + ": " + fmt_percent(cut_percent) +
                               " of the vertices lie where the field of view cuts the brain (" +
                               cut_faces + "): they follow the image border, not cortex (label/" +
-                              h.hemi + ".fov_cut.label; left out of the thickness statistics)";
+                              h.hemi + ".fov_cut.label; left out of thickness and agreement)";
         warn(m);
         summary.problems.push_back(m);
       }
@@ -459,8 +459,9 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
       if (native) {
         // Without ground truth, the scan itself says whether the surfaces sit on its boundaries:
         // FA falls outward across white, MD rises outward across pial (models/README.md).
-        white_fa = contrast_across_surface(h.white, fa, +1, &fit_region);
-        const SurfaceContrast pial_md = contrast_across_surface(h.pial, md, -1, &fit_region);
+        white_fa = contrast_across_surface(h.white, fa, +1, &fit_region, 1.0, &on_cut);
+        const SurfaceContrast pial_md =
+            contrast_across_surface(h.pial, md, -1, &fit_region, 1.0, &on_cut);
         entry["dwi_agreement"] = {{"white_fa_step", white_fa.mean_step},
                                   {"white_fa_step_positive_percent", white_fa.positive_percent},
                                   {"pial_md_step_um2_per_ms", 1000.0 * pial_md.mean_step},
