@@ -1,6 +1,7 @@
 // A 4x4 homogeneous transform between spaces in mm (or voxel indices).
 #pragma once
 #include <array>
+#include <string>
 
 namespace ddcsr {
 
@@ -27,5 +28,9 @@ struct Affine {
   // Column norms of the linear part: the voxel size when this maps voxels to mm.
   Vec3 column_norms() const;
 };
+
+// Orientation code of a voxel->RAS affine, as in "LAS": for each voxel axis, the world direction it
+// points to most (R/L, A/P, S/I toward increasing index).
+std::string orientation_code(const Affine& vox2ras);
 
 }  // namespace ddcsr

@@ -26,20 +26,6 @@ std::string json_vec(const ddcsr::Vec3& v) {
   return buf;
 }
 
-// Axis codes like "LAS": the world direction each voxel axis points to most.
-std::string orientation_code(const ddcsr::Affine& a) {
-  std::string code;
-  for (int c = 0; c < 3; ++c) {
-    int best = 0;
-    for (int r = 1; r < 3; ++r)
-      if (std::abs(a(r, c)) > std::abs(a(best, c))) best = r;
-    const char* pos = "RAS";
-    const char* neg = "LPI";
-    code += a(best, c) >= 0 ? pos[best] : neg[best];
-  }
-  return code;
-}
-
 int print_image_info(const InfoOptions& o) {
   const ddcsr::VolumeHeader h = ddcsr::read_volume_header(o.image);
   std::ostringstream js;
@@ -48,7 +34,7 @@ int print_image_info(const InfoOptions& o) {
   js << "{\n  \"image\": \"" << o.image << "\",\n  \"dims\": [" << h.dims[0] << ", " << h.dims[1]
      << ", " << h.dims[2] << "],\n  \"volumes\": " << h.nvols
      << ",\n  \"voxel_size\": " << json_vec(vox) << ",\n  \"orientation\": \""
-     << orientation_code(h.vox2ras) << "\",\n  \"datatype\": \"" << h.component_type
+     << ddcsr::orientation_code(h.vox2ras) << "\",\n  \"datatype\": \"" << h.component_type
      << "\",\n  \"vox2ras\": [";
   for (int r = 0; r < 4; ++r)
     js << (r ? ", " : "") << "[" << h.vox2ras(r, 0) << ", " << h.vox2ras(r, 1) << ", "
@@ -61,8 +47,8 @@ int print_image_info(const InfoOptions& o) {
                 "x %.4g mm\n"
                 "orientation  %s (%s)\n",
                 o.image.c_str(), (long long)h.dims[0], (long long)h.dims[1], (long long)h.dims[2],
-                (long long)h.nvols, vox[0], vox[1], vox[2], orientation_code(h.vox2ras).c_str(),
-                h.component_type.c_str());
+                (long long)h.nvols, vox[0], vox[1], vox[2],
+                ddcsr::orientation_code(h.vox2ras).c_str(), h.component_type.c_str());
   text += line;
   for (int r = 0; r < 3; ++r) {
     std::snprintf(line, sizeof line, "%s %10.4f %10.4f %10.4f %10.4f\n",

@@ -74,4 +74,15 @@ Vec3 Affine::column_norms() const {
   return out;
 }
 
+std::string orientation_code(const Affine& a) {
+  std::string code;
+  for (int c = 0; c < 3; ++c) {
+    int best = 0;
+    for (int r = 1; r < 3; ++r)
+      if (std::abs(a(r, c)) > std::abs(a(best, c))) best = r;
+    code += a(best, c) >= 0 ? "RAS"[best] : "LPI"[best];
+  }
+  return code;
+}
+
 }  // namespace ddcsr

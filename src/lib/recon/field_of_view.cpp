@@ -7,15 +7,14 @@ namespace ddcsr {
 
 namespace {
 
-// The anatomical side a face of the grid lies on, from the world direction its voxel axis points.
+// The anatomical side a face of the grid lies on: where its voxel axis points (side 1) or the
+// opposite (side 0).
 std::string face_name(const Affine& vox2ras, int axis, int side) {
-  int dominant = 0;
-  for (int r = 1; r < 3; ++r)
-    if (std::abs(vox2ras(r, axis)) > std::abs(vox2ras(dominant, axis))) dominant = r;
-  const bool toward_positive = (vox2ras(dominant, axis) >= 0) == (side == 1);
-  static const char* positive[] = {"right", "anterior", "superior"};
-  static const char* negative[] = {"left", "posterior", "inferior"};
-  return toward_positive ? positive[dominant] : negative[dominant];
+  const char letter = orientation_code(vox2ras)[axis];
+  const std::string toward = "RLAPSI";
+  static const char* names[] = {"right", "left", "anterior", "posterior", "superior", "inferior"};
+  const size_t i = toward.find(letter);
+  return names[side == 1 ? i : i ^ 1];
 }
 
 // Brain mask in the outermost slice of a face, within one voxel (in plane) of (u, v).
