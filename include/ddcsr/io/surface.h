@@ -42,8 +42,7 @@ void write_curv(const std::vector<float>& values, int64_t num_faces, const std::
 
 // FreeSurfer ASCII label (as label/lh.cortex.label): the given vertices of `mesh` with their
 // surface RAS coordinates (scanner RAS - c_ras of mesh.geometry, the white surface's by
-// convention), as FreeSurfer, nibabel.freesurfer.read_label and Workbench read them. Written
-// atomically.
+// convention), as FreeSurfer and nibabel.freesurfer.read_label read them. Written atomically.
 void write_label(const Mesh& mesh, const std::vector<int64_t>& vertices, const std::string& path);
 
 // Hemisphere ("lh"/"rh") and surface ("white", "pial", ...) guessed from a file name

@@ -405,9 +405,9 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
                  (surf / (h.hemi + ".thickness")).string());
       // Where the scan stops inside the brain the surfaces follow the image border: labelled, and
       // left out of the thickness statistics and the agreement with the scan.
+      // Without a native mask there are no cuts, and every vertex is kept.
       const std::vector<uint8_t> on_cut =
-          native ? field_of_view_cut_vertices(h.white, h.pial, features.native_mask, cuts)
-                 : std::vector<uint8_t>(h.white.vertices.size(), 0);
+          field_of_view_cut_vertices(h.white, h.pial, features.native_mask, cuts);
       std::vector<int64_t> cut_vertices;
       std::vector<float> thickness_in_view;
       for (size_t v = 0; v < on_cut.size(); ++v) {
