@@ -169,8 +169,28 @@ class MeshDistance:
         self.centroid = (a + b + c) / 3.0
         self.radius = np.max(np.stack([np.linalg.norm(x - self.centroid, axis=1) for x in (a, b, c)]), axis=0)
         self.max_radius = float(self.radius.max())
+        # Search proxies: each triangle's centroid, or for a triangle larger than r0 (slivers,
+        # remeshed patches) the points of a barycentric lattice fine enough that every point of
+        # the triangle lies within r0 of one of them. A ball of radius bound + r0 around a point
+        # then holds a proxy of every triangle that may lie within the bound.
+        r0 = max(2.0 * float(np.median(self.radius)), 1e-6)
+        longest = np.max(np.stack([np.linalg.norm(b - a, axis=1), np.linalg.norm(c - b, axis=1),
+                                   np.linalg.norm(a - c, axis=1)]), axis=0)
+        small = self.radius <= r0
+        proxies, owners = [self.centroid[small]], [np.nonzero(small)[0]]
+        big = np.nonzero(~small)[0]
+        m_all = np.maximum(np.ceil(longest[big] / r0).astype(np.int64), 1)
+        for m in np.unique(m_all):
+            tri = big[m_all == m]
+            ij = np.array([(i, j) for i in range(m + 1) for j in range(m + 1 - i)], float) / m
+            pts = (a[tri, None, :] + ij[None, :, 0:1] * (b - a)[tri, None, :] + ij[None, :, 1:2] * (c - a)[tri, None, :])
+            proxies.append(pts.reshape(-1, 3))
+            owners.append(np.repeat(tri, len(ij)))
+        self.proxy = np.concatenate(proxies)
+        self.owner = np.concatenate(owners)
+        self.ball_radius = r0
         self.vertex_tree = cKDTree(self.v)
-        self.centroid_tree = cKDTree(self.centroid)
+        self.centroid_tree = cKDTree(self.proxy)
         self._pseudonormals()
 
     def _pseudonormals(self):
@@ -214,17 +234,17 @@ class MeshDistance:
 
     def _query_chunk(self, p, k):
         n = len(p)
-        k = min(k, len(self.f))
-        # Tight upper bound: exact distance to the triangles of the k nearest centroids.
+        k = min(k, len(self.proxy))
+        # Tight upper bound: exact distance to the triangles of the k nearest proxies.
         _, near = self.centroid_tree.query(p, k=k)
-        near = near.reshape(n, -1)
+        near = self.owner[near.reshape(n, -1)]
         pidx = np.repeat(np.arange(n), near.shape[1])
         d, _, _ = self._exact(pidx, near.ravel(), p)
         bound = d.reshape(n, -1).min(axis=1)
         # Every triangle that may hold a point within the bound.
-        lists = self.centroid_tree.query_ball_point(p, bound + self.max_radius + 1e-9, return_sorted=False)
+        lists = self.centroid_tree.query_ball_point(p, bound + self.ball_radius + 1e-9, return_sorted=False)
         counts = np.fromiter((len(x) for x in lists), np.int64, n)
-        fidx = np.fromiter((i for x in lists for i in x), np.int64, counts.sum())
+        fidx = self.owner[np.fromiter((i for x in lists for i in x), np.int64, counts.sum())]
         pidx = np.repeat(np.arange(n), counts)
         keep = np.linalg.norm(p[pidx] - self.centroid[fidx], axis=1) - self.radius[fidx] <= bound[pidx] + 1e-9
         pidx, fidx = pidx[keep], fidx[keep]
