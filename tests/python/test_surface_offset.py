@@ -48,6 +48,22 @@ def main():
         q, _ = so.closest_on_triangles(pts, rep(md.a), rep(md.b), rep(md.c))
         best = np.minimum(best, np.linalg.norm(pts - q, axis=1))
     check(np.abs(best - d).max() < 1e-9, f"distances equal a brute-force search (max diff {np.abs(best - d).max():.2e})")
+    # A mesh with triangles far larger than its median (the search's lattice proxies): a coarse
+    # icosahedron of radius 12 beside a fine sphere of radius 2.
+    fine, ff = icosphere(3, 2.0)
+    coarse, cf = icosphere(0, 12.0)
+    mixed_v = np.concatenate([fine + np.array([25.0, 0, 0]), coarse])
+    mixed_f = np.concatenate([ff, cf + len(fine)])
+    mm = so.MeshDistance(mixed_v, mixed_f)
+    check(len(mm.proxy) > len(mixed_f), f"large triangles get lattice proxies ({len(mm.proxy)} for {len(mixed_f)} faces)")
+    far = np.random.default_rng(2).normal(0, 15, (2000, 3))
+    dm, _, _ = mm.query(far)
+    bm = np.full(len(far), np.inf)
+    for i in range(len(mixed_f)):
+        rep = lambda x: np.repeat(x[i:i + 1], len(far), 0)  # noqa: E731
+        q, _ = so.closest_on_triangles(far, rep(mm.a), rep(mm.b), rep(mm.c))
+        bm = np.minimum(bm, np.linalg.norm(far - q, axis=1))
+    check(np.abs(bm - dm).max() < 1e-9, f"mixed triangle sizes: distances equal brute force (max diff {np.abs(bm - dm).max():.2e})")
     radial = np.linalg.norm(pts, axis=1)
     clear = np.abs(radial - 10) > 3
     check(np.all((s[clear] > 0) == (radial[clear] > 10)), "sign: points well outside positive, well inside negative")
