@@ -191,7 +191,7 @@ def main():
     ap.add_argument("--report", help="also write the table to this file")
     a = ap.parse_args()
     extra = shlex.split(a.extra_recon_args)
-    tag = a.tag or (re.sub(r"[^A-Za-z0-9._=-]+", "_", "_".join(extra)).strip("_") or "default")
+    tag = a.tag or (re.sub(r"[^A-Za-z0-9._=-]+", "_", "_".join(extra)).strip("_-") or "default")
     ddcsr = os.path.abspath(a.ddcsr)
     work = os.path.abspath(a.work)
     version = subprocess.run([ddcsr, "--version"], capture_output=True, text=True).stdout.strip()
