@@ -42,8 +42,6 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import surface_offset as so  # noqa: E402
-import t1_agreement  # noqa: E402
-from tentorium import Tentorium  # noqa: E402
 
 SHARED = os.environ.get("DDCSR_SHARED_DATA", os.path.join(SOURCE, "..", "shared", "data"))
 SETTINGS = [(1.5, "b1000x30", "LAS"), (2.0, "b1000b2000", "oblique"), (2.5, "xa30", "LPI")]

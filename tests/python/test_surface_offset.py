@@ -7,7 +7,6 @@ inward -0.48, as `ddcsr eval` reports it; a FreeSurfer file's c_ras footer is ap
 of two concentric spheres is their radial gap; distances match a brute-force search."""
 import os
 import sys
-import tempfile
 
 import nibabel as nib
 import numpy as np
