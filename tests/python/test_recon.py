@@ -74,10 +74,36 @@ white_map = nib.load(os.path.join(out, "sdf", "lh.white.nii.gz"))
 net_mm = report["network_grid"]["spacing_mm"]
 check(net_mm > 1 and np.allclose(white_map.header.get_zooms()[:3], 1.0), f"saved maps on the 1 mm grid (network {net_mm} mm)")
 check(report["sdf_grid"]["spacing_mm"] == 1.0, "report records the surfaces' grid")
-wc = nib.load(os.path.join(out, "surf", "lh.white.surf.gii")).darrays[0].data
-ijk = (np.linalg.inv(white_map.affine) @ np.c_[wc, np.ones(len(wc))].T)[:3]
-on_white = map_coordinates(white_map.get_fdata(dtype=np.float32), ijk, order=1)
-check(np.abs(on_white).mean() < 0.2, f"white vertices on the saved map's zero level (mean |sdf| {np.abs(on_white).mean():.3f} mm)")
+# Placement then moved each vertex along its normal by the displacement it wrote (FreeSurfer curv,
+# mm, + outward): taken back, the white vertices lie on the map's zero level again.
+gii = nib.load(os.path.join(out, "surf", "lh.white.surf.gii"))
+wc, wf = gii.darrays[0].data.astype(np.float64), gii.darrays[1].data.astype(np.int64)
+moved = nib.freesurfer.read_morph_data(os.path.join(out, "surf", "lh.white.displacement"))
+check(len(moved) == len(wc) and np.all(np.isfinite(moved)) and np.abs(moved).max() <= 2.5 + 1e-4,
+      f"lh.white.displacement: one finite value per vertex, at most 2.5 mm (max {np.abs(moved).max():.2f})")
+fn = np.cross(wc[wf[:, 1]] - wc[wf[:, 0]], wc[wf[:, 2]] - wc[wf[:, 0]])
+normals = np.zeros_like(wc)
+for k in range(3):
+    np.add.at(normals, wf[:, k], fn)
+normals /= np.maximum(np.linalg.norm(normals, axis=1, keepdims=True), 1e-12)
+sdf_data = white_map.get_fdata(dtype=np.float32)
+def on_map(points):
+    ijk = (np.linalg.inv(white_map.affine) @ np.c_[points, np.ones(len(points))].T)[:3]
+    return map_coordinates(sdf_data, ijk, order=1)
+before = on_map(wc - moved[:, None] * normals)
+check(np.abs(before).mean() < 0.25, f"white vertices less their displacement on the saved map's zero level "
+      f"(mean |sdf| {np.abs(before).mean():.3f} mm; as written {np.abs(on_map(wc)).mean():.3f})")
+placement = report["placement"]
+check(placement["enabled"] and "place" in [s["stage"] for s in report["stages"]], "placement ran as stage 'place'")
+for hemi in ["lh", "rh"]:
+    for surf in ["white", "pial"]:
+        p = placement[hemi][surf]
+        check(0 <= p["evidence_percent"] <= 100 and 0 <= p["moved_percent"] <= 100 and p["p95_abs_mm"] <= 2.5 + 1e-6,
+              f"report: placement of {hemi}.{surf} (evidence {p['evidence_percent']:.0f} %, moved "
+              f"{p['moved_percent']:.0f} %, mean {p['mean_mm']:+.2f} mm, 95th |d| {p['p95_abs_mm']:.2f} mm)")
+    m = placement[hemi]["median_thickness_mm"]
+    check(abs(m["after"] - np.median(nib.freesurfer.read_morph_data(os.path.join(out, "surf", f"{hemi}.thickness")))) < 1e-3,
+          f"report: {hemi} median thickness after placement is the written thickness's ({m['before']:.2f} -> {m['after']:.2f} mm)")
 print(run("eval", "--recon", out, "--truth", sim, "--samples", "20000").stdout)
 
 # Re-run: finished subject skipped (report untouched).
@@ -94,8 +120,12 @@ open(bad, "wb").write(b"not an image")
 with open(os.path.join(W, "subjects.tsv"), "w") as f:
     f.write(f"id\tdwi\nbroken\t{bad}\ngood\t{os.path.join(sim, 'dwi.nii.gz')}\n")
 proc = run("recon", "--subjects", os.path.join(W, "subjects.tsv"), "-o", root, "--vertices", "20000", "--hemi", "lh",
-           "--no-qc", expect=3)
+           "--no-qc", "--no-place", expect=3)
 check(os.path.exists(os.path.join(root, "good", "report.json")), "good subject finished despite the broken one")
+good = json.load(open(os.path.join(root, "good", "report.json")))
+check(good["placement"] == {"enabled": False} and "place" not in [s["stage"] for s in good["stages"]]
+      and not os.path.exists(os.path.join(root, "good", "surf", "lh.white.displacement")),
+      "--no-place: no placement stage, no displacement overlays")
 check(not os.path.exists(os.path.join(root, "broken")), "nothing under the broken subject's final name")
 check("1 failed" in proc.stderr, "summary counts the failure")
 check(not [f for f in os.listdir(root) if ".tmp-" in f], "no temporary folders left")

@@ -8,6 +8,7 @@
 
 #include "ddcsr/diffcoseg/diffcoseg.h"
 #include "ddcsr/features/features.h"
+#include "ddcsr/placement/placement.h"
 #include "ddcsr/recon/cohort.h"
 #include "ddcsr/resources.h"
 #include "ddcsr/sdfnet/sdfnet.h"
@@ -23,6 +24,10 @@ struct ReconOptions {
   FeatureOptions features;
   SdfInferenceOptions inference;
   DiffCoSegOptions diffcoseg;
+  // After DiffCoSeg, move the surfaces onto the boundaries the scan itself shows
+  // (ddcsr/placement/placement.h); off: the surfaces DiffCoSeg made from the network's maps.
+  bool place = true;
+  PlacementOptions placement;
   // The grid (mm) that the network's maps are resampled to, by cubic B-spline, before
   // reinitialisation and DiffCoSeg; 0 or not finer than the network's grid: the network's grid.
   // 1 mm instead of the shipped model's 2 mm: ASSD 12-18 % lower on held-out phantoms

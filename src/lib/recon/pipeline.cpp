@@ -22,6 +22,7 @@
 #include "ddcsr/io/gradients.h"
 #include "ddcsr/io/nifti.h"
 #include "ddcsr/io/surface.h"
+#include "ddcsr/placement/placement.h"
 #include "ddcsr/qc/qc.h"
 #include "ddcsr/recon/field_of_view.h"
 #include "ddcsr/recon/hemispheres.h"
@@ -141,6 +142,497 @@ std::string check_white_volumes(double lh_ml, double rh_ml, double mask_ml,
   return {};
 }
 
+json surface_placement_json(const SurfacePlacement& s) {
+  auto r3 = [](double x) { return std::round(x * 1000) / 1000; };
+  return {{"mean_mm", r3(s.mean_mm)},
+          {"mean_abs_mm", r3(s.mean_abs_mm)},
+          {"p95_abs_mm", r3(s.p95_abs_mm)},
+          {"moved_percent", r3(s.moved_percent)},
+          {"evidence_percent", r3(s.evidence_percent)},
+          {"mean_boundary_offset_found_mm", r3(s.mean_found_offset_mm)},
+          {"taken_back_vertices", s.taken_back_vertices}};
+}
+
+// What the stages of one subject share: its inputs, the report being written, and each stage's
+// results for the next.
+struct SubjectRun {
+  SubjectRun(const SubjectInput& s, const ReconOptions& o, const std::string& dir,
+             const ReconObserver& obs)
+      : subject(s), options(o), out_dir(dir), observer(obs) {}
+  const SubjectInput& subject;
+  const ReconOptions& options;
+  const std::string& out_dir;
+  const ReconObserver& observer;
+  ReconSummary summary;
+  json report;
+  Volume dwi, mask;
+  GradientTable table;
+  VolumeGeometry geometry;
+  std::optional<SdfNet> net;
+  FeatureOptions fopts;
+  FeatureSet features;
+  Volume sdf;  // the network's four maps, in sdfnet_outputs() order
+  std::vector<HemisphereSurfaces> hemispheres;
+  json surfaces = json::object();
+
+  void note(const std::string& m) const {
+    if (observer.note) observer.note(m);
+  }
+  void warn(const std::string& m) const {
+    if (observer.warning) observer.warning(m);
+  }
+  const ProgressFn& progress = observer.progress;
+  Volume frame_of(const std::string& name) const {
+    return sdf.frame(index_of(sdfnet_outputs(), name));
+  }
+  bool has_native_maps() const { return !features.native.maps.data.empty(); }
+  // Runs one stage, timed and metered for the report.
+  void stage(const std::string& name, const std::function<void(SubjectRun&)>& body) {
+    if (observer.stage_started) observer.stage_started(name);
+    StageMeter meter(name);
+    body(*this);
+    summary.stages.push_back(meter.finish());
+    if (observer.stage_finished) observer.stage_finished(summary.stages.back());
+  }
+};
+
+void start_report(SubjectRun& r) {
+  r.report["status"] = "running";
+  r.report["subject"] = r.subject.id;
+  r.report["ddcsr"] = {
+      {"version", kVersion}, {"commit", kGitDescribe}, {"libtorch", TORCH_VERSION}};
+  r.report["command_line"] = r.options.command_line;
+  r.report["threads"] = thread_count();
+}
+
+// The scan, its gradient table and mask. The model loads here too, so a wrong model file fails
+// in a second rather than after the features.
+void load_inputs(SubjectRun& r) {
+  r.dwi = read_volume(r.subject.dwi, true);
+  std::string bval = r.subject.bval, bvec = r.subject.bvec;
+  if (bval.empty() || bvec.empty()) {
+    const auto found = find_gradient_files(r.subject.dwi);
+    if (bval.empty()) bval = found.first;
+    if (bvec.empty()) bvec = found.second;
+  }
+  r.table = read_fsl_gradients(bval, bvec);
+  check_gradients(r.table, r.dwi.nvols, r.subject.dwi, r.options.features.protocol.b0_threshold);
+  if (!r.subject.mask.empty()) r.mask = read_volume(r.subject.mask);
+  r.geometry = volume_geometry_of(r.dwi, fs::path(r.subject.dwi).filename().string());
+  r.net.emplace(
+      SdfNet::load(r.options.model_path, feature_channel_names(), parse_device(r.options.device)));
+  r.report["inputs"] = {
+      {"dwi", r.subject.dwi}, {"bval", bval}, {"bvec", bvec}, {"mask", r.subject.mask}};
+  const Vec3 vox = r.dwi.spacing();
+  r.report["image"] = {{"dims", {r.dwi.dims[0], r.dwi.dims[1], r.dwi.dims[2]}},
+                       {"volumes", r.dwi.nvols},
+                       {"voxel_size_mm", {vox[0], vox[1], vox[2]}}};
+  r.report["model"] = {{"path", r.net->path()},
+                       {"sha256", sha256_file(r.net->path())},
+                       {"device", r.net->device_name()},
+                       {"metadata", json::parse(r.net->metadata().json, nullptr, false)}};
+  r.note("model " + r.net->path() + " on " + r.net->device_name());
+}
+
+// The network's input on its grid, and the tensor maps on the scan's own grid (the QC pictures,
+// the surfaces' agreement with FA and MD, placement).
+void compute_subject_features(SubjectRun& r) {
+  r.fopts = r.options.features;
+  r.fopts.grid.spacing_mm = r.net->metadata().grid_spacing_mm;
+  r.fopts.grid.multiple = r.net->metadata().size_multiple;
+  r.fopts.keep_native = true;
+  r.fopts.image_path = r.subject.dwi;
+  r.fopts.mask_path = r.subject.mask;
+  r.features = compute_features(r.dwi, r.table, r.subject.mask.empty() ? nullptr : &r.mask, r.fopts,
+                                r.progress);
+  json shells = json::array();
+  for (const auto& s : r.features.protocol.shells)
+    shells.push_back({{"bval", std::round(s.bval)}, {"volumes", s.volumes.size()}});
+  r.report["protocol"] = {{"b0_volumes", r.features.protocol.b0_volumes.size()},
+                          {"shells", shells},
+                          {"tensor_directions", r.features.protocol.dti_directions},
+                          {"bvals_rescaled", r.features.protocol.rescaled}};
+  r.report["mask"] = {{"source", r.features.mask_given ? "given" : "automatic"},
+                      {"volume_ml", r.features.mask_volume_ml}};
+  const auto& g = r.features.channels;
+  r.report["network_grid"] = {{"dims", {g.dims[0], g.dims[1], g.dims[2]}},
+                              {"spacing_mm", r.fopts.grid.spacing_mm}};
+  r.note("features on a " + std::to_string(g.dims[0]) + "x" + std::to_string(g.dims[1]) + "x" +
+         std::to_string(g.dims[2]) + " grid; mask " +
+         std::to_string(static_cast<int>(r.features.mask_volume_ml)) + " ml (" +
+         (r.features.mask_given ? "given" : "automatic") + ")");
+  r.dwi = Volume();  // the 4D series is the largest thing held; nothing later needs it
+}
+
+void predict_distance_maps(SubjectRun& r) {
+  r.sdf = r.net->predict(r.features.channels, r.options.inference, r.progress, r.subject.dwi);
+  r.report["inference"] = {
+      {"sliding_window", r.net->uses_sliding_window(r.features.channels.dims, r.options.inference)},
+      {"mirror_average", r.options.inference.mirror_average}};
+  r.net.reset();
+}
+
+// The network is trained for accuracy near the surfaces; deep inside and far outside its output
+// is no distance (flat plateaus, even the wrong sign: recon/sign_repair.h), and DiffCoSeg's
+// flows need one. Level-set reinitialisation: repair the far-field signs, keep each map's zero
+// level set, assigned to its hemisphere (recon/hemispheres.h), and replace the values by exact
+// signed distances to it. White first: the pial maps are cut between the hemispheres' white
+// matter.
+void reinitialise_distance_maps(SubjectRun& r) {
+  const double network_mm = r.sdf.spacing()[0];
+  // On a finer grid than the network's, exact distances near the surfaces and the network
+  // grid's exact distances, interpolated, farther out (where the flows only need a direction).
+  SignedDistanceOptions distance_options;
+  const Volume coarse_grid(r.sdf.dims, 1, r.sdf.vox2ras);
+  const bool finer = r.options.sdf_spacing_mm > 0 && r.options.sdf_spacing_mm < network_mm;
+  if (finer) {
+    distance_options.max_distance = 2 * network_mm;
+    distance_options.far_grid = &coarse_grid;
+    r.sdf = resample_bspline(r.sdf, r.options.sdf_spacing_mm);
+  }
+  r.report["sdf_grid"] = {
+      {"dims", {r.sdf.dims[0], r.sdf.dims[1], r.sdf.dims[2]}},
+      {"spacing_mm", finer ? r.options.sdf_spacing_mm : network_mm},
+      {"interpolation", finer ? "cubic B-spline of the network's maps" : "none"}};
+  const MidsagittalPlane& plane = r.features.midsagittal;
+  r.report["midsagittal_plane"] = {{"point_ras", plane.point},
+                                   {"normal_ras", plane.normal},
+                                   {"tilt_degrees", plane.tilt_degrees()}};
+  // Far from the midline the network may confuse the hemispheres (recon/hemispheres.h): unite,
+  // then split.
+  auto united = [&](const std::string& surface) {
+    Volume both = r.frame_of("lh." + surface);
+    const Volume rh = r.frame_of("rh." + surface);
+    for (size_t v = 0; v < both.data.size(); ++v) both.data[v] = std::min(both.data[v], rh.data[v]);
+    return both;
+  };
+  Volume white = united("white"), pial = united("pial");
+  const SignRepairCounts flipped = repair_far_field_signs(white, pial, plane);
+  const Vec3 grid = white.spacing();
+  const double grid_ml = grid[0] * grid[1] * grid[2] / 1000.0;
+  r.report["sign_repair_ml"] = {{"white", double(flipped.white_voxels_flipped) * grid_ml},
+                                {"pial", double(flipped.pial_voxels_flipped) * grid_ml}};
+  int done = 0;
+  std::map<std::string, double> implicit_ml;
+  auto reinitialise = [&](const std::string& name, Volume frame, const Volume* allowed) {
+    const bool left = name.rfind("lh.", 0) == 0;
+    const Vec3 spacing = frame.spacing();
+    const double voxel_ml = spacing[0] * spacing[1] * spacing[2] / 1000.0;
+    const int64_t kept =
+        allowed ? keep_largest_region(frame, *allowed) : keep_hemisphere_white(frame, plane, left);
+    if (kept == 0) throw InputError(r.subject.dwi, "the network found no " + name + " surface");
+    implicit_ml[name] = static_cast<double>(kept) * voxel_ml;
+    r.report["implicit_volume_ml"][name] = implicit_ml[name];
+    const Mesh zero = marching_cubes(frame, MarchingCubesOptions{});
+    if (zero.faces.empty())
+      throw InputError(r.subject.dwi, "the network found no " + name + " surface");
+    Volume exact = signed_distance_volume(zero, frame, distance_options);
+    const int64_t f = index_of(sdfnet_outputs(), name);
+    std::copy(exact.data.begin(), exact.data.end(),
+              r.sdf.data.begin() + f * r.sdf.voxels_per_volume());
+    ddcsr::report(r.progress, double(++done) / 4.0);
+    return exact;
+  };
+  const Volume lh_white = reinitialise("lh.white", white, nullptr);
+  const Volume rh_white = reinitialise("rh.white", white, nullptr);
+  const std::string implausible =
+      check_white_volumes(implicit_ml.at("lh.white"), implicit_ml.at("rh.white"),
+                          r.features.mask_volume_ml, r.subject.dwi);
+  if (!implausible.empty()) {
+    r.warn(implausible);
+    r.summary.problems.push_back(implausible);
+  }
+  Volume nearer_lh = lh_white, nearer_rh = rh_white;
+  for (size_t v = 0; v < nearer_lh.data.size(); ++v) {
+    nearer_lh.data[v] = lh_white.data[v] < rh_white.data[v] ? 1.f : 0.f;
+    nearer_rh.data[v] = 1.f - nearer_lh.data[v];
+  }
+  reinitialise("lh.pial", pial, &nearer_lh);
+  reinitialise("rh.pial", pial, &nearer_rh);
+}
+
+void write_distance_maps(SubjectRun& r) {
+  fs::create_directories(fs::path(r.out_dir) / "sdf");
+  const auto& names = sdfnet_outputs();
+  for (size_t f = 0; f < names.size(); ++f)
+    write_volume(r.sdf.frame(static_cast<int64_t>(f)),
+                 (fs::path(r.out_dir) / "sdf" / (names[f] + ".nii.gz")).string());
+}
+
+// DiffCoSeg per hemisphere; both side by side when there are cores for it (each flow is mostly
+// serial), as one stage.
+void reconstruct_surfaces(SubjectRun& r) {
+  const auto& hemis = r.options.hemis;
+  if (hemis.size() == 2 && hemis[0] == "lh" && hemis[1] == "rh" && thread_count() > 1) {
+    r.stage("diffcoseg", [](SubjectRun& r) {
+      auto both = reconstruct_hemispheres(r.frame_of("lh.white"), r.frame_of("lh.pial"),
+                                          r.frame_of("rh.white"), r.frame_of("rh.pial"),
+                                          r.options.diffcoseg, r.progress);
+      for (auto& h : both) r.hemispheres.push_back(std::move(h));
+    });
+  } else {
+    for (const std::string& hemi : hemis)
+      r.stage("diffcoseg_" + hemi, [&hemi](SubjectRun& r) {
+        r.hemispheres.push_back(reconstruct_hemisphere(r.frame_of(hemi + ".white"),
+                                                       r.frame_of(hemi + ".pial"), hemi,
+                                                       r.options.diffcoseg, r.progress));
+      });
+  }
+  for (const auto& h : r.hemispheres)
+    for (const auto& p : h.problems) {
+      r.summary.problems.push_back(h.hemi + ": " + p);
+      r.warn(h.hemi + ": " + p);
+    }
+}
+
+// The placement stage: the scan's own tissue evidence, then each hemisphere's surfaces moved
+// onto it, their thickness measured again, and the displacements written as overlays
+// (surf/{lh,rh}.{white,pial}.displacement, mm along the outward normal).
+void place_on_scan_boundaries(SubjectRun& r) {
+  const FeatureSet& features = r.features;
+  const PlacementOptions& options = r.options.placement;
+  Volume white = r.frame_of("lh.white");
+  const Volume rh = r.frame_of("rh.white");
+  for (size_t v = 0; v < white.data.size(); ++v)
+    white.data[v] = std::min(white.data[v], rh.data[v]);
+  const TissueEvidence ev = estimate_tissue_evidence(features.native, features.native_mask, white);
+  char line[300];
+  std::snprintf(
+      line, sizeof line,
+      "tissue signatures at b=%.0f: S/S0 tissue %.3f, free water %.3f (%s), S0 CSF/tissue "
+      "%.2f; anisotropy white %.2f, cortex %.2f um2/ms",
+      ev.reference_bval, ev.tissue_attenuation, ev.water_attenuation,
+      ev.water_measured ? "measured" : "assumed", ev.water_to_tissue_s0, ev.white_anisotropy,
+      ev.cortex_anisotropy);
+  r.note(line);
+  json out = {{"enabled", true},
+              {"tissue",
+               {{"reference_bval", ev.reference_bval},
+                {"tissue_attenuation", ev.tissue_attenuation},
+                {"water_attenuation", ev.water_attenuation},
+                {"water_measured", ev.water_measured},
+                {"water_to_tissue_s0", ev.water_to_tissue_s0},
+                {"white_anisotropy_um2_per_ms", ev.white_anisotropy},
+                {"cortex_anisotropy_um2_per_ms", ev.cortex_anisotropy},
+                {"voxels",
+                 {{"tissue", ev.tissue_voxels},
+                  {"water", ev.water_voxels},
+                  {"white", ev.white_voxels},
+                  {"cortex", ev.cortex_voxels}}}}}};
+  const std::vector<FieldOfViewCut> cuts = field_of_view_cuts(features.native_mask);
+  const fs::path surf = fs::path(r.out_dir) / "surf";
+  fs::create_directories(surf);
+  for (auto& h : r.hemispheres) {
+    const std::vector<uint8_t> on_cut =
+        field_of_view_cut_vertices(h.white, h.pial, features.native_mask, cuts);
+    const double before = median_of(h.thickness);
+    const HemispherePlacement placed =
+        place_surfaces(h.white, h.pial, ev, r.frame_of(h.hemi + ".white"), on_cut, options);
+    h.thickness = cortical_thickness(h.white, h.pial);
+    const double after = median_of(h.thickness);
+    const auto faces = static_cast<int64_t>(h.white.faces.size());
+    write_curv(placed.white.displacement, faces,
+               (surf / (h.hemi + ".white.displacement")).string());
+    write_curv(placed.pial.displacement, faces, (surf / (h.hemi + ".pial.displacement")).string());
+    std::snprintf(line, sizeof line,
+                  "%s: placement moved white by %+.2f mm (mean; |95th| %.2f, evidence at %.0f%%), "
+                  "pial by %+.2f mm (|95th| %.2f, evidence at %.0f%%); median thickness %.2f -> "
+                  "%.2f mm",
+                  h.hemi.c_str(), placed.white.mean_mm, placed.white.p95_abs_mm,
+                  placed.white.evidence_percent, placed.pial.mean_mm, placed.pial.p95_abs_mm,
+                  placed.pial.evidence_percent, before, after);
+    r.note(line);
+    if (placed.reverted)
+      r.warn(h.hemi +
+             ": placement could not keep the surfaces free of intersections and was undone");
+    out[h.hemi] = {
+        {"white", surface_placement_json(placed.white)},
+        {"pial", surface_placement_json(placed.pial)},
+        {"intersection_check_rounds", placed.rounds},
+        {"seconds", {{"search", placed.seconds_search}, {"check", placed.seconds_check}}},
+        {"reverted", placed.reverted},
+        {"median_thickness_mm", {{"before", before}, {"after", after}}}};
+  }
+  r.report["placement"] = out;
+}
+
+// Surfaces, thickness, field-of-view labels, and per hemisphere the checks and the agreement
+// with the scan for the report.
+void write_surfaces(SubjectRun& r) {
+  const fs::path surf = fs::path(r.out_dir) / "surf";
+  fs::create_directories(surf);
+  const bool native = !r.features.native_mask.data.empty();
+  const Volume wide_mask = native ? dilate_mask(r.features.native_mask, 3.0) : Volume();
+  // The tensor maps are fitted one voxel beyond the mask; samples must fall where they exist.
+  const Vec3 sp = native ? r.features.native_mask.spacing() : Vec3{0, 0, 0};
+  const Volume fit_region =
+      native ? dilate_mask(r.features.native_mask, std::max({sp[0], sp[1], sp[2]})) : Volume();
+  const Volume fa = native ? r.features.native.maps.frame(DiffusionMaps::kFA) : Volume();
+  const Volume md = native ? r.features.native.maps.frame(DiffusionMaps::kMD) : Volume();
+  const std::vector<FieldOfViewCut> cuts =
+      native ? field_of_view_cuts(r.features.native_mask) : std::vector<FieldOfViewCut>{};
+  std::string cut_faces;
+  json cuts_json = json::array();
+  for (const FieldOfViewCut& c : cuts) {
+    cut_faces += (cut_faces.empty() ? "" : ", ") + c.face;
+    cuts_json.push_back({{"face", c.face}, {"mask_area_cm2", c.mask_area_cm2}});
+  }
+  if (native) r.report["field_of_view"] = {{"cut_faces", cuts_json}};
+  const fs::path label = fs::path(r.out_dir) / "label";
+  fs::create_directories(label);
+  for (auto& h : r.hemispheres) {
+    for (Mesh* m : {&h.white, &h.pial}) {
+      m->geometry = r.geometry;
+      m->hemi = h.hemi;
+    }
+    h.white.surface = "white";
+    h.pial.surface = "pial";
+    for (const Mesh* m : {&h.white, &h.pial}) {
+      const std::string base = (surf / (h.hemi + "." + m->surface)).string();
+      write_surface(*m, base);
+      write_surface(*m, base + ".surf.gii");
+    }
+    write_curv(h.thickness, static_cast<int64_t>(h.white.faces.size()),
+               (surf / (h.hemi + ".thickness")).string());
+    // Where the scan stops inside the brain the surfaces follow the image border: labelled, and
+    // left out of the thickness statistics and the agreement with the scan.
+    // Without a native mask there are no cuts, and every vertex is kept.
+    const std::vector<uint8_t> on_cut =
+        field_of_view_cut_vertices(h.white, h.pial, r.features.native_mask, cuts);
+    std::vector<int64_t> cut_vertices;
+    std::vector<float> thickness_in_view;
+    for (size_t v = 0; v < on_cut.size(); ++v) {
+      if (on_cut[v])
+        cut_vertices.push_back(int64_t(v));
+      else if (v < h.thickness.size())
+        thickness_in_view.push_back(h.thickness[v]);
+    }
+    write_label(h.white, cut_vertices, (label / (h.hemi + ".fov_cut.label")).string());
+    const double cut_percent =
+        on_cut.empty() ? 0.0 : 100.0 * double(cut_vertices.size()) / double(on_cut.size());
+    if (cut_percent >= kFieldOfViewCutProblemPercent) {
+      const std::string m = h.hemi + ": " + fmt_percent(cut_percent) +
+                            " of the vertices lie where the field of view cuts the brain (" +
+                            cut_faces + "): they follow the image border, not cortex (label/" +
+                            h.hemi + ".fov_cut.label; left out of thickness and agreement)";
+      r.warn(m);
+      r.summary.problems.push_back(m);
+    }
+    const MeshQuality white_q = mesh_quality(h.white), pial_q = mesh_quality(h.pial);
+    for (const auto& [name, q, c] :
+         {std::tuple<std::string, const MeshQuality&, const SurfaceCheck&>{"white", white_q,
+                                                                           h.white_check},
+          {"pial", pial_q, h.pial_check}}) {
+      std::string fault;
+      if (!(q.closed_manifold && q.components == 1 && q.euler == 2))
+        fault = h.hemi + ": " + name + ": not a closed genus-0 surface (Euler " +
+                std::to_string(q.euler) + ", " + std::to_string(q.components) + " components)";
+      else if (q.self_intersecting_faces > 0)
+        fault = h.hemi + ": " + name + ": " + std::to_string(q.self_intersecting_faces) +
+                " self-intersecting faces (" + std::to_string(q.sif) +
+                "% SIF) in the written surface";
+      if (!fault.empty() && c.self_intersecting_faces != q.self_intersecting_faces) {
+        r.warn(fault);
+        r.summary.problems.push_back(fault);
+      }
+    }
+    json entry = {
+        {"white", check_json(h.white_check, white_q)},
+        {"pial", check_json(h.pial_check, pial_q)},
+        {"white_vertices_outside_pial_percent", h.white_outside_pial_percent},
+        {"thickness_mm",
+         {{"mean", mean_of(thickness_in_view)}, {"median", median_of(thickness_in_view)}}},
+        {"zero_thickness_vertices", h.pial_zero_thickness_vertices},
+        {"field_of_view_cut_vertices", cut_vertices.size()},
+        {"field_of_view_cut_percent", cut_percent},
+        {"problems", h.problems}};
+    SurfaceContrast white_fa;
+    if (native) {
+      // Without ground truth, the scan itself says whether the surfaces sit on its boundaries:
+      // FA falls outward across white, MD rises outward across pial (models/README.md).
+      white_fa = contrast_across_surface(h.white, fa, +1, &fit_region, 1.0, &on_cut);
+      const SurfaceContrast pial_md =
+          contrast_across_surface(h.pial, md, -1, &fit_region, 1.0, &on_cut);
+      entry["dwi_agreement"] = {{"white_fa_step", white_fa.mean_step},
+                                {"white_fa_step_positive_percent", white_fa.positive_percent},
+                                {"pial_md_step_um2_per_ms", 1000.0 * pial_md.mean_step},
+                                {"pial_md_step_positive_percent", pial_md.positive_percent}};
+      char line[200];
+      std::snprintf(line, sizeof line,
+                    "%s: FA falls outward across white by %.3f (at %.0f%% of vertices); MD rises "
+                    "outward across pial by %.2f um2/ms (at %.0f%%)",
+                    h.hemi.c_str(), white_fa.mean_step, white_fa.positive_percent,
+                    1000.0 * pial_md.mean_step, pial_md.positive_percent);
+      r.note(line);
+      const double inside = percent_inside(h.pial, wide_mask);
+      entry["pial_vertices_in_mask_percent"] = inside;
+      if (inside < 95.0) {
+        const std::string m = h.hemi + ": only " + fmt_percent(inside) +
+                              " of pial vertices lie within 3 mm of the brain mask";
+        r.warn(m);
+        r.summary.problems.push_back(m);
+      }
+    }
+    for (const std::string& m : hemisphere_plausibility_problems(
+             h.hemi, thickness_in_view.empty() ? -1.0 : median_of(thickness_in_view),
+             white_fa.positive_percent, white_fa.vertices)) {
+      r.warn(m);
+      r.summary.problems.push_back(m);
+    }
+    r.surfaces[h.hemi] = entry;
+  }
+}
+
+void write_qc_pictures(SubjectRun& r) {
+  const fs::path qc = fs::path(r.out_dir) / "qc";
+  fs::create_directories(qc);
+  const Volume b0 = r.features.native.maps.frame(DiffusionMaps::kB0);
+  const Volume fa = r.features.native.maps.frame(DiffusionMaps::kFA);
+  std::vector<QcContour> contours;
+  for (const auto& h : r.hemispheres) {
+    contours.push_back({&h.white, {40, 140, 255}});
+    contours.push_back({&h.pial, {255, 40, 40}});
+  }
+  QcOptions qopts;
+  qopts.region = &r.features.native_mask;
+  qopts.pixel_mm = 0.75;
+  const std::pair<QcView, const char*> views[] = {{QcView::Axial, "axial.png"},
+                                                  {QcView::Coronal, "coronal.png"},
+                                                  {QcView::Sagittal, "sagittal.png"}};
+  for (const auto& [view, name] : views)
+    write_png(render_qc({&b0, &fa}, contours, view, qopts), (qc / name).string());
+}
+
+// The report, written last: a report with status "ok" marks the subject finished.
+void finish_report(SubjectRun& r, double seconds) {
+  ReconSummary& summary = r.summary;
+  summary.seconds = seconds;
+  for (const auto& s : summary.stages)
+    summary.peak_rss_mb = std::max(summary.peak_rss_mb, s.peak_rss_mb);
+  json stages = json::array();
+  for (const auto& s : summary.stages) stages.push_back(usage_json(s));
+  r.report["stages"] = stages;
+  r.report["seconds"] = std::round(summary.seconds * 1000) / 1000;
+  r.report["peak_rss_mb"] = std::round(summary.peak_rss_mb);
+  r.report["surfaces"] = r.surfaces;
+  r.report["problems"] = summary.problems;
+  const ReconOptions& options = r.options;
+  r.report["outputs"] = {
+      {"surfaces",
+       "surf/{lh,rh}.{white,pial} (FreeSurfer, surface RAS + volume geometry of the input)"},
+      {"gifti", "surf/{lh,rh}.{white,pial}.surf.gii (scanner RAS)"},
+      {"thickness", "surf/{lh,rh}.thickness"},
+      {"placement",
+       options.place ? "surf/{lh,rh}.{white,pial}.displacement (mm moved along the outward normal "
+                       "by placement; FreeSurfer curv)"
+                     : ""},
+      {"labels", "label/{lh,rh}.fov_cut.label (vertices where the field of view cuts the brain)"},
+      {"qc", options.qc ? "qc/{axial,coronal,sagittal}.png (b0 | FA; white blue, pial red)" : ""},
+      {"sdf", options.save_sdf ? "sdf/{lh,rh}.{white,pial}.nii.gz (mm, negative inside)" : ""}};
+  r.report["status"] = "ok";
+  write_file_atomic((fs::path(r.out_dir) / "report.json").string(), r.report.dump(2) + "\n");
+}
+
 }  // namespace
 
 std::string default_model_path(const std::string& executable_path) {
@@ -159,383 +651,23 @@ std::string default_model_path(const std::string& executable_path) {
 ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions& options,
                                  const std::string& out_dir, const ReconObserver& observer) {
   const auto t0 = std::chrono::steady_clock::now();
-  ReconSummary summary;
-  auto note = [&](const std::string& m) {
-    if (observer.note) observer.note(m);
-  };
-  auto warn = [&](const std::string& m) {
-    if (observer.warning) observer.warning(m);
-  };
-  auto run_stage = [&](const std::string& name, const std::function<void()>& body) {
-    if (observer.stage_started) observer.stage_started(name);
-    StageMeter meter(name);
-    body();
-    summary.stages.push_back(meter.finish());
-    if (observer.stage_finished) observer.stage_finished(summary.stages.back());
-  };
-  const ProgressFn progress = observer.progress;
-  json report;
-  report["status"] = "running";
-  report["subject"] = subject.id;
-  report["ddcsr"] = {{"version", kVersion}, {"commit", kGitDescribe}, {"libtorch", TORCH_VERSION}};
-  report["command_line"] = options.command_line;
-  report["threads"] = thread_count();
-
-  // Load: the scan, its gradient table and mask. The model loads here too, so a wrong model file
-  // fails in a second rather than after the features.
-  Volume dwi, mask;
-  GradientTable table;
-  VolumeGeometry geometry;
-  std::optional<SdfNet> net;
-  run_stage("load", [&] {
-    dwi = read_volume(subject.dwi, true);
-    std::string bval = subject.bval, bvec = subject.bvec;
-    if (bval.empty() || bvec.empty()) {
-      const auto found = find_gradient_files(subject.dwi);
-      if (bval.empty()) bval = found.first;
-      if (bvec.empty()) bvec = found.second;
-    }
-    table = read_fsl_gradients(bval, bvec);
-    check_gradients(table, dwi.nvols, subject.dwi, options.features.protocol.b0_threshold);
-    if (!subject.mask.empty()) mask = read_volume(subject.mask);
-    geometry = volume_geometry_of(dwi, fs::path(subject.dwi).filename().string());
-    net.emplace(
-        SdfNet::load(options.model_path, feature_channel_names(), parse_device(options.device)));
-    report["inputs"] = {
-        {"dwi", subject.dwi}, {"bval", bval}, {"bvec", bvec}, {"mask", subject.mask}};
-    const Vec3 vox = dwi.spacing();
-    report["image"] = {{"dims", {dwi.dims[0], dwi.dims[1], dwi.dims[2]}},
-                       {"volumes", dwi.nvols},
-                       {"voxel_size_mm", {vox[0], vox[1], vox[2]}}};
-    report["model"] = {{"path", net->path()},
-                       {"sha256", sha256_file(net->path())},
-                       {"device", net->device_name()},
-                       {"metadata", json::parse(net->metadata().json, nullptr, false)}};
-    note("model " + net->path() + " on " + net->device_name());
-  });
-
-  FeatureOptions fopts = options.features;
-  fopts.grid.spacing_mm = net->metadata().grid_spacing_mm;
-  fopts.grid.multiple = net->metadata().size_multiple;
-  fopts.keep_native = true;  // the QC pictures and the surfaces' agreement with FA and MD
-  fopts.image_path = subject.dwi;
-  fopts.mask_path = subject.mask;
-  FeatureSet features;
-  run_stage("features", [&] {
-    features =
-        compute_features(dwi, table, subject.mask.empty() ? nullptr : &mask, fopts, progress);
-    json shells = json::array();
-    for (const auto& s : features.protocol.shells)
-      shells.push_back({{"bval", std::round(s.bval)}, {"volumes", s.volumes.size()}});
-    report["protocol"] = {{"b0_volumes", features.protocol.b0_volumes.size()},
-                          {"shells", shells},
-                          {"tensor_directions", features.protocol.dti_directions},
-                          {"bvals_rescaled", features.protocol.rescaled}};
-    report["mask"] = {{"source", features.mask_given ? "given" : "automatic"},
-                      {"volume_ml", features.mask_volume_ml}};
-    const auto& g = features.channels;
-    report["network_grid"] = {{"dims", {g.dims[0], g.dims[1], g.dims[2]}},
-                              {"spacing_mm", fopts.grid.spacing_mm}};
-    note("features on a " + std::to_string(g.dims[0]) + "x" + std::to_string(g.dims[1]) + "x" +
-         std::to_string(g.dims[2]) + " grid; mask " +
-         std::to_string(static_cast<int>(features.mask_volume_ml)) + " ml (" +
-         (features.mask_given ? "given" : "automatic") + ")");
-  });
-  dwi = Volume();  // the 4D series is the largest thing held; nothing later needs it
-
-  Volume sdf;
-  run_stage("sdfnet", [&] {
-    sdf = net->predict(features.channels, options.inference, progress, subject.dwi);
-    report["inference"] = {
-        {"sliding_window", net->uses_sliding_window(features.channels.dims, options.inference)},
-        {"mirror_average", options.inference.mirror_average}};
-  });
-  net.reset();
-  // The network is trained for accuracy near the surfaces; deep inside and far outside its output
-  // is no distance (flat plateaus, even the wrong sign: recon/sign_repair.h), and DiffCoSeg's
-  // flows need one. Level-set reinitialisation: repair the far-field signs, keep each map's zero
-  // level set, assigned to its hemisphere (recon/hemispheres.h), and replace the values by exact
-  // signed distances to it. White first: the pial maps are cut between the
-  // hemispheres' white matter.
-  auto frame_of = [&](const std::string& name) {
-    return sdf.frame(index_of(sdfnet_outputs(), name));
-  };
-  run_stage("reinitialise", [&] {
-    const double network_mm = sdf.spacing()[0];
-    // On a finer grid than the network's, exact distances near the surfaces and the network
-    // grid's exact distances, interpolated, farther out (where the flows only need a direction).
-    SignedDistanceOptions distance_options;
-    const Volume coarse_grid(sdf.dims, 1, sdf.vox2ras);
-    const bool finer = options.sdf_spacing_mm > 0 && options.sdf_spacing_mm < network_mm;
-    if (finer) {
-      distance_options.max_distance = 2 * network_mm;
-      distance_options.far_grid = &coarse_grid;
-      sdf = resample_bspline(sdf, options.sdf_spacing_mm);
-    }
-    report["sdf_grid"] = {
-        {"dims", {sdf.dims[0], sdf.dims[1], sdf.dims[2]}},
-        {"spacing_mm", finer ? options.sdf_spacing_mm : network_mm},
-        {"interpolation", finer ? "cubic B-spline of the network's maps" : "none"}};
-    const MidsagittalPlane& plane = features.midsagittal;
-    report["midsagittal_plane"] = {{"point_ras", plane.point},
-                                   {"normal_ras", plane.normal},
-                                   {"tilt_degrees", plane.tilt_degrees()}};
-    // Far from the midline the network may confuse the hemispheres (recon/hemispheres.h): unite,
-    // then split.
-    auto united = [&](const std::string& surface) {
-      Volume both = frame_of("lh." + surface);
-      const Volume rh = frame_of("rh." + surface);
-      for (size_t v = 0; v < both.data.size(); ++v)
-        both.data[v] = std::min(both.data[v], rh.data[v]);
-      return both;
-    };
-    Volume white = united("white"), pial = united("pial");
-    const SignRepairCounts flipped = repair_far_field_signs(white, pial, plane);
-    const Vec3 grid = white.spacing();
-    const double grid_ml = grid[0] * grid[1] * grid[2] / 1000.0;
-    report["sign_repair_ml"] = {{"white", double(flipped.white_voxels_flipped) * grid_ml},
-                                {"pial", double(flipped.pial_voxels_flipped) * grid_ml}};
-    int done = 0;
-    std::map<std::string, double> implicit_ml;
-    auto reinitialise = [&](const std::string& name, Volume frame, const Volume* allowed) {
-      const bool left = name.rfind("lh.", 0) == 0;
-      const Vec3 spacing = frame.spacing();
-      const double voxel_ml = spacing[0] * spacing[1] * spacing[2] / 1000.0;
-      const int64_t kept = allowed ? keep_largest_region(frame, *allowed)
-                                   : keep_hemisphere_white(frame, plane, left);
-      if (kept == 0) throw InputError(subject.dwi, "the network found no " + name + " surface");
-      implicit_ml[name] = static_cast<double>(kept) * voxel_ml;
-      report["implicit_volume_ml"][name] = implicit_ml[name];
-      const Mesh zero = marching_cubes(frame, MarchingCubesOptions{});
-      if (zero.faces.empty())
-        throw InputError(subject.dwi, "the network found no " + name + " surface");
-      Volume exact = signed_distance_volume(zero, frame, distance_options);
-      const int64_t f = index_of(sdfnet_outputs(), name);
-      std::copy(exact.data.begin(), exact.data.end(),
-                sdf.data.begin() + f * sdf.voxels_per_volume());
-      ddcsr::report(progress, double(++done) / 4.0);
-      return exact;
-    };
-    const Volume lh_white = reinitialise("lh.white", white, nullptr);
-    const Volume rh_white = reinitialise("rh.white", white, nullptr);
-    const std::string implausible =
-        check_white_volumes(implicit_ml.at("lh.white"), implicit_ml.at("rh.white"),
-                            features.mask_volume_ml, subject.dwi);
-    if (!implausible.empty()) {
-      warn(implausible);
-      summary.problems.push_back(implausible);
-    }
-    Volume nearer_lh = lh_white, nearer_rh = rh_white;
-    for (size_t v = 0; v < nearer_lh.data.size(); ++v) {
-      nearer_lh.data[v] = lh_white.data[v] < rh_white.data[v] ? 1.f : 0.f;
-      nearer_rh.data[v] = 1.f - nearer_lh.data[v];
-    }
-    reinitialise("lh.pial", pial, &nearer_lh);
-    reinitialise("rh.pial", pial, &nearer_rh);
-  });
-  if (options.save_sdf) {
-    fs::create_directories(fs::path(out_dir) / "sdf");
-    const auto& names = sdfnet_outputs();
-    for (size_t f = 0; f < names.size(); ++f)
-      write_volume(sdf.frame(static_cast<int64_t>(f)),
-                   (fs::path(out_dir) / "sdf" / (names[f] + ".nii.gz")).string());
-  }
-
-  std::vector<HemisphereSurfaces> hemispheres;
-  // Both hemispheres run side by side when there are cores for it: each flow is mostly serial.
-  if (options.hemis.size() == 2 && options.hemis[0] == "lh" && options.hemis[1] == "rh" &&
-      thread_count() > 1) {
-    run_stage("diffcoseg", [&] {
-      auto both =
-          reconstruct_hemispheres(frame_of("lh.white"), frame_of("lh.pial"), frame_of("rh.white"),
-                                  frame_of("rh.pial"), options.diffcoseg, progress);
-      for (auto& h : both) hemispheres.push_back(std::move(h));
-    });
-  } else {
-    for (const std::string& hemi : options.hemis)
-      run_stage("diffcoseg_" + hemi, [&] {
-        hemispheres.push_back(reconstruct_hemisphere(frame_of(hemi + ".white"),
-                                                     frame_of(hemi + ".pial"), hemi,
-                                                     options.diffcoseg, progress));
-      });
-  }
-  for (const auto& h : hemispheres)
-    for (const auto& p : h.problems) {
-      summary.problems.push_back(h.hemi + ": " + p);
-      warn(h.hemi + ": " + p);
-    }
-  sdf = Volume();
-
-  json surfaces = json::object();
-  run_stage("write", [&] {
-    const fs::path surf = fs::path(out_dir) / "surf";
-    fs::create_directories(surf);
-    const bool native = !features.native_mask.data.empty();
-    const Volume wide_mask = native ? dilate_mask(features.native_mask, 3.0) : Volume();
-    // The tensor maps are fitted one voxel beyond the mask; samples must fall where they exist.
-    const Vec3 sp = native ? features.native_mask.spacing() : Vec3{0, 0, 0};
-    const Volume fit_region =
-        native ? dilate_mask(features.native_mask, std::max({sp[0], sp[1], sp[2]})) : Volume();
-    const Volume fa = native ? features.native.maps.frame(DiffusionMaps::kFA) : Volume();
-    const Volume md = native ? features.native.maps.frame(DiffusionMaps::kMD) : Volume();
-    const std::vector<FieldOfViewCut> cuts =
-        native ? field_of_view_cuts(features.native_mask) : std::vector<FieldOfViewCut>{};
-    std::string cut_faces;
-    json cuts_json = json::array();
-    for (const FieldOfViewCut& c : cuts) {
-      cut_faces += (cut_faces.empty() ? "" : ", ") + c.face;
-      cuts_json.push_back({{"face", c.face}, {"mask_area_cm2", c.mask_area_cm2}});
-    }
-    if (native) report["field_of_view"] = {{"cut_faces", cuts_json}};
-    const fs::path label = fs::path(out_dir) / "label";
-    fs::create_directories(label);
-    for (auto& h : hemispheres) {
-      for (Mesh* m : {&h.white, &h.pial}) {
-        m->geometry = geometry;
-        m->hemi = h.hemi;
-      }
-      h.white.surface = "white";
-      h.pial.surface = "pial";
-      for (const Mesh* m : {&h.white, &h.pial}) {
-        const std::string base = (surf / (h.hemi + "." + m->surface)).string();
-        write_surface(*m, base);
-        write_surface(*m, base + ".surf.gii");
-      }
-      write_curv(h.thickness, static_cast<int64_t>(h.white.faces.size()),
-                 (surf / (h.hemi + ".thickness")).string());
-      // Where the scan stops inside the brain the surfaces follow the image border: labelled, and
-      // left out of the thickness statistics and the agreement with the scan.
-      // Without a native mask there are no cuts, and every vertex is kept.
-      const std::vector<uint8_t> on_cut =
-          field_of_view_cut_vertices(h.white, h.pial, features.native_mask, cuts);
-      std::vector<int64_t> cut_vertices;
-      std::vector<float> thickness_in_view;
-      for (size_t v = 0; v < on_cut.size(); ++v) {
-        if (on_cut[v])
-          cut_vertices.push_back(int64_t(v));
-        else if (v < h.thickness.size())
-          thickness_in_view.push_back(h.thickness[v]);
-      }
-      write_label(h.white, cut_vertices, (label / (h.hemi + ".fov_cut.label")).string());
-      const double cut_percent =
-          on_cut.empty() ? 0.0 : 100.0 * double(cut_vertices.size()) / double(on_cut.size());
-      if (cut_percent >= kFieldOfViewCutProblemPercent) {
-        const std::string m = h.hemi + ": " + fmt_percent(cut_percent) +
-                              " of the vertices lie where the field of view cuts the brain (" +
-                              cut_faces + "): they follow the image border, not cortex (label/" +
-                              h.hemi + ".fov_cut.label; left out of thickness and agreement)";
-        warn(m);
-        summary.problems.push_back(m);
-      }
-      const MeshQuality white_q = mesh_quality(h.white), pial_q = mesh_quality(h.pial);
-      for (const auto& [name, q, c] :
-           {std::tuple<std::string, const MeshQuality&, const SurfaceCheck&>{"white", white_q,
-                                                                             h.white_check},
-            {"pial", pial_q, h.pial_check}}) {
-        std::string fault;
-        if (!(q.closed_manifold && q.components == 1 && q.euler == 2))
-          fault = h.hemi + ": " + name + ": not a closed genus-0 surface (Euler " +
-                  std::to_string(q.euler) + ", " + std::to_string(q.components) + " components)";
-        else if (q.self_intersecting_faces > 0)
-          fault = h.hemi + ": " + name + ": " + std::to_string(q.self_intersecting_faces) +
-                  " self-intersecting faces (" + std::to_string(q.sif) +
-                  "% SIF) in the written surface";
-        if (!fault.empty() && c.self_intersecting_faces != q.self_intersecting_faces) {
-          warn(fault);
-          summary.problems.push_back(fault);
-        }
-      }
-      json entry = {
-          {"white", check_json(h.white_check, white_q)},
-          {"pial", check_json(h.pial_check, pial_q)},
-          {"white_vertices_outside_pial_percent", h.white_outside_pial_percent},
-          {"thickness_mm",
-           {{"mean", mean_of(thickness_in_view)}, {"median", median_of(thickness_in_view)}}},
-          {"zero_thickness_vertices", h.pial_zero_thickness_vertices},
-          {"field_of_view_cut_vertices", cut_vertices.size()},
-          {"field_of_view_cut_percent", cut_percent},
-          {"problems", h.problems}};
-      SurfaceContrast white_fa;
-      if (native) {
-        // Without ground truth, the scan itself says whether the surfaces sit on its boundaries:
-        // FA falls outward across white, MD rises outward across pial (models/README.md).
-        white_fa = contrast_across_surface(h.white, fa, +1, &fit_region, 1.0, &on_cut);
-        const SurfaceContrast pial_md =
-            contrast_across_surface(h.pial, md, -1, &fit_region, 1.0, &on_cut);
-        entry["dwi_agreement"] = {{"white_fa_step", white_fa.mean_step},
-                                  {"white_fa_step_positive_percent", white_fa.positive_percent},
-                                  {"pial_md_step_um2_per_ms", 1000.0 * pial_md.mean_step},
-                                  {"pial_md_step_positive_percent", pial_md.positive_percent}};
-        char line[200];
-        std::snprintf(line, sizeof line,
-                      "%s: FA falls outward across white by %.3f (at %.0f%% of vertices); MD rises "
-                      "outward across pial by %.2f um2/ms (at %.0f%%)",
-                      h.hemi.c_str(), white_fa.mean_step, white_fa.positive_percent,
-                      1000.0 * pial_md.mean_step, pial_md.positive_percent);
-        note(line);
-        const double inside = percent_inside(h.pial, wide_mask);
-        entry["pial_vertices_in_mask_percent"] = inside;
-        if (inside < 95.0) {
-          const std::string m = h.hemi + ": only " + fmt_percent(inside) +
-                                " of pial vertices lie within 3 mm of the brain mask";
-          warn(m);
-          summary.problems.push_back(m);
-        }
-      }
-      for (const std::string& m : hemisphere_plausibility_problems(
-               h.hemi, thickness_in_view.empty() ? -1.0 : median_of(thickness_in_view),
-               white_fa.positive_percent, white_fa.vertices)) {
-        warn(m);
-        summary.problems.push_back(m);
-      }
-      surfaces[h.hemi] = entry;
-    }
-  });
-
-  if (options.qc && !features.native.maps.data.empty()) {
-    run_stage("qc", [&] {
-      const fs::path qc = fs::path(out_dir) / "qc";
-      fs::create_directories(qc);
-      const Volume b0 = features.native.maps.frame(DiffusionMaps::kB0);
-      const Volume fa = features.native.maps.frame(DiffusionMaps::kFA);
-      std::vector<QcContour> contours;
-      for (const auto& h : hemispheres) {
-        contours.push_back({&h.white, {40, 140, 255}});
-        contours.push_back({&h.pial, {255, 40, 40}});
-      }
-      QcOptions qopts;
-      qopts.region = &features.native_mask;
-      qopts.pixel_mm = 0.75;
-      const std::pair<QcView, const char*> views[] = {{QcView::Axial, "axial.png"},
-                                                      {QcView::Coronal, "coronal.png"},
-                                                      {QcView::Sagittal, "sagittal.png"}};
-      for (const auto& [view, name] : views)
-        write_png(render_qc({&b0, &fa}, contours, view, qopts), (qc / name).string());
-    });
-  }
-
-  summary.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  for (const auto& s : summary.stages)
-    summary.peak_rss_mb = std::max(summary.peak_rss_mb, s.peak_rss_mb);
-  json stages = json::array();
-  for (const auto& s : summary.stages) stages.push_back(usage_json(s));
-  report["stages"] = stages;
-  report["seconds"] = std::round(summary.seconds * 1000) / 1000;
-  report["peak_rss_mb"] = std::round(summary.peak_rss_mb);
-  report["surfaces"] = surfaces;
-  report["problems"] = summary.problems;
-  report["outputs"] = {
-      {"surfaces",
-       "surf/{lh,rh}.{white,pial} (FreeSurfer, surface RAS + volume geometry of the input)"},
-      {"gifti", "surf/{lh,rh}.{white,pial}.surf.gii (scanner RAS)"},
-      {"thickness", "surf/{lh,rh}.thickness"},
-      {"labels", "label/{lh,rh}.fov_cut.label (vertices where the field of view cuts the brain)"},
-      {"qc", options.qc ? "qc/{axial,coronal,sagittal}.png (b0 | FA; white blue, pial red)" : ""},
-      {"sdf", options.save_sdf ? "sdf/{lh,rh}.{white,pial}.nii.gz (mm, negative inside)" : ""}};
-  // Written last: a report with status "ok" marks the subject finished.
-  report["status"] = "ok";
-  write_file_atomic((fs::path(out_dir) / "report.json").string(), report.dump(2) + "\n");
-  return summary;
+  SubjectRun r(subject, options, out_dir, observer);
+  start_report(r);
+  r.stage("load", load_inputs);
+  r.stage("features", compute_subject_features);
+  r.stage("sdfnet", predict_distance_maps);
+  r.stage("reinitialise", reinitialise_distance_maps);
+  if (options.save_sdf) write_distance_maps(r);
+  reconstruct_surfaces(r);
+  if (options.place && r.has_native_maps())
+    r.stage("place", place_on_scan_boundaries);
+  else
+    r.report["placement"] = {{"enabled", false}};
+  r.sdf = Volume();
+  r.stage("write", write_surfaces);
+  if (options.qc && r.has_native_maps()) r.stage("qc", write_qc_pictures);
+  finish_report(r, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  return r.summary;
 }
 
 std::vector<std::string> hemisphere_plausibility_problems(const std::string& hemi,

@@ -1,0 +1,110 @@
+// Placement: the white and pial surfaces moved onto the boundaries the subject's own scan shows.
+//
+// The network learns the contrast of the phantoms it was trained on; DiffCoSeg follows its maps,
+// so every bias of the network ends in the surfaces (phantoms of another tissue model: white
+// +0.5 mm, pial +1.2 to +1.5 mm too far out). FreeSurfer places its final surfaces on the image's
+// own intensity transitions; this stage does the same with the diffusion signal, after DiffCoSeg.
+//
+// Evidence, from the scan alone and for any protocol:
+// - Pial: the volume fraction of brain tissue against free water. The mean normalised signal
+//   of a shell, S/S0, is linear in the signal fractions of tissue and free water and free of the
+//   receive field: r = (1 - w) a_tissue + w a_water. a_tissue is measured in the subject's voxels
+//   around its white surface, a_water in its CSF (free diffusion, MD > 2.7 um2/ms) or, without
+//   enough CSF, from free water at body temperature. The T2 weighting (S0 of CSF over tissue,
+//   from the b0 of the same voxels) turns the signal fraction w into a volume fraction.
+// - White: the tensor's anisotropy magnitude sqrt(3/2)|dev D| (FA times the tensor's norm), which
+//   a mixture of white matter and isotropic cortex scales in proportion to the white matter's
+//   share (FA itself does not: a half-and-half voxel has 60 % of white matter's FA), against the
+//   levels of white matter deep inside the white surface and of cortex outside it, both
+//   regional (Gaussian-weighted over `level_sigma_mm`) because white matter's anisotropy varies
+//   with its fibre configuration.
+// A boundary blurred by a symmetric point-spread function crosses half-way between its two
+// sides' levels where it lies. Each vertex searches its normal over +-search_mm for that
+// crossing nearest to the surface; where the profile shows no clear step (a closed sulcus, a
+// thin blade whose white matter never reaches its level, a field-of-view cut) it has no
+// evidence. The displacements are averaged over the surface, weighted by evidence, so vertices
+// without evidence follow their neighbours or stay where they are.
+//
+// Guarantees: steps are bounded (`max_step_mm`); white stays inside pial with a gap, neither
+// crosses the medial sheet of a sulcus or gyral blade (measured on the network's maps); the
+// topology is untouched, and a final exact self-intersection check of white and pial as one mesh
+// takes back every displacement that made a face cross another, so DiffCoSeg's guarantees
+// (Euler 2, no self-intersection, white inside pial) still hold.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "ddcsr/mesh.h"
+#include "ddcsr/volume.h"
+
+namespace ddcsr {
+
+struct DiffusionMaps;  // ddcsr/features/dti.h
+
+// What the subject's scan says about its tissues, on the scan's grid.
+struct TissueEvidence {
+  Volume tissue_fraction;    // volume fraction of brain tissue (against free water), 0..1
+  Volume anisotropy;         // sqrt(3/2)|dev D|, um2/ms
+  Volume white_level;        // regional anisotropy of white matter, um2/ms
+  Volume cortex_level;       // regional anisotropy of cortex, um2/ms
+  Volume cortex_b0, csf_b0;  // regional b0 of cortex and of CSF (the scan's units)
+  // The signatures measured in the subject.
+  double reference_bval = 0;      // s/mm2: the shell the free-water fraction leans on most
+  double tissue_attenuation = 0;  // S/S0 of tissue at reference_bval
+  double water_attenuation = 0;   // S/S0 of free water at reference_bval
+  double water_to_tissue_s0 = 1;  // T2 weighting: S0 of CSF over S0 of tissue
+  double white_anisotropy = 0, cortex_anisotropy = 0;  // medians, um2/ms
+  int64_t tissue_voxels = 0, water_voxels = 0, white_voxels = 0, cortex_voxels = 0;
+  bool water_measured = false;  // false: free water at 37 C assumed (3.0 um2/ms)
+};
+
+struct PlacementOptions {
+  double search_mm = 3.0;      // each vertex looks this far along its normal, both ways
+  double sample_mm = 0.2;      // profile step
+  double max_step_mm = 2.5;    // no vertex moves farther
+  double smoothing_mm = 2.0;   // Gaussian width of the evidence-weighted averaging over the surface
+  double min_evidence = 0.15;  // local share of vertices with evidence below which moves fade
+  double min_gap_mm =
+      0.2;  // white keeps this far inside pial; surfaces this far from medial sheets
+  double min_thickness_mm = 0.3;  // thinner pairs (white touching itself, medial wall) stay
+  // A step must rise from below `low` to above `high` of its two levels across the search range.
+  double low = 0.3, high = 0.7;
+  int max_rounds = 12;  // rounds of taking back displacements that made faces cross
+};
+
+// The tissue evidence from the tensor maps and per-shell mean signals of the scan (`maps`,
+// features/dti.h), its brain `mask`, and a signed distance map of the white surfaces (mm,
+// negative inside, any grid) that says where the unambiguous voxels are. InputError when the
+// maps hold no shell or the mask no voxel.
+TissueEvidence estimate_tissue_evidence(const DiffusionMaps& maps, const Volume& mask,
+                                        const Volume& white_sdf);
+
+// What placement did to one surface.
+struct SurfacePlacement {
+  std::vector<float> displacement;  // per vertex, mm along the outward normal (+ outward)
+  int64_t evidence_vertices = 0;    // vertices whose profile showed a boundary
+  int64_t moved_vertices = 0;       // |displacement| >= 0.05 mm
+  int64_t taken_back_vertices = 0;  // displacement withdrawn by the self-intersection check
+  double mean_mm = 0, mean_abs_mm = 0, p95_abs_mm = 0;
+  double evidence_percent = 0, moved_percent = 0;
+  // Mean raw offset of the boundary found, over the vertices with evidence (+ outward).
+  double mean_found_offset_mm = 0;
+};
+
+struct HemispherePlacement {
+  SurfacePlacement white, pial;
+  int rounds = 0;         // rounds of the self-intersection check
+  bool reverted = false;  // the check could not be satisfied: surfaces left as they were
+  double seconds_search = 0, seconds_check = 0;
+};
+
+// Moves `white` and `pial` (one hemisphere, one triangulation, scanner RAS) onto the scan's
+// boundaries. `white_sdf`: this hemisphere's white signed distance map (the network's,
+// reinitialised, which DiffCoSeg followed), whose medial sheets inside (gyral blades) and outside
+// (closed sulci) no vertex may cross. `excluded` (may be empty): vertices to leave where they are
+// (field-of-view cuts). Throws UsageError for invalid options.
+HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence& evidence,
+                                   const Volume& white_sdf, const std::vector<uint8_t>& excluded,
+                                   const PlacementOptions& options = {});
+
+}  // namespace ddcsr
