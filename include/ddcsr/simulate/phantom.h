@@ -88,18 +88,30 @@ inline const char* const kFractionFrames[] = {"white_matter", "cortical_grey_mat
 
 // Values of Subject::labels (whole head only): the structure with the largest fraction in the
 // voxel, 0 where nothing (air) has more.
-inline const char* const kLabelNames[] = {
-    "background",      "cerebral_white_matter", "cortex",         "deep_grey_nuclei",
-    "lateral_ventricles", "csf",                "cerebellar_white_matter", "cerebellar_grey_matter",
-    "brainstem",       "corpus_callosum",       "diencephalon",   "third_ventricle",
-    "skull",           "marrow",                "muscle",         "fat",
-    "skin",            "eye"};
+inline const char* const kLabelNames[] = {"background",
+                                          "cerebral_white_matter",
+                                          "cortex",
+                                          "deep_grey_nuclei",
+                                          "lateral_ventricles",
+                                          "csf",
+                                          "cerebellar_white_matter",
+                                          "cerebellar_grey_matter",
+                                          "brainstem",
+                                          "corpus_callosum",
+                                          "diencephalon",
+                                          "third_ventricle",
+                                          "skull",
+                                          "marrow",
+                                          "muscle",
+                                          "fat",
+                                          "skin",
+                                          "eye"};
 
 struct Subject {
   PhantomGeometry geometry;
   Physics physics;
   HeadModel head;
-  Volume labels;  // whole head only: see kLabelNames
+  Volume labels;      // whole head only: see kLabelNames
   Protocol protocol;  // b-vectors in scanner RAS
   Volume dwi;         // 4D
   Volume mask;        // intracranial, 0/1
@@ -127,10 +139,11 @@ void validate(const SimulationOptions& opts);
 Subject simulate_subject(const SimulationOptions& opts, const ProgressFn& progress = {});
 
 // Writes the subject folder: dwi.nii.gz/.bval/.bvec (FSL convention), mask.nii.gz,
-// fractions.nii.gz, labels.nii.gz (whole head only), sdf/{lh,rh}.{white,pial}.nii.gz, surf/{lh,rh}.{white,pial} (FreeSurfer, with
-// the volume-geometry footer of dwi.nii.gz) and .surf.gii (scanner RAS), meta.json. Everything
-// goes to a hidden sibling folder first, which is renamed onto `dir` once complete; an existing
-// non-empty `dir` is replaced only when `overwrite`, else UsageError.
+// fractions.nii.gz, labels.nii.gz (whole head only), sdf/{lh,rh}.{white,pial}.nii.gz,
+// surf/{lh,rh}.{white,pial} (FreeSurfer, with the volume-geometry footer of dwi.nii.gz) and
+// .surf.gii (scanner RAS), meta.json. Everything goes to a hidden sibling folder first, which is
+// renamed onto `dir` once complete; an existing non-empty `dir` is replaced only when `overwrite`,
+// else UsageError.
 void write_subject(const Subject& subject, const SimulationOptions& opts, const std::string& dir,
                    bool overwrite, const ProgressFn& progress = {});
 

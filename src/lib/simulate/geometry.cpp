@@ -775,10 +775,9 @@ void add_whole_head(const GeometryOptions& opts, const Vec3& anchor, PhantomGeom
     const double j = opts.variability ? 1.0 : 0.0;
     const Vec3 c{spec.centre[0] + anchor[0], spec.centre[1] + j * rng.uniform(-2, 2) + anchor[1],
                  spec.centre[2] + j * rng.uniform(-1.5, 1.5) + anchor[2]};
-    Mesh m = ellipsoid_mesh(c,
-                            {spec.semi_axes[0] * size[0], spec.semi_axes[1] * size[1],
-                             spec.semi_axes[2] * size[2]},
-                            rotation_xyz(0, 0, 0), 4);
+    Mesh m = ellipsoid_mesh(
+        c, {spec.semi_axes[0] * size[0], spec.semi_axes[1] * size[1], spec.semi_axes[2] * size[2]},
+        rotation_xyz(0, 0, 0), 4);
     transform_mesh(m, g.warp, g.similarity);
     return m;
   };
@@ -802,9 +801,9 @@ void add_whole_head(const GeometryOptions& opts, const Vec3& anchor, PhantomGeom
     const Vec3 t{side * kEye[0] + anchor[0], kEye[1] + anchor[1], kEye[2] + anchor[2]};
     Vec3 c = g.similarity.apply(g.warp.apply(t));
     for (int it = 0; it < 200; ++it) {
-      const double d = std::min(pial_distance[0].signed_distance(c),
-                                pial_distance[1].signed_distance(c)) -
-                       radius;
+      const double d =
+          std::min(pial_distance[0].signed_distance(c), pial_distance[1].signed_distance(c)) -
+          radius;
       if (d >= clear) break;
       c = add(c, mul(forward, std::max(0.5 * opts.scale, clear - d)));
     }

@@ -155,15 +155,17 @@ Volume acquisition_grid(const PhantomGeometry& g, const SimulationOptions& o, co
         hi[c] = std::max<double>(hi[c], v[c]);
       }
   const double margin = o.grid_margin > 0 ? o.grid_margin
-                        : H.whole        ? H.outer_extent(o.geometry.scale) + 4 * o.geometry.scale
-                                         : (o.csf_margin + 6 + 5 + 4) * o.geometry.scale;
+                        : H.whole         ? H.outer_extent(o.geometry.scale) + 4 * o.geometry.scale
+                                          : (o.csf_margin + 6 + 5 + 4) * o.geometry.scale;
   for (int c = 0; c < 3; ++c) {
     lo[c] -= margin;
     hi[c] += margin;
   }
   if (o.grid_margin == 0)
     for (const auto& eye : g.eyes) {
-      const double reach = eye.radius + (H.orbit_fat_mm + 4) * o.geometry.scale;
+      // The head's layers wrap the orbits too (their CSF layer aside, which is not there).
+      const double reach =
+          eye.radius + (H.orbit_fat_mm + 4) * o.geometry.scale + H.outer_extent(o.geometry.scale);
       for (int c = 0; c < 3; ++c) {
         lo[c] = std::min(lo[c], eye.centre[c] - reach);
         hi[c] = std::max(hi[c], eye.centre[c] + reach);
@@ -192,8 +194,8 @@ Volume acquisition_grid(const PhantomGeometry& g, const SimulationOptions& o, co
   if (P.fov_axis >= 0) {
     // The field of view ends fov_cut_mm inside the brain's box: the margin goes as well.
     const int a = P.fov_axis;
-    const int64_t cut = std::min<int64_t>(
-        dims[a] - 16, static_cast<int64_t>((margin + P.fov_cut_mm) / P.voxel[a]));
+    const int64_t cut =
+        std::min<int64_t>(dims[a] - 16, static_cast<int64_t>((margin + P.fov_cut_mm) / P.voxel[a]));
     if (cut > 0) {
       dims[a] -= cut;
       if (P.fov_side < 0)
@@ -353,8 +355,8 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
   const Waves random_bias_waves(random_bias_rng, 6, P.bias_wavelength_mm);
   const Waves& bias_field_waves = P.random ? random_bias_waves : bias_waves;
   Random head_rng(mix_seed(o.geometry.seed, 402));
-  const Waves csf_field(head_rng, 6, 70), skull_field(head_rng, 6, 90),
-      fat_field(head_rng, 6, 60), folia_field(head_rng, 4, 40);
+  const Waves csf_field(head_rng, 6, 70), skull_field(head_rng, 6, 90), fat_field(head_rng, 6, 60),
+      folia_field(head_rng, 4, 40);
   // Cerebellar lobules: their count around the fan, phases, the grey layer over the white
   // branches, the depth of the fissures between folia and of those between lobules.
   Random folia_rng(mix_seed(o.geometry.seed, 403));
@@ -413,10 +415,13 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
       const double theta = std::atan2(dot(d, axis_up), dot(d, axis_ant));
       const double lobe = std::cos(lobules * theta + lobule_phase + perturb);
       const double folium = std::cos(3 * lobules * theta + folium_phase + 2 * perturb);
-      if ((lobe < -0.75 && depth < lobule_fissure_mm) ||
-          (folium < -0.55 && depth < folium_fissure_mm))
+      // Thin fissures (a sixth of each period), white branches in a third of the lobules'
+      // period and folium cores only off those branches: mostly grey, as cerebellar cortex is.
+      if ((lobe < -0.9 && depth < lobule_fissure_mm) ||
+          (folium < -0.85 && depth < folium_fissure_mm))
         ++nc;
-      else if (depth > cb_grey_mm && (lobe > 0.35 || (folium > 0.6 && depth < 4 * scale)))
+      else if (depth > cb_grey_mm &&
+               (lobe > 0.6 || (folium > 0.75 && lobe > 0 && depth < 4 * scale)))
         ++nw;
     }
     if (inside == 0) {
@@ -447,8 +452,8 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
             fw += P.mix_white_mm / (P.mix_white_mm + h) * (ramp - fw);
           }
           if (P.mix_pial_mm > 0) {
-            const double ramp = ramp_inside(std::min(sdf[1].data[idx], sdf[3].data[idx]), 0,
-                                            P.mix_pial_mm * scale);
+            const double ramp =
+                ramp_inside(std::min(sdf[1].data[idx], sdf[3].data[idx]), 0, P.mix_pial_mm * scale);
             fp += P.mix_pial_mm / (P.mix_pial_mm + h) * (ramp - fp);
           }
           fp = std::max(fp, fw);
@@ -484,8 +489,7 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
             if (sdf[1].data[idx] < medial_reach && sdf[3].data[idx] < medial_reach) {
               const double room = std::max(0.0, 1.0 - fw - fh);
               const double med =
-                  std::min(room, std::min(1.0, double(callosum.data[idx]) +
-                                                   diencephalon.data[idx] +
+                  std::min(room, std::min(1.0, double(callosum.data[idx]) + diencephalon.data[idx] +
                                                    third_ventricle.data[idx]));
               f3v = std::min<double>(third_ventricle.data[idx], med);
               fdi = std::min<double>(diencephalon.data[idx], med - f3v);
@@ -505,13 +509,17 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
                          m_hi = e0 + skull_mm * (0.5 + 0.5 * H.marrow_share);
             ic = std::max(fp + fh + outside_medial, ramp_inside(dp, e0, h));
             csf = std::max(0.0, ic - fp - fh - outside_medial) + fv + f3v + cb_fissure;
-            // The eyes and their orbital fat displace the layers of the head where they meet.
-            double orbit = 0;
+            // The eyes and their orbital fat displace the layers of the head where they meet;
+            // the layers beyond the CSF wrap the orbits as they wrap the brain (the orbit's
+            // bony wall, then muscle, fat and skin), measured from the brain's CSF edge or the
+            // orbital fat's edge, whichever is nearer.
+            double orbit = 0, u = dp - e0;
             for (const auto& e : g.eyes) {
               const Vec3 d = sub(x, e.centre);
               const double de = std::sqrt(dot(d, d)) - e.radius;
               eye = std::max(eye, ramp_inside(de, 0, h));
               orbit = std::max(orbit, ramp_inside(de, H.orbit_fat_mm * scale, h));
+              u = std::min(u, de - H.orbit_fat_mm * scale);
             }
             double room = std::max(0.0, 1.0 - ic);
             eye = std::min(eye, room);
@@ -523,12 +531,12 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
               room -= f;
               return f;
             };
-            const double r0 = ramp_inside(dp, e0, h);
-            marrow = take(ramp_inside(dp, m_hi, h) - ramp_inside(dp, m_lo, h));
-            bone = take(ramp_inside(dp, e1, h) - r0 - marrow);
-            muscle = take(ramp_inside(dp, e2, h) - ramp_inside(dp, e1, h));
-            fat = take(ramp_inside(dp, e3, h) - ramp_inside(dp, e2, h)) + orbit_fat;
-            scalp = take(ramp_inside(dp, e4, h) - ramp_inside(dp, e3, h));
+            const double r0 = ramp_inside(u, 0, h);
+            marrow = take(ramp_inside(u, m_hi - e0, h) - ramp_inside(u, m_lo - e0, h));
+            bone = take(ramp_inside(u, e1 - e0, h) - r0 - marrow);
+            muscle = take(ramp_inside(u, e2 - e0, h) - ramp_inside(u, e1 - e0, h));
+            fat = take(ramp_inside(u, e3 - e0, h) - ramp_inside(u, e2 - e0, h)) + orbit_fat;
+            scalp = take(ramp_inside(u, e4 - e0, h) - ramp_inside(u, e3 - e0, h));
             if (H.stripped) {
               const double edge = std::max(0.3 * scale, csf_mm + H.strip_offset_mm * scale);
               strip_keep.data[idx] = dp < edge ? 1.f : 0.f;
@@ -540,10 +548,9 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
           const double cortex = fp - fw - band_medial;
           s.mask.data[idx] = ic >= 0.5 ? 1.f : 0.f;
           if (H.whole) {
-            const double parts[] = {wm_cerebral, cortex,  fd_deep, fv,     csf - fv - f3v,
-                                    cb_white,    cb_grey, fstem,   fcc,    fdi,
-                                    f3v,         bone,    marrow,  muscle, fat,
-                                    scalp,       eye};
+            const double parts[] = {
+                wm_cerebral, cortex, fd_deep, fv,     csf - fv - f3v, cb_white, cb_grey, fstem, fcc,
+                fdi,         f3v,    bone,    marrow, muscle,         fat,      scalp,   eye};
             double best = 0, total = 0;
             int label = 0;
             for (int q = 0; q < 17; ++q) {
@@ -833,10 +840,11 @@ std::string meta_json(const Subject& s, const SimulationOptions& o) {
   j << "  \"physics\": " << json_string(o.physics) << ",\n";
   j << "  \"physics_values\": " << named(physics_values(P)) << ",\n";
   j << "  \"head_values\": " << named(head_values(s.head)) << ",\n";
-  j << "  \"fibres\": " << named({{"callosal", P.fibres.callosal},
-                                   {"association", P.fibres.association},
-                                   {"gyral", P.fibres.gyral},
-                                   {"wobble", P.fibres.wobble}})
+  j << "  \"fibres\": "
+    << named({{"callosal", P.fibres.callosal},
+              {"association", P.fibres.association},
+              {"gyral", P.fibres.gyral},
+              {"wobble", P.fibres.wobble}})
     << ",\n";
   j << "  \"physics_ranges\": {";
   for (size_t i = 0; i < physics_ranges().size(); ++i) {
