@@ -2,6 +2,7 @@
 # Speed, memory and truth accuracy of `ddcsr simulate`.
 #
 #   bench/simulate_speed.sh [BUILD_DIR] [WORK_DIR]
+#   SIMULATE_CASES=whole-head bench/simulate_speed.sh ...   (only the whole-head cases)
 #
 # Prints a table: wall time and peak RSS (GNU time -v) for whole-brain subjects at several
 # voxel sizes and thread counts, then the mean |SDF| sampled (trilinearly) at the truth
@@ -32,12 +33,22 @@ run_case() {  # name voxel threads args...
   printf "%-34s %7s %5s %10.1f %11s %10s\n" "$name" "$voxel" "$threads" "$wall" "$rss" "$size"
 }
 
-run_case "1.5mm_64dir_6b0" 1.5 2 --shells 1000:32,2000:32 --b0 6
-run_case "1.5mm_64dir_6b0_1thread" 1.5 1 --shells 1000:32,2000:32 --b0 6
-run_case "2.0mm_default_90dir" 2.0 2
-run_case "2.5mm_64dir_fsaverage5" 2.5 2 --shells 1000:64 --b0 4 \
-  --geometry "$here/../shared/data/fsaverage5"
-run_case "1.5mm_64dir_sdf1.0mm" 1.5 2 --shells 1000:32,2000:32 --b0 6 --sdf-voxel-size 1.0
+cases="${SIMULATE_CASES:-all}"
+if [[ "$cases" != whole-head ]]; then
+  run_case "1.5mm_64dir_6b0" 1.5 2 --shells 1000:32,2000:32 --b0 6
+  run_case "1.5mm_64dir_6b0_1thread" 1.5 1 --shells 1000:32,2000:32 --b0 6
+  run_case "2.0mm_default_90dir" 2.0 2
+  run_case "2.5mm_64dir_fsaverage5" 2.5 2 --shells 1000:64 --b0 4 \
+    --geometry "$here/../shared/data/fsaverage5"
+  run_case "1.5mm_64dir_sdf1.0mm" 1.5 2 --shells 1000:32,2000:32 --b0 6 --sdf-voxel-size 1.0
+fi
+# Whole heads (skull, scalp, eyes, folia, midline structures) with randomised physics at a
+# pinned resolution: the grid grows by the head's layers, and the point spread adds a pass.
+run_case "wholehead_1.5mm_64dir_random_1thr" 1.5 1 --shells 1000:32,2000:32 --b0 6 \
+  --anatomy whole-head --physics random --seed 3
+run_case "wholehead_2.5mm_64dir_random_1thr" 2.5 1 --shells 1000:32,2000:32 --b0 6 \
+  --anatomy whole-head --physics random --seed 3
+[[ "$cases" == whole-head ]] && { echo "outputs in $work"; exit 0; }
 
 if /usr/bin/python3 -c "import nibabel, scipy" 2>/dev/null; then
   echo
