@@ -71,13 +71,16 @@ ddcsr::cli::Command make_simulate_command() {
     app.add_option("--shells", o->shells, "Shells as bval:directions, comma-separated")
         ->capture_default_str();
     app.add_option("--b0", s.num_b0, "Number of b=0 volumes")->capture_default_str();
-    app.add_option("--snr", s.snr, "b0 white-matter SNR of the Rician noise; 0 = noise-free")
-        ->capture_default_str();
-    app.add_option("--bias-field", s.bias_field,
-                   "Strength (sd of the log) of a smooth multiplicative bias field; 0 = none")
-        ->capture_default_str();
-    app.add_option("--orientation", s.orientation, "Voxel storage order: RAS, LAS, LPI or oblique")
-        ->capture_default_str();
+    CLI::Option* snr =
+        app.add_option("--snr", s.snr, "b0 white-matter SNR of the Rician noise; 0 = noise-free")
+            ->capture_default_str();
+    CLI::Option* bias =
+        app.add_option("--bias-field", s.bias_field,
+                       "Strength (sd of the log) of a smooth multiplicative bias field; 0 = none")
+            ->capture_default_str();
+    CLI::Option* orientation = app.add_option("--orientation", s.orientation,
+                                              "Voxel storage order: RAS, LAS, LPI or oblique")
+                                   ->capture_default_str();
     app.add_option("--scale", s.geometry.scale,
                    "Overall head size factor (small values: tiny test phantoms)")
         ->capture_default_str();
@@ -110,9 +113,14 @@ ddcsr::cli::Command make_simulate_command() {
     app.add_flag("--no-variability", o->no_variability,
                  "No random warp, scaling or rigid motion (the seed still draws the folds)");
     app.add_flag("--force", o->force, "Replace an existing output folder");
-    return [o, max_thickness, white_fa, voxel_size]() -> int {
+    return [o, max_thickness, white_fa, voxel_size, snr, bias, orientation]() -> int {
       auto& s = o->sim;
       s.draw_resolution = voxel_size->count() == 0;
+      if (s.physics == "random")
+        for (const CLI::Option* given : {snr, bias, orientation, white_fa})
+          if (given->count() > 0)
+            spdlog::warn("{} is drawn per seed with --physics random; the value given is unused",
+                         given->get_name());
       if (white_fa->count() > 0)
         s.tissue.white = ddcsr::sim::compartment_with_fa(s.tissue.white.s0, s.tissue.white.md(),
                                                          o->white_matter_fa);

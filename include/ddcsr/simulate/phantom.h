@@ -9,12 +9,13 @@
 //
 // Whole head (anatomy other than legacy): the layers outside the brain are distance bands of
 // smoothly varying thickness (physics.h HeadModel): CSF, skull with marrow in its middle,
-// muscle, fat, skin; the eyes with orbital fat sit in front. The cerebellum gets folia: white
-// branches from its core towards the surface, grey over them, CSF in the fissures between, a
-// fan of lamellae about the left-right axis through its centre (folia, 3x the lobules'
-// frequency, only in the outer 4 mm), evaluated at 8 points per voxel. Midline structures
-// (geometry.h) fill what lies between the two white surfaces at the medial wall: the white
-// surface runs across the corpus callosum and the diencephalon as FreeSurfer's does, so the
+// muscle, fat, skin; the eyes with orbital fat sit in front; dura (falx, tentorium) takes the
+// middle of the CSF gaps between the hemispheres and between the cerebrum and the hindbrain. The
+// cerebellum gets folia: white branches from its core towards the surface, grey over them, CSF in
+// the fissures between, a fan of lamellae about the left-right axis through its centre (folia, 3x
+// the lobules' frequency, only in the outer 4 mm), evaluated at 8 points per voxel. Midline
+// structures (geometry.h) fill what lies between the two white surfaces at the medial wall: the
+// white surface runs across the corpus callosum and the diencephalon as FreeSurfer's does, so the
 // truth's band between white and pial there holds callosal white matter or diencephalic grey
 // matter, never cortex; everywhere else the extra anatomy is kept out of that band (cerebellum
 // and brainstem 1.5 mm outside the pial surfaces, nuclei and ventricles inside white, the head
@@ -105,7 +106,8 @@ inline const char* const kLabelNames[] = {"background",
                                           "muscle",
                                           "fat",
                                           "skin",
-                                          "eye"};
+                                          "eye",
+                                          "dura"};
 
 struct Subject {
   PhantomGeometry geometry;

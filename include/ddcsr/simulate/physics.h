@@ -64,6 +64,7 @@ struct HeadModel {
   // the brain, so it sometimes cuts into the outer CSF and sometimes keeps a rim of skull.
   double strip_offset_mm = 0;
   double orbit_fat_mm = 4;
+  double dura_mm = 1;  // tentorium and falx
   // The largest distance beyond the brain that any layer reaches (mm, scaled): the grid margin.
   double outer_extent(double scale) const;
 };

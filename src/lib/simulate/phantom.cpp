@@ -470,7 +470,7 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
           // Whole-head structures (all 0 in the legacy anatomy).
           double fstem = 0, cb_white = 0, cb_fissure = 0, fcc = 0, fdi = 0, f3v = 0;
           double band_medial = 0, outside_medial = 0;
-          double bone = 0, marrow = 0, muscle = 0, fat = 0, eye = 0, ic, scalp, csf;
+          double bone = 0, marrow = 0, muscle = 0, fat = 0, eye = 0, dura = 0, ic, scalp, csf;
           if (!H.whole) {
             ic = std::max(fp + fh, ramp_inside(dp, skull_in, h));
             csf = std::max(0.0, ic - fp - fh) + fv;
@@ -508,7 +508,22 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
             const double m_lo = e0 + skull_mm * (0.5 - 0.5 * H.marrow_share),
                          m_hi = e0 + skull_mm * (0.5 + 0.5 * H.marrow_share);
             ic = std::max(fp + fh + outside_medial, ramp_inside(dp, e0, h));
-            csf = std::max(0.0, ic - fp - fh - outside_medial) + fv + f3v + cb_fissure;
+            double outer_csf = std::max(0.0, ic - fp - fh - outside_medial);
+            // Dura where two brain surfaces face each other across the CSF: the tentorium on
+            // the mid-surface between the cerebrum and the hindbrain, the falx on the one
+            // between the hemispheres (down to the corpus callosum). Short T2, no signal: on
+            // real b0 images it is a dark line inside the bright CSF of those gaps.
+            const double dl = sdf[1].data[idx], dr = sdf[3].data[idx], dh = hind_distance.data[idx];
+            const double gap = 8.0 * scale, half = 0.5 * H.dura_mm * scale;
+            double membrane = 0;
+            if (dl > 0 && dr > 0 && dl < gap && dr < gap)
+              membrane = std::max(membrane, ramp_inside(std::fabs(dl - dr), half, h));
+            const double dc = std::min(dl, dr);
+            if (dc > 0 && dh > 0 && dc < gap && dh < gap)
+              membrane = std::max(membrane, ramp_inside(std::fabs(dc - dh), half, h));
+            dura = std::min(membrane * std::min(1.0, 2 * half / h), outer_csf);
+            outer_csf -= dura;
+            csf = outer_csf + fv + f3v + cb_fissure;
             // The eyes and their orbital fat displace the layers of the head where they meet;
             // the layers beyond the CSF wrap the orbits as they wrap the brain (the orbit's
             // bony wall, then muscle, fat and skin), measured from the brain's CSF edge or the
@@ -548,12 +563,13 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
           const double cortex = fp - fw - band_medial;
           s.mask.data[idx] = ic >= 0.5 ? 1.f : 0.f;
           if (H.whole) {
-            const double parts[] = {
-                wm_cerebral, cortex, fd_deep, fv,     csf - fv - f3v, cb_white, cb_grey, fstem, fcc,
-                fdi,         f3v,    bone,    marrow, muscle,         fat,      scalp,   eye};
+            const double parts[] = {wm_cerebral, cortex,  fd_deep, fv,     csf - fv - f3v,
+                                    cb_white,    cb_grey, fstem,   fcc,    fdi,
+                                    f3v,         bone,    marrow,  muscle, fat,
+                                    scalp,       eye,     dura};
             double best = 0, total = 0;
             int label = 0;
-            for (int q = 0; q < 17; ++q) {
+            for (int q = 0; q < 18; ++q) {
               total += parts[q];
               if (parts[q] > best) {
                 best = parts[q];

@@ -66,6 +66,7 @@ const std::vector<DrawRange> kRanges = {
     {"skin_mm", 1.0, 2.5},
     {"strip_offset_mm", -1.0, 2.0},
     {"orbit_fat_mm", 3, 5},
+    {"dura_mm", 0.5, 1.5},
 };
 
 double log_uniform(Random& r, double lo, double hi) {
@@ -182,6 +183,7 @@ HeadModel make_head(const SimulationOptions& o) {
   h.skin_mm = r.uniform(1.0, 2.5);
   h.strip_offset_mm = r.uniform(-1.0, 2.0);
   h.orbit_fat_mm = r.uniform(3, 5);
+  h.dura_mm = r.uniform(0.5, 1.5);
   return h;
 }
 
@@ -248,7 +250,8 @@ std::vector<std::pair<std::string, double>> head_values(const HeadModel& h) {
           {"fat_variation", h.fat_variation},
           {"skin_mm", h.skin_mm},
           {"strip_offset_mm", h.strip_offset_mm},
-          {"orbit_fat_mm", h.orbit_fat_mm}};
+          {"orbit_fat_mm", h.orbit_fat_mm},
+          {"dura_mm", h.dura_mm}};
 }
 
 std::vector<double> psf_kernel(double fwhm_vox, double ringing_factor) {
