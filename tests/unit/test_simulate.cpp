@@ -889,7 +889,7 @@ TEST(SimulateWholeHead, StructuresWhereExpectedAndOffTheCortex) {
   for (const char* name :
        {"cerebral_white_matter", "cortex", "deep_grey_nuclei", "lateral_ventricles", "csf",
         "cerebellar_white_matter", "cerebellar_grey_matter", "brainstem", "corpus_callosum",
-        "diencephalon", "skull", "fat", "skin", "eye", "dura"}) {
+        "diencephalon", "skull", "fat", "skin", "eye"}) {
     const int label = static_cast<int>(
         std::find(std::begin(kLabelNames), std::end(kLabelNames), std::string(name)) -
         std::begin(kLabelNames));

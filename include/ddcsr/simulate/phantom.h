@@ -76,8 +76,9 @@ struct SimulationOptions {
   std::string physics = "fixed";
   bool draw_resolution = true;
   // mm of head around the brain's box in the grid; 0 = what the anatomy needs. A fixed margin
-  // (which leaves the eyes out of the box) gives the legacy and whole-head phantoms of a seed
-  // the same grid, so their truth can be compared voxel by voxel.
+  // is taken around the cerebrum's box alone (the hindbrain, larger in the whole head, and the
+  // eyes left out), so that the legacy and whole-head phantoms of a seed share one grid and
+  // their truth can be compared voxel by voxel.
   double grid_margin = 0;
 };
 

@@ -890,11 +890,22 @@ PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& pro
   std::vector<Mesh> hindbrain;
   {
     const double size = opts.variability ? extra_rng.uniform(0.9, 1.1) : 1.0;
+    // The legacy cerebellum (~60 ml) is half an adult's (~130 ml); the whole head, made to
+    // teach where the cerebrum ends, grows it to 90-140 ml (a draw of its own generator).
+    Vec3 grow{1, 1, 1};
+    if (opts.whole_head) {
+      Random grow_rng(mix_seed(opts.seed, 204));
+      const double f = opts.variability ? grow_rng.uniform(1.1, 1.3) : 1.2;
+      grow = {1.1 * f, f, f};
+    }
     auto make = [&](const EllipsoidSpec& spec, double side) {
       const Vec3 c{side * spec.centre[0] + anchor[0], spec.centre[1] + anchor[1],
                    spec.centre[2] + anchor[2]};
       const double d2r = M_PI / 180;
-      return ellipsoid_mesh(c, mul(spec.semi_axes, size),
+      Vec3 semi = mul(spec.semi_axes, size);
+      if (&spec != &kBrainstem)
+        for (int a = 0; a < 3; ++a) semi[a] *= grow[a];
+      return ellipsoid_mesh(c, semi,
                             rotation_xyz(spec.angles_deg[0] * d2r, side * spec.angles_deg[1] * d2r,
                                          side * spec.angles_deg[2] * d2r),
                             4);

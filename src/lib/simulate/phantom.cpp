@@ -147,7 +147,10 @@ Volume acquisition_grid(const PhantomGeometry& g, const SimulationOptions& o, co
   const auto R = orientation_axes(P.orientation);
   Vec3 lo{1e30, 1e30, 1e30}, hi{-1e30, -1e30, -1e30};
   std::vector<const Mesh*> outer = {&g.pial[0], &g.pial[1]};
-  for (const auto& m : g.hindbrain) outer.push_back(&m);
+  // A fixed margin is for comparing anatomies of one seed on one grid: around the cerebrum
+  // alone, whose surfaces no anatomy changes.
+  if (o.grid_margin == 0)
+    for (const auto& m : g.hindbrain) outer.push_back(&m);
   for (const Mesh* m : outer)
     for (const auto& v : m->vertices)
       for (int c = 0; c < 3; ++c) {
