@@ -65,6 +65,11 @@ struct HeadModel {
   double strip_offset_mm = 0;
   double orbit_fat_mm = 4;
   double dura_mm = 1;  // tentorium and falx
+  // Cerebellar folia (phantom.cpp): lobules around the fan, phases of the lobules' and the
+  // folia's pattern, grey over the white branches, depth of the fissures between folia and
+  // between lobules.
+  double cb_lobules = 17, cb_lobule_phase = 0, cb_folium_phase = 0, cb_grey_mm = 1.2;
+  double cb_folium_fissure_mm = 3, cb_lobule_fissure_mm = 6;
   // The largest distance beyond the brain that any layer reaches (mm, scaled): the grid margin.
   double outer_extent(double scale) const;
 };

@@ -897,6 +897,7 @@ PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& pro
       Random grow_rng(mix_seed(opts.seed, 204));
       const double f = opts.variability ? grow_rng.uniform(1.1, 1.3) : 1.2;
       grow = {1.1 * f, f, f};
+      g.parameters.push_back({"cerebellum_growth", f});
     }
     auto make = [&](const EllipsoidSpec& spec, double side) {
       const Vec3 c{side * spec.centre[0] + anchor[0], spec.centre[1] + anchor[1],

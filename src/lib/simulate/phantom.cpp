@@ -360,14 +360,10 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
   Random head_rng(mix_seed(o.geometry.seed, 402));
   const Waves csf_field(head_rng, 6, 70), skull_field(head_rng, 6, 90), fat_field(head_rng, 6, 60),
       folia_field(head_rng, 4, 40);
-  // Cerebellar lobules: their count around the fan, phases, the grey layer over the white
-  // branches, the depth of the fissures between folia and of those between lobules.
-  Random folia_rng(mix_seed(o.geometry.seed, 403));
-  const double lobules = folia_rng.uniform(14, 20), lobule_phase = folia_rng.uniform(0, 2 * M_PI),
-               folium_phase = folia_rng.uniform(0, 2 * M_PI),
-               cb_grey_mm = folia_rng.uniform(0.8, 1.6) * scale,
-               folium_fissure_mm = folia_rng.uniform(2, 4) * scale,
-               lobule_fissure_mm = folia_rng.uniform(4, 8) * scale;
+  const double lobules = H.cb_lobules, lobule_phase = H.cb_lobule_phase,
+               folium_phase = H.cb_folium_phase, cb_grey_mm = H.cb_grey_mm * scale,
+               folium_fissure_mm = H.cb_folium_fissure_mm * scale,
+               lobule_fissure_mm = H.cb_lobule_fissure_mm * scale;
   Vec3 cb_centre{0, 0, 0};
   if (H.whole && g.hindbrain.size() == 3) {
     size_t n = 0;

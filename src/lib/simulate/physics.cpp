@@ -67,6 +67,12 @@ const std::vector<DrawRange> kRanges = {
     {"strip_offset_mm", -1.0, 2.0},
     {"orbit_fat_mm", 3, 5},
     {"dura_mm", 0.5, 1.5},
+    {"cb_lobules", 14, 20},
+    {"cb_lobule_phase", 0, 2 * M_PI},
+    {"cb_folium_phase", 0, 2 * M_PI},
+    {"cb_grey_mm", 0.8, 1.6},
+    {"cb_folium_fissure_mm", 2, 4},
+    {"cb_lobule_fissure_mm", 4, 8},
 };
 
 double log_uniform(Random& r, double lo, double hi) {
@@ -184,6 +190,12 @@ HeadModel make_head(const SimulationOptions& o) {
   h.strip_offset_mm = r.uniform(-1.0, 2.0);
   h.orbit_fat_mm = r.uniform(3, 5);
   h.dura_mm = r.uniform(0.5, 1.5);
+  h.cb_lobules = r.uniform(14, 20);
+  h.cb_lobule_phase = r.uniform(0, 2 * M_PI);
+  h.cb_folium_phase = r.uniform(0, 2 * M_PI);
+  h.cb_grey_mm = r.uniform(0.8, 1.6);
+  h.cb_folium_fissure_mm = r.uniform(2, 4);
+  h.cb_lobule_fissure_mm = r.uniform(4, 8);
   return h;
 }
 
@@ -251,7 +263,13 @@ std::vector<std::pair<std::string, double>> head_values(const HeadModel& h) {
           {"skin_mm", h.skin_mm},
           {"strip_offset_mm", h.strip_offset_mm},
           {"orbit_fat_mm", h.orbit_fat_mm},
-          {"dura_mm", h.dura_mm}};
+          {"dura_mm", h.dura_mm},
+          {"cb_lobules", h.cb_lobules},
+          {"cb_lobule_phase", h.cb_lobule_phase},
+          {"cb_folium_phase", h.cb_folium_phase},
+          {"cb_grey_mm", h.cb_grey_mm},
+          {"cb_folium_fissure_mm", h.cb_folium_fissure_mm},
+          {"cb_lobule_fissure_mm", h.cb_lobule_fissure_mm}};
 }
 
 std::vector<double> psf_kernel(double fwhm_vox, double ringing_factor) {
