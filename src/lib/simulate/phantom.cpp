@@ -496,6 +496,25 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
               band_medial = std::min(med, std::max(0.0, fp - fw));
               outside_medial = med - band_medial;
             }
+            // Distance bands alone would put skull into any gap wider than the CSF layer
+            // between two parts of the brain (fsaverage's fissure, the tentorial notch). A point
+            // that two parts face from opposite sides (their distance gradients opposed) lies
+            // between them, inside the cranium: CSF and dura there, never bone or scalp.
+            double dq = dp;
+            const double between_reach = 15.0 * scale;
+            auto opposed = [&](const Volume& a, const Volume& b) {
+              const Vec3 ga = normalized(gradient(a, i, j, k)),
+                         gb = normalized(gradient(b, i, j, k));
+              return dot(ga, gb) < -0.3;
+            };
+            if (dp > 0 && dp < between_reach) {
+              const double dl = sdf[1].data[idx], dr = sdf[3].data[idx];
+              const double dh = hind_distance.data[idx];
+              if (dl < between_reach && dr < between_reach && opposed(sdf[1], sdf[3])) dq = 0;
+              if (dq > 0 && std::min(dl, dr) < between_reach && dh < between_reach &&
+                  opposed(dl <= dr ? sdf[1] : sdf[3], hind_distance))
+                dq = 0;
+            }
             const double csf_mm =
                 H.csf_mm * scale * (1 + H.csf_variation * std::tanh(csf_field(xm)));
             const double skull_mm =
@@ -506,7 +525,7 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
                          e3 = e2 + fat_mm, e4 = e3 + H.skin_mm * scale;
             const double m_lo = e0 + skull_mm * (0.5 - 0.5 * H.marrow_share),
                          m_hi = e0 + skull_mm * (0.5 + 0.5 * H.marrow_share);
-            ic = std::max(fp + fh + outside_medial, ramp_inside(dp, e0, h));
+            ic = std::max(fp + fh + outside_medial, ramp_inside(dq, e0, h));
             double outer_csf = std::max(0.0, ic - fp - fh - outside_medial);
             // Dura where two brain surfaces face each other across the CSF: the tentorium on
             // the mid-surface between the cerebrum and the hindbrain, the falx on the one
@@ -527,7 +546,7 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
             // the layers beyond the CSF wrap the orbits as they wrap the brain (the orbit's
             // bony wall, then muscle, fat and skin), measured from the brain's CSF edge or the
             // orbital fat's edge, whichever is nearer.
-            double orbit = 0, u = dp - e0;
+            double orbit = 0, u = dq - e0;
             for (const auto& e : g.eyes) {
               const Vec3 d = sub(x, e.centre);
               const double de = std::sqrt(dot(d, d)) - e.radius;
@@ -553,7 +572,7 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
             scalp = take(ramp_inside(u, e4 - e0, h) - ramp_inside(u, e3 - e0, h));
             if (H.stripped) {
               const double edge = std::max(0.3 * scale, csf_mm + H.strip_offset_mm * scale);
-              strip_keep.data[idx] = dp < edge ? 1.f : 0.f;
+              strip_keep.data[idx] = dq < edge ? 1.f : 0.f;
             }
           }
           const double wm = wm_cerebral + fhw + fcc;
