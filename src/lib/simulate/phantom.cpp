@@ -500,6 +500,9 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
             // between two parts of the brain (fsaverage's fissure, the tentorial notch). A point
             // that two parts face from opposite sides (their distance gradients opposed) lies
             // between them, inside the cranium: CSF and dura there, never bone or scalp.
+            const double csf_mm =
+                H.csf_mm * scale * (1 + H.csf_variation * std::tanh(csf_field(xm)));
+            const double strip_edge = std::max(0.3 * scale, csf_mm + H.strip_offset_mm * scale);
             double dq = dp;
             const double between_reach = 15.0 * scale;
             auto opposed = [&](const Volume& a, const Volume& b) {
@@ -507,7 +510,8 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
                          gb = normalized(gradient(b, i, j, k));
               return dot(ga, gb) < -0.3;
             };
-            if (dp > 0 && dp < between_reach) {
+            // Nearer than the CSF's (and the strip mask's) edge it changes nothing: not tested.
+            if (dp > std::min(csf_mm, strip_edge) - h && dp > 0 && dp < between_reach) {
               const double dl = sdf[1].data[idx], dr = sdf[3].data[idx];
               const double dh = hind_distance.data[idx];
               if (dl < between_reach && dr < between_reach && opposed(sdf[1], sdf[3])) dq = 0;
@@ -515,8 +519,6 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
                   opposed(dl <= dr ? sdf[1] : sdf[3], hind_distance))
                 dq = 0;
             }
-            const double csf_mm =
-                H.csf_mm * scale * (1 + H.csf_variation * std::tanh(csf_field(xm)));
             const double skull_mm =
                 H.skull_mm * scale * (1 + H.skull_variation * std::tanh(skull_field(xm)));
             const double fat_mm =
@@ -570,10 +572,7 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
             muscle = take(ramp_inside(u, e2 - e0, h) - ramp_inside(u, e1 - e0, h));
             fat = take(ramp_inside(u, e3 - e0, h) - ramp_inside(u, e2 - e0, h)) + orbit_fat;
             scalp = take(ramp_inside(u, e4 - e0, h) - ramp_inside(u, e3 - e0, h));
-            if (H.stripped) {
-              const double edge = std::max(0.3 * scale, csf_mm + H.strip_offset_mm * scale);
-              strip_keep.data[idx] = dq < edge ? 1.f : 0.f;
-            }
+            if (H.stripped) strip_keep.data[idx] = dq < strip_edge ? 1.f : 0.f;
           }
           const double wm = wm_cerebral + fhw + fcc;
           const double fd = fd_deep + (fh - fhw - cb_fissure) + fdi;  // nuclei, cerebellar cortex
