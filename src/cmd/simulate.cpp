@@ -38,7 +38,17 @@ ddcsr::cli::Command make_simulate_command() {
       "motion. Signal: white matter tensors along smooth fibre fields with crossings, radial\n"
       "low-anisotropy cortex, free-water CSF, T2-weighted b0 contrast, Rician noise, optional\n"
       "bias field. The same seed and version give byte-identical files whatever the thread\n"
-      "count.";
+      "count.\n"
+      "\n"
+      "--anatomy whole-head adds what real heads have around and between the hemispheres:\n"
+      "CSF of varying thickness, skull with marrow, muscle, fat, skin, eyes, corpus callosum,\n"
+      "diencephalon, third ventricle and cerebellar folia (labels.nii.gz names the structure\n"
+      "of each voxel); skull-stripped zeroes the signal outside a brain mask; random picks one\n"
+      "per seed. --physics random draws every tissue constant, the noise (Rician or\n"
+      "non-central chi, SNR 8-50), bias field, blur, ringing, voxel sizes (1.25-3 mm,\n"
+      "anisotropic), storage order and field of view per seed (ranges in meta.json and the\n"
+      "README). The truth surfaces and SDFs are the cerebral white and pial surfaces in\n"
+      "every mode. legacy and fixed, the defaults, reproduce earlier phantoms.";
   c.order = 80;
   c.setup = [](CLI::App& app) {
     auto o = std::make_shared<SimulateCliOptions>();
@@ -49,8 +59,11 @@ ddcsr::cli::Command make_simulate_command() {
     app.add_option(
         "--geometry", s.geometry.geometry_dir,
         "Folder with lh/rh white/pial surfaces to use instead of procedural hemispheres");
-    app.add_option("--voxel-size", s.voxel_size, "Isotropic voxel size in mm (1.0-3.0 typical)")
-        ->capture_default_str();
+    CLI::Option* voxel_size =
+        app.add_option("--voxel-size", s.voxel_size,
+                       "Isotropic voxel size in mm (1.0-3.0 typical); with --physics random it "
+                       "pins the resolution, which is otherwise drawn")
+            ->capture_default_str();
     app.add_option("--sdf-voxel-size", s.sdf_voxel_size,
                    "Voxel size of the written SDF volumes when finer than the DWI voxels (same "
                    "axes and field of view); 0 = the DWI grid")
@@ -58,13 +71,16 @@ ddcsr::cli::Command make_simulate_command() {
     app.add_option("--shells", o->shells, "Shells as bval:directions, comma-separated")
         ->capture_default_str();
     app.add_option("--b0", s.num_b0, "Number of b=0 volumes")->capture_default_str();
-    app.add_option("--snr", s.snr, "b0 white-matter SNR of the Rician noise; 0 = noise-free")
-        ->capture_default_str();
-    app.add_option("--bias-field", s.bias_field,
-                   "Strength (sd of the log) of a smooth multiplicative bias field; 0 = none")
-        ->capture_default_str();
-    app.add_option("--orientation", s.orientation, "Voxel storage order: RAS, LAS, LPI or oblique")
-        ->capture_default_str();
+    CLI::Option* snr =
+        app.add_option("--snr", s.snr, "b0 white-matter SNR of the Rician noise; 0 = noise-free")
+            ->capture_default_str();
+    CLI::Option* bias =
+        app.add_option("--bias-field", s.bias_field,
+                       "Strength (sd of the log) of a smooth multiplicative bias field; 0 = none")
+            ->capture_default_str();
+    CLI::Option* orientation = app.add_option("--orientation", s.orientation,
+                                              "Voxel storage order: RAS, LAS, LPI or oblique")
+                                   ->capture_default_str();
     app.add_option("--scale", s.geometry.scale,
                    "Overall head size factor (small values: tiny test phantoms)")
         ->capture_default_str();
@@ -86,11 +102,25 @@ ddcsr::cli::Command make_simulate_command() {
             ->capture_default_str();
     app.add_option("--supersample", s.supersample, "Partial-volume sub-columns per voxel side")
         ->capture_default_str();
+    app.add_option("--anatomy", s.anatomy,
+                   "legacy, whole-head, skull-stripped, or random (whole-head or skull-stripped "
+                   "per seed)")
+        ->capture_default_str();
+    app.add_option("--physics", s.physics,
+                   "fixed (the options' values) or random (every tissue constant, noise, "
+                   "resolution, blur, ringing, bias and field of view drawn per seed)")
+        ->capture_default_str();
     app.add_flag("--no-variability", o->no_variability,
                  "No random warp, scaling or rigid motion (the seed still draws the folds)");
     app.add_flag("--force", o->force, "Replace an existing output folder");
-    return [o, max_thickness, white_fa]() -> int {
+    return [o, max_thickness, white_fa, voxel_size, snr, bias, orientation]() -> int {
       auto& s = o->sim;
+      s.draw_resolution = voxel_size->count() == 0;
+      if (s.physics == "random")
+        for (const CLI::Option* given : {snr, bias, orientation, white_fa})
+          if (given->count() > 0)
+            spdlog::warn("{} is drawn per seed with --physics random; the value given is unused",
+                         given->get_name());
       if (white_fa->count() > 0)
         s.tissue.white = ddcsr::sim::compartment_with_fa(s.tissue.white.s0, s.tissue.white.md(),
                                                          o->white_matter_fa);
@@ -106,9 +136,12 @@ ddcsr::cli::Command make_simulate_command() {
         subject = ddcsr::sim::simulate_subject(s, [&](double f) { bar.update(f); });
         bar.done();
       }
-      spdlog::info("subject: {} x {} x {} voxels of {} mm, {} volumes, {} vertices per surface",
-                   subject.dwi.dims[0], subject.dwi.dims[1], subject.dwi.dims[2], s.voxel_size,
-                   subject.dwi.nvols, subject.geometry.white[0].num_vertices());
+      const auto& v = subject.physics.voxel;
+      spdlog::info(
+          "subject: {} x {} x {} voxels of {:.2f} x {:.2f} x {:.2f} mm, {} volumes, {} vertices "
+          "per surface",
+          subject.dwi.dims[0], subject.dwi.dims[1], subject.dwi.dims[2], v[0], v[1], v[2],
+          subject.dwi.nvols, subject.geometry.white[0].num_vertices());
       {
         ddcsr::cli::ProgressBar bar("Writing");
         ddcsr::sim::write_subject(subject, s, o->output, o->force,

@@ -210,8 +210,55 @@ def thinner_cortex():
         shared("fsaverage5"), expect=2)
 
 
+def whole_head():
+    """--anatomy and --physics as files on disk: labels.nii.gz on the DWI grid, every drawn value
+    of meta.json inside its documented range, anisotropic voxels as drawn, a stripped head with
+    zeros outside the brain, the same truth SDF as the legacy phantom of the seed."""
+    args = ["--seed", "7", "--scale", "0.5", "--mesh-level", "4", "--shells", "1000:6", "--b0", "1",
+            "--supersample", "2", "--sdf-voxel-size", "1.5"]
+    folder = simulate("whole_random", *args, "--anatomy", "whole-head", "--physics", "random")
+    meta = json.load(open(os.path.join(folder, "meta.json")))
+    dwi = nib.load(os.path.join(folder, "dwi.nii.gz"))
+    labels = nib.load(os.path.join(folder, "labels.nii.gz"))
+    check(labels.shape == dwi.shape[:3] and np.allclose(labels.affine, dwi.affine), "labels on the DWI grid")
+    lab = np.rint(labels.get_fdata()).astype(int)
+    names = meta["labels"]
+    for name in ("cerebellar_grey_matter", "brainstem", "corpus_callosum", "skull", "eye"):
+        check((lab == names.index(name)).sum() > 0, f"labels hold {name}")
+    values = dict(meta["physics_values"], **meta["head_values"])
+    outside = [k for k, (lo, hi) in meta["physics_ranges"].items() if not lo - 1e-12 <= values[k] <= hi + 1e-12]
+    check(not outside, f"every drawn value in its documented range ({outside})")
+    v = meta["acquisition"]["voxel_sizes_mm"]
+    check(np.allclose(dwi.header.get_zooms()[:3], v, atol=1e-4), f"voxel sizes as drawn {v}")
+    check(meta["acquisition"]["snr"] == values["snr"], "meta.json's SNR is the drawn one")
+
+    legacy = simulate("whole_legacy", *args, "--voxel-size", "2")
+    whole = simulate("whole_fixed", *args, "--voxel-size", "2", "--anatomy", "whole-head")
+    stripped = simulate("whole_stripped", *args, "--voxel-size", "2", "--anatomy", "skull-stripped")
+    d_whole = nib.load(os.path.join(whole, "dwi.nii.gz")).get_fdata()
+    d_strip = nib.load(os.path.join(stripped, "dwi.nii.gz")).get_fdata()
+    lab = np.rint(nib.load(os.path.join(whole, "labels.nii.gz")).get_fdata()).astype(int)
+    head = np.isin(lab, [meta["labels"].index(n) for n in ("skin", "fat", "eye")])
+    check(head.sum() > 100 and (d_whole[head] > 0).all() and (d_strip[head] == 0).all(),
+          f"skull-stripped: zero over {head.sum()} skin, fat and eye voxels that the whole head fills")
+    # The truth: the same surfaces in scanner RAS, and the whole head's SDF (on its larger grid)
+    # vanishes on them as the legacy one does.
+    for name in ("lh.white", "lh.pial", "rh.white", "rh.pial"):
+        va = nib.load(os.path.join(legacy, "surf", name + ".surf.gii")).agg_data("NIFTI_INTENT_POINTSET")
+        vb = nib.load(os.path.join(whole, "surf", name + ".surf.gii")).agg_data("NIFTI_INTENT_POINTSET")
+        check(np.array_equal(va, vb), f"{name}: the same truth surface with and without the head")
+        err = []
+        for f in (legacy, whole):
+            img = nib.load(os.path.join(f, "sdf", name + ".nii.gz"))
+            err.append(np.abs(map_coordinates(img.get_fdata(), to_voxels(img.affine, vb), order=1)).mean())
+        check(abs(err[0] - err[1]) < 0.05, f"{name}: mean |SDF| at the truth vertices {err[0]:.3f} / {err[1]:.3f} mm")
+    run("-q", "simulate", os.path.join(W, "bad"), "--anatomy", "head", expect=2)
+    run("-q", "simulate", os.path.join(W, "bad"), "--physics", "wild", expect=2)
+
+
 orientations()
 dti()
+whole_head()
 thinner_cortex()
 determinism()
 real_surfaces()

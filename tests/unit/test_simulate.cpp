@@ -697,3 +697,267 @@ TEST(SimulatePhantom, RicianNoiseAndBiasField) {
 
 }  // namespace
 }  // namespace ddcsr::sim
+
+// Whole head and randomised physics (physics.h).
+namespace ddcsr::sim {
+namespace {
+
+Vec3 sub(const Vec3& a, const Vec3& b) { return {a[0] - b[0], a[1] - b[1], a[2] - b[2]}; }
+
+double range_of(const std::string& name, double& lo) {
+  for (const auto& r : physics_ranges())
+    if (r.name == name) {
+      lo = r.lo;
+      return r.hi;
+    }
+  lo = 1;
+  return -1;  // no range: fails every check below
+}
+
+TEST(SimulatePhysics, RandomDrawsStayInTheirRangesAndDifferBetweenSeeds) {
+  std::map<std::string, std::set<double>> seen;
+  int stripped = 0;
+  for (uint64_t seed = 1; seed <= 40; ++seed) {
+    SimulationOptions o;
+    o.geometry.seed = seed;
+    o.physics = "random";
+    o.anatomy = "random";
+    const Physics p = make_physics(o);
+    const HeadModel h = make_head(o);
+    EXPECT_TRUE(p.random);
+    EXPECT_TRUE(h.whole);
+    stripped += h.stripped;
+    auto values = physics_values(p);
+    const auto head = head_values(h);
+    values.insert(values.end(), head.begin(), head.end());
+    for (const auto& [name, value] : values) {
+      if (name == "fov_axis" || name == "fov_side" || name == "whole" || name == "stripped")
+        continue;
+      double lo;
+      const double hi = range_of(name, lo);
+      EXPECT_GE(value, lo - 1e-12) << name << " seed " << seed;
+      EXPECT_LE(value, hi + 1e-12) << name << " seed " << seed;
+      seen[name].insert(value);
+    }
+    // The same seed draws the same subject.
+    const auto again = physics_values(make_physics(o));
+    ASSERT_EQ(again.size(), physics_values(p).size());
+    for (size_t i = 0; i < again.size(); ++i)
+      EXPECT_EQ(again[i].second, physics_values(p)[i].second);
+    EXPECT_GE(p.tissue.csf.md(), p.tissue.cortex.md());
+    EXPECT_GT(p.tissue.cortex.s0, p.tissue.white.s0);
+  }
+  // Every drawn value varies between seeds, and every documented range is drawn.
+  for (const auto& r : physics_ranges()) {
+    ASSERT_TRUE(seen.count(r.name)) << r.name;
+    EXPECT_GE(seen[r.name].size(), 3u) << r.name;
+  }
+  EXPECT_GT(stripped, 3);
+  EXPECT_LT(stripped, 30);
+  // Both sides of the wide ranges are reached: CSF darker and far brighter than white matter.
+  EXPECT_LT(*seen["csf_s0_over_wm"].begin(), 1.0);
+  EXPECT_GT(*seen["csf_s0_over_wm"].rbegin(), 3.0);
+  EXPECT_GT(*seen["coils"].rbegin(), 1.0);
+  EXPECT_EQ(*seen["coils"].begin(), 1.0);
+
+  // Fixed physics is the options, untouched.
+  SimulationOptions o;
+  o.voxel_size = 1.7;
+  o.snr = 22;
+  const Physics fixed = make_physics(o);
+  EXPECT_FALSE(fixed.random);
+  EXPECT_EQ(fixed.voxel, (Vec3{1.7, 1.7, 1.7}));
+  EXPECT_EQ(fixed.snr, 22);
+  EXPECT_EQ(fixed.coils, 1);
+  EXPECT_EQ(fixed.fov_axis, -1);
+  EXPECT_EQ(fixed.tissue.white.s0, TissueModel{}.white.s0);
+  EXPECT_FALSE(make_head(o).whole);
+  // A pinned resolution survives random physics.
+  o.physics = "random";
+  o.draw_resolution = false;
+  EXPECT_EQ(make_physics(o).voxel, (Vec3{1.7, 1.7, 1.7}));
+}
+
+TEST(SimulatePhysics, PointSpreadKernels) {
+  EXPECT_EQ(psf_kernel(0, 0), std::vector<double>{1.0});
+  EXPECT_EQ(psf_kernel(0, 1.0), std::vector<double>{1.0});
+  for (auto [fwhm, ring] : {std::pair{0.8, 0.0}, {0.0, 1.4}, {0.6, 1.3}}) {
+    const auto k = psf_kernel(fwhm, ring);
+    ASSERT_EQ(k.size() % 2, 1u);
+    double sum = 0, lowest = 1;
+    for (size_t i = 0; i < k.size(); ++i) {
+      sum += k[i];
+      lowest = std::min(lowest, k[i]);
+      EXPECT_NEAR(k[i], k[k.size() - 1 - i], 1e-12);  // symmetric: no shift of edges
+    }
+    EXPECT_NEAR(sum, 1.0, 1e-12);
+    // Truncation rings (negative side lobes); a Gaussian alone never does.
+    if (ring > 0)
+      EXPECT_LT(lowest, -0.02);
+    else
+      EXPECT_GT(lowest, 0.0);
+  }
+}
+
+SimulationOptions tiny_head(uint64_t seed, const std::string& anatomy) {
+  SimulationOptions o = tiny_subject(seed);
+  o.anatomy = anatomy;
+  o.voxel_size = 2.0;
+  o.sdf_voxel_size = 0;  // truth on the DWI grid: compared voxel by voxel with the labels
+  o.grid_margin = 16;    // the same grid for every anatomy
+  return o;
+}
+
+// Voxels (linear index) where the pial surface of the other hemisphere is within reach: the
+// only place midline structures may share the truth's band between white and pial.
+bool at_medial_wall(const Subject& s, int64_t idx, const SimulationOptions& o) {
+  const double reach = (o.geometry.fissure_gap + 3.0) * o.geometry.scale;
+  return s.sdf[1].data[idx] < reach && s.sdf[3].data[idx] < reach;
+}
+
+TEST(SimulateWholeHead, TruthIsTheSameWithAndWithoutTheExtraAnatomy) {
+  const Subject legacy = simulate_subject(tiny_head(41, "legacy"));
+  const Subject whole = simulate_subject(tiny_head(41, "whole-head"));
+  ASSERT_EQ(legacy.dwi.dims, whole.dwi.dims);
+  for (int m = 0; m < 4; ++m) EXPECT_EQ(legacy.sdf[m].data, whole.sdf[m].data) << m;
+  for (int h = 0; h < 2; ++h) {
+    EXPECT_EQ(legacy.geometry.white[h].vertices, whole.geometry.white[h].vertices);
+    EXPECT_EQ(legacy.geometry.pial[h].vertices, whole.geometry.pial[h].vertices);
+  }
+  EXPECT_NE(legacy.dwi.data, whole.dwi.data);
+  // Randomised physics resamples the head but never moves the surfaces.
+  SimulationOptions r = tiny_head(41, "random");
+  r.physics = "random";
+  r.grid_margin = 0;
+  const Subject drawn = simulate_subject(r);
+  for (int h = 0; h < 2; ++h) {
+    EXPECT_EQ(legacy.geometry.white[h].vertices, drawn.geometry.white[h].vertices);
+    EXPECT_EQ(legacy.geometry.pial[h].vertices, drawn.geometry.pial[h].vertices);
+  }
+  // The cortex fraction changes only at the medial wall, where the white surface runs across
+  // the corpus callosum and the diencephalon; there it only loses.
+  const int64_t n = legacy.dwi.voxels_per_volume();
+  const SimulationOptions o = tiny_head(41, "whole-head");
+  int64_t medial_changes = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float a = legacy.fractions.data[i + n], b = whole.fractions.data[i + n];
+    if (a == b) continue;
+    EXPECT_TRUE(at_medial_wall(whole, i, o)) << i;
+    EXPECT_LT(b, a) << i;
+    ++medial_changes;
+  }
+  EXPECT_GT(medial_changes, 0);
+}
+
+TEST(SimulateWholeHead, StructuresWhereExpectedAndOffTheCortex) {
+  const SimulationOptions o = tiny_head(42, "whole-head");
+  const Subject s = simulate_subject(o);
+  ASSERT_EQ(s.labels.dims, s.dwi.dims);
+  const int64_t n = s.dwi.voxels_per_volume();
+  std::map<int, int64_t> count;
+  std::map<int, Vec3> centroid;
+  const Vec3 up = s.geometry.similarity.apply_linear({0, 0, 1});
+  const Vec3 ant = s.geometry.similarity.apply_linear({0, 1, 0});
+  for (int64_t idx = 0; idx < n; ++idx) {
+    const int label = static_cast<int>(s.labels.data[idx]);
+    ASSERT_GE(label, 0);
+    ASSERT_LT(label, static_cast<int>(std::size(kLabelNames)));
+    ++count[label];
+    const Vec3 x = s.labels.vox2ras.apply({double(idx % s.dwi.dims[0]),
+                                           double((idx / s.dwi.dims[0]) % s.dwi.dims[1]),
+                                           double(idx / (s.dwi.dims[0] * s.dwi.dims[1]))});
+    for (int c = 0; c < 3; ++c) centroid[label][c] += x[c];
+    // In the truth's cortex band (the voxel centre between white and pial of one hemisphere)
+    // lies cortex, cerebral white matter or CSF by partial volume, and midline structures
+    // only at the medial wall; never cerebellum, brainstem, nuclei, ventricles or head.
+    bool band = false;
+    for (int h = 0; h < 2; ++h)
+      band = band || (s.sdf[2 * h].data[idx] > 0 && s.sdf[2 * h + 1].data[idx] < 0);
+    if (band) {
+      const std::string name = kLabelNames[label];
+      const bool cortical = name == "cortex" || name == "cerebral_white_matter" || name == "csf";
+      const bool midline =
+          name == "corpus_callosum" || name == "diencephalon" || name == "third_ventricle";
+      EXPECT_TRUE(cortical || (midline && at_medial_wall(s, idx, o))) << name << " at " << idx;
+    }
+    // Cerebellum and brainstem stay outside both pial surfaces (the tentorium's gap).
+    if (label >= 6 && label <= 8) {
+      EXPECT_GT(s.sdf[1].data[idx], 0);
+      EXPECT_GT(s.sdf[3].data[idx], 0);
+    }
+  }
+  for (const char* name :
+       {"cerebral_white_matter", "cortex", "deep_grey_nuclei", "lateral_ventricles", "csf",
+        "cerebellar_white_matter", "cerebellar_grey_matter", "brainstem", "corpus_callosum",
+        "diencephalon", "skull", "fat", "skin", "eye"}) {
+    const int label = static_cast<int>(
+        std::find(std::begin(kLabelNames), std::end(kLabelNames), std::string(name)) -
+        std::begin(kLabelNames));
+    EXPECT_GT(count[label], 0) << name;
+  }
+  auto where = [&](int label) {
+    Vec3 c = centroid[label];
+    for (auto& v : c) v /= std::max<int64_t>(1, count[label]);
+    return c;
+  };
+  const Vec3 cortex = where(2), cerebellum = where(7), stem = where(8), callosum = where(9),
+             eye = where(17);
+  // Cerebellum below and behind the cerebrum, brainstem below it, corpus callosum on the
+  // midline above the brainstem, eyes in front.
+  EXPECT_LT(dot3(sub(cerebellum, cortex), up), -15 * o.geometry.scale);
+  EXPECT_LT(dot3(sub(cerebellum, cortex), ant), -15 * o.geometry.scale);
+  EXPECT_LT(dot3(sub(stem, cortex), up), -15 * o.geometry.scale);
+  EXPECT_GT(dot3(sub(callosum, stem), up), 20 * o.geometry.scale);
+  EXPECT_GT(dot3(sub(eye, cortex), ant), 20 * o.geometry.scale);
+  // The corpus callosum joins the hemispheres: it lies on the midline between them.
+  EXPECT_NEAR(callosum[0], where(1)[0], 5 * o.geometry.scale + 2.0);
+}
+
+TEST(SimulateWholeHead, SkullStrippedKeepsTheBrainAndZeroesTheHead) {
+  const Subject whole = simulate_subject(tiny_head(43, "whole-head"));
+  const Subject stripped = simulate_subject(tiny_head(43, "skull-stripped"));
+  ASSERT_EQ(whole.dwi.dims, stripped.dwi.dims);
+  EXPECT_EQ(whole.labels.data, stripped.labels.data);
+  const int64_t n = whole.dwi.voxels_per_volume();
+  int64_t head = 0, brain = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const std::string name = kLabelNames[static_cast<int>(whole.labels.data[i])];
+    if (name == "skin" || name == "fat" || name == "eye") {
+      ++head;
+      EXPECT_GT(whole.dwi.data[i], 0);
+      EXPECT_EQ(stripped.dwi.data[i], 0) << name;
+    }
+    if (name == "cortex" || name == "cerebral_white_matter" || name == "brainstem") {
+      ++brain;
+      EXPECT_EQ(stripped.dwi.data[i], whole.dwi.data[i]) << name;
+    }
+  }
+  EXPECT_GT(head, 100);
+  EXPECT_GT(brain, 100);
+}
+
+TEST(SimulateWholeHead, RandomPhysicsIsDeterministicAndRecorded) {
+  SimulationOptions o = tiny_head(44, "random");
+  o.physics = "random";
+  o.grid_margin = 0;
+  ThreadGuard guard;
+  set_thread_count(2);
+  const Subject a = simulate_subject(o);
+  set_thread_count(1);
+  const Subject b = simulate_subject(o);
+  EXPECT_EQ(a.dwi.data, b.dwi.data);
+  EXPECT_EQ(a.labels.data, b.labels.data);
+  EXPECT_EQ(a.dwi.spacing(), b.dwi.spacing());
+  for (int c = 0; c < 3; ++c) EXPECT_NEAR(a.dwi.spacing()[c], a.physics.voxel[c], 1e-9);
+  o.geometry.seed = 45;
+  const Subject c = simulate_subject(o);
+  EXPECT_NE(physics_values(a.physics)[7].second, physics_values(c.physics)[7].second);
+  const std::string meta = meta_json(a, tiny_head(44, "random"));
+  for (const auto& r : physics_ranges())
+    EXPECT_NE(meta.find("\"" + r.name + "\""), std::string::npos) << r.name;
+  EXPECT_NE(meta.find("\"physics_values\""), std::string::npos);
+  EXPECT_NE(meta.find("\"labels\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace ddcsr::sim

@@ -58,7 +58,9 @@
 // similarity. Ventricles and deep grey nuclei are ellipsoid meshes at MNI-like positions
 // (shifted with the input's bounding box), warped likewise, then shrunk about their centre
 // until every vertex lies at least 2 mm inside the white surface. The hindbrain (cerebellum,
-// brainstem) is placed likewise and moved down until it clears the pial surfaces.
+// brainstem) is placed likewise and moved down until it clears the pial surfaces. The
+// whole-head structures (corpus callosum, diencephalon, third ventricle, eyes) are made last
+// from their own generator.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -84,6 +86,10 @@ struct GeometryOptions {
   double depth_min = 5, depth_max = 15;  // sulcal depth range (mm)
   double thickness_min = 1.5, thickness_max = 4.5;  // cortical thickness range (mm)
   double fissure_gap = 1.5;  // mm between the two pial surfaces at the midplane
+  // Also build the midline structures and the eyes of the whole-head anatomy (phantom.h). Their
+  // draws use a generator of their own, so the hemispheres, the extras above and the truth are
+  // the same with and without them.
+  bool whole_head = false;
 };
 
 // A smooth random diffeomorphism x -> x + sum_j a_j exp(-|x - c_j|^2 / (2 sigma^2)).
@@ -105,6 +111,18 @@ struct PhantomGeometry {
   // union of `hindbrain_white` their white matter; the rest is cerebellar grey matter. Outside
   // both pial surfaces by at least 1.5 mm.
   std::vector<Mesh> hindbrain, hindbrain_white;
+  // Whole head only. Midline structures at MNI-like positions inside the flat, fold-free medial
+  // wall (the corpus callosum above, the diencephalon with the third ventricle below): FreeSurfer
+  // runs the white surface across them, so they are tissue only where they lie outside both
+  // white surfaces and between the two hemispheres (phantom.cpp); inside white they are white.
+  std::vector<Mesh> callosum, diencephalon, third_ventricle;
+  // Eyes (spheres in scanner RAS), in front of and below the frontal lobes, at least
+  // 12 mm (scaled) outside the pial surfaces.
+  struct Eye {
+    Vec3 centre;
+    double radius;
+  };
+  std::vector<Eye> eyes;
   SmoothWarp warp;           // template -> warped template
   Affine similarity;         // warped template -> scanner RAS (scaling, rotation, shift)
   Vec3 mni_offset{0, 0, 0};  // template = MNI-like position + mni_offset (anatomy anchor)

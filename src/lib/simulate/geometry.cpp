@@ -473,6 +473,19 @@ const EllipsoidSpec kCerebellum{{24, -64, -34}, {24, 25, 16}, {-10, 0, 0}};
 const EllipsoidSpec kCerebellarWhite{{17, -58, -31}, {10, 13, 8}, {-10, 0, 0}};
 const EllipsoidSpec kBrainstem{{0, -28, -40}, {11, 12, 28}, {-15, 0, 0}};
 
+// Midline structures of the whole head, inside the procedural medial wall's plateau
+// (((y + 5) / 42)^2 + ((z - 10) / 22)^2 < 0.65, where the wall has no folds and the thinnest
+// cortex): genu, body and splenium of the corpus callosum; the diencephalon below the body;
+// the third ventricle in it (its width is drawn).
+const EllipsoidSpec kCallosum[] = {
+    {{0, 18, 12}, {12, 7, 7}, {0, 0, 0}},
+    {{0, -6, 19}, {14, 26, 4.5}, {0, 0, 0}},
+    {{0, -30, 13}, {12, 6, 7}, {0, 0, 0}},
+};
+const EllipsoidSpec kDiencephalon{{0, -16, 2}, {9, 13, 7}, {0, 0, 0}};
+const EllipsoidSpec kThirdVentricle{{0, -12, 4}, {2, 11, 5}, {0, 0, 0}};
+const Vec3 kEye{32, 54, -38};
+
 }  // namespace
 
 std::array<double, 9> rotation_xyz(double ax, double ay, double az) {
@@ -754,6 +767,53 @@ std::vector<std::string> find_geometry_files(const std::string& dir) {
   return out;
 }
 
+namespace {
+
+void add_whole_head(const GeometryOptions& opts, const Vec3& anchor, PhantomGeometry& g) {
+  Random rng(mix_seed(opts.seed, 203));
+  auto place = [&](const EllipsoidSpec& spec, const Vec3& size) {
+    const double j = opts.variability ? 1.0 : 0.0;
+    const Vec3 c{spec.centre[0] + anchor[0], spec.centre[1] + j * rng.uniform(-2, 2) + anchor[1],
+                 spec.centre[2] + j * rng.uniform(-1.5, 1.5) + anchor[2]};
+    Mesh m = ellipsoid_mesh(
+        c, {spec.semi_axes[0] * size[0], spec.semi_axes[1] * size[1], spec.semi_axes[2] * size[2]},
+        rotation_xyz(0, 0, 0), 4);
+    transform_mesh(m, g.warp, g.similarity);
+    return m;
+  };
+  const double v = opts.variability ? 1.0 : 0.0;
+  const double cc = 1 + v * rng.uniform(-0.15, 0.15);
+  for (const auto& spec : kCallosum) g.callosum.push_back(place(spec, {1, 1, cc}));
+  g.diencephalon.push_back(place(kDiencephalon, {1, 1, 1}));
+  // Wider in older and atrophic brains.
+  const double third = opts.variability ? rng.uniform(0.5, 1.6) : 1.0;
+  g.third_ventricle.push_back(place(kThirdVentricle, {third, 1, 1}));
+  g.parameters.push_back({"callosum_thickness_factor", cc});
+  g.parameters.push_back({"third_ventricle_width_factor", third});
+
+  // Eyes: pushed forwards (in the subject's frame) until clear of the pial surfaces.
+  const MeshDistance pial_distance[2] = {MeshDistance(g.pial[0]), MeshDistance(g.pial[1])};
+  const double lin_scale = std::cbrt(std::fabs(g.similarity.determinant()));
+  const double radius = (opts.variability ? rng.uniform(11, 12.5) : 12.0) * lin_scale;
+  const Vec3 forward = normalized(g.similarity.apply_linear({0, 1, 0}));
+  const double clear = 12.0 * opts.scale;
+  for (double side : {-1.0, 1.0}) {
+    const Vec3 t{side * kEye[0] + anchor[0], kEye[1] + anchor[1], kEye[2] + anchor[2]};
+    Vec3 c = g.similarity.apply(g.warp.apply(t));
+    for (int it = 0; it < 200; ++it) {
+      const double d =
+          std::min(pial_distance[0].signed_distance(c), pial_distance[1].signed_distance(c)) -
+          radius;
+      if (d >= clear) break;
+      c = add(c, mul(forward, std::max(0.5 * opts.scale, clear - d)));
+    }
+    g.eyes.push_back({c, radius});
+  }
+  g.parameters.push_back({"eye_radius_mm", radius});
+}
+
+}  // namespace
+
 PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& progress) {
   if (!(opts.scale >= 0.2 && opts.scale <= 2.0)) throw UsageError("--scale must be in [0.2, 2]");
   PhantomGeometry g;
@@ -830,11 +890,23 @@ PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& pro
   std::vector<Mesh> hindbrain;
   {
     const double size = opts.variability ? extra_rng.uniform(0.9, 1.1) : 1.0;
+    // The legacy cerebellum (~60 ml) is half an adult's (~130 ml); the whole head, made to
+    // teach where the cerebrum ends, grows it to 90-140 ml (a draw of its own generator).
+    Vec3 grow{1, 1, 1};
+    if (opts.whole_head) {
+      Random grow_rng(mix_seed(opts.seed, 204));
+      const double f = opts.variability ? grow_rng.uniform(1.1, 1.3) : 1.2;
+      grow = {1.1 * f, f, f};
+      g.parameters.push_back({"cerebellum_growth", f});
+    }
     auto make = [&](const EllipsoidSpec& spec, double side) {
       const Vec3 c{side * spec.centre[0] + anchor[0], spec.centre[1] + anchor[1],
                    spec.centre[2] + anchor[2]};
       const double d2r = M_PI / 180;
-      return ellipsoid_mesh(c, mul(spec.semi_axes, size),
+      Vec3 semi = mul(spec.semi_axes, size);
+      if (&spec != &kBrainstem)
+        for (int a = 0; a < 3; ++a) semi[a] *= grow[a];
+      return ellipsoid_mesh(c, semi,
                             rotation_xyz(spec.angles_deg[0] * d2r, side * spec.angles_deg[1] * d2r,
                                          side * spec.angles_deg[2] * d2r),
                             4);
@@ -1029,6 +1101,7 @@ PhantomGeometry make_geometry(const GeometryOptions& opts, const ProgressFn& pro
   }
   g.parameters.push_back({"ventricle_meshes", double(g.ventricles.size())});
   g.parameters.push_back({"deep_grey_meshes", double(g.deep_grey.size())});
+  if (opts.whole_head) add_whole_head(opts, anchor, g);
   report(progress, 1.0);
   return g;
 }

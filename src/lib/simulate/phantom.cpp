@@ -128,24 +128,52 @@ void validate(const SimulationOptions& o) {
     throw UsageError("--scale must be in [0.2, 2]");
   if (o.geometry.mesh_level < 2 || o.geometry.mesh_level > 8)
     throw UsageError("--mesh-level must be in [2, 8]");
+  if (o.anatomy != "legacy" && o.anatomy != "whole-head" && o.anatomy != "skull-stripped" &&
+      o.anatomy != "random")
+    throw UsageError("--anatomy must be legacy, whole-head, skull-stripped or random (got '" +
+                     o.anatomy + "')");
+  if (o.physics != "fixed" && o.physics != "random")
+    throw UsageError("--physics must be fixed or random (got '" + o.physics + "')");
+  if (!(o.grid_margin >= 0 && o.grid_margin <= 100))
+    throw UsageError("grid margin must be in [0, 100] mm");
 }
 
 Volume acquisition_grid(const PhantomGeometry& g, const SimulationOptions& o) {
-  const auto R = orientation_axes(o.orientation);
+  return acquisition_grid(g, o, make_physics(o), make_head(o));
+}
+
+Volume acquisition_grid(const PhantomGeometry& g, const SimulationOptions& o, const Physics& P,
+                        const HeadModel& H) {
+  const auto R = orientation_axes(P.orientation);
   Vec3 lo{1e30, 1e30, 1e30}, hi{-1e30, -1e30, -1e30};
   std::vector<const Mesh*> outer = {&g.pial[0], &g.pial[1]};
-  for (const auto& m : g.hindbrain) outer.push_back(&m);
+  // A fixed margin is for comparing anatomies of one seed on one grid: around the cerebrum
+  // alone, whose surfaces no anatomy changes.
+  if (o.grid_margin == 0)
+    for (const auto& m : g.hindbrain) outer.push_back(&m);
   for (const Mesh* m : outer)
     for (const auto& v : m->vertices)
       for (int c = 0; c < 3; ++c) {
         lo[c] = std::min<double>(lo[c], v[c]);
         hi[c] = std::max<double>(hi[c], v[c]);
       }
-  const double margin = (o.csf_margin + 6 + 5 + 4) * o.geometry.scale;
+  const double margin = o.grid_margin > 0 ? o.grid_margin
+                        : H.whole         ? H.outer_extent(o.geometry.scale) + 4 * o.geometry.scale
+                                          : (o.csf_margin + 6 + 5 + 4) * o.geometry.scale;
   for (int c = 0; c < 3; ++c) {
     lo[c] -= margin;
     hi[c] += margin;
   }
+  if (o.grid_margin == 0)
+    for (const auto& eye : g.eyes) {
+      // The head's layers wrap the orbits too (their CSF layer aside, which is not there).
+      const double reach =
+          eye.radius + (H.orbit_fat_mm + 4) * o.geometry.scale + H.outer_extent(o.geometry.scale);
+      for (int c = 0; c < 3; ++c) {
+        lo[c] = std::min(lo[c], eye.centre[c] - reach);
+        hi[c] = std::max(hi[c], eye.centre[c] + reach);
+      }
+    }
   const Vec3 centre{(lo[0] + hi[0]) / 2, (lo[1] + hi[1]) / 2, (lo[2] + hi[2]) / 2};
   std::array<int64_t, 3> dims;
   for (int a = 0; a < 3; ++a) {
@@ -157,14 +185,25 @@ Volume acquisition_grid(const PhantomGeometry& g, const SimulationOptions& o) {
       pmin = std::min(pmin, proj);
       pmax = std::max(pmax, proj);
     }
-    dims[a] = static_cast<int64_t>(std::ceil((pmax - pmin) / o.voxel_size)) + 1;
+    dims[a] = static_cast<int64_t>(std::ceil((pmax - pmin) / P.voxel[a])) + 1;
   }
   std::array<double, 9> lin;
-  for (int i = 0; i < 9; ++i) lin[i] = R[i] * o.voxel_size;
+  for (int i = 0; i < 9; ++i) lin[i] = R[i] * P.voxel[i % 3];
   Vec3 t;
   for (int r = 0; r < 3; ++r) {
     t[r] = centre[r];
     for (int c = 0; c < 3; ++c) t[r] -= lin[r * 3 + c] * (dims[c] - 1) / 2.0;
+  }
+  if (P.fov_axis >= 0) {
+    // The field of view ends fov_cut_mm inside the brain's box: the margin goes as well.
+    const int a = P.fov_axis;
+    const int64_t cut =
+        std::min<int64_t>(dims[a] - 16, static_cast<int64_t>((margin + P.fov_cut_mm) / P.voxel[a]));
+    if (cut > 0) {
+      dims[a] -= cut;
+      if (P.fov_side < 0)
+        for (int r = 0; r < 3; ++r) t[r] += lin[r * 3 + a] * cut;
+    }
   }
   Volume grid;
   grid.dims = dims;
@@ -196,21 +235,28 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
     if (!progress) return {};
     return [&progress, from, to](double f) { progress(from + (to - from) * f); };
   };
-  s.geometry = make_geometry(o.geometry, stage(0.0, 0.1));
+  s.physics = make_physics(o);
+  s.head = make_head(o);
+  const Physics& P = s.physics;
+  const HeadModel& H = s.head;
+  GeometryOptions geometry_options = o.geometry;
+  geometry_options.whole_head = H.whole;
+  s.geometry = make_geometry(geometry_options, stage(0.0, 0.1));
   const PhantomGeometry& g = s.geometry;
   s.protocol = make_protocol(o.shells, o.num_b0);
-  Volume grid = acquisition_grid(g, o);
+  Volume grid = acquisition_grid(g, o, P, H);
   const auto dims = grid.dims;
   const int64_t nvox = grid.voxels_per_volume();
   if (nvox > int64_t(400) * 400 * 400)
     throw UsageError("the grid would exceed 400^3 voxels; use larger voxels");
+  const double finest_voxel = std::min({P.voxel[0], P.voxel[1], P.voxel[2]});
 
   // Exact signed distances of the four truth surfaces.
   const Mesh* surfaces[4] = {&g.white[0], &g.pial[0], &g.white[1], &g.pial[1]};
   // The propagation inside fast_signed_distance is sequential, so the four surfaces run side
   // by side; each result depends only on its own surface.
   std::array<Volume, 4> sdf;  // on the DWI grid: the tissue model needs them there
-  if (o.sdf_voxel_size > 0 && o.sdf_voxel_size < o.voxel_size - 1e-9) {
+  if (o.sdf_voxel_size > 0 && o.sdf_voxel_size < finest_voxel - 1e-9) {
     const Volume fine = resampled_grid(grid, o.sdf_voxel_size);
     parallel_for(
         4,
@@ -255,30 +301,36 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
     in_white[h] = inside_fraction({&g.white[h]}, grid, o.supersample);
     in_pial[h] = inside_fraction({&g.pial[h]}, grid, o.supersample);
   }
-  std::vector<const Mesh*> list;
-  for (const auto& m : g.ventricles) list.push_back(&m);
-  Volume ventricles = list.empty() ? grid.like(1, 0.f) : inside_fraction(list, grid, o.supersample);
-  list.clear();
-  for (const auto& m : g.deep_grey) list.push_back(&m);
-  Volume deep = list.empty() ? grid.like(1, 0.f) : inside_fraction(list, grid, o.supersample);
+  auto union_fraction = [&](const std::vector<Mesh>& meshes) {
+    std::vector<const Mesh*> list;
+    for (const auto& m : meshes) list.push_back(&m);
+    return list.empty() ? grid.like(1, 0.f) : inside_fraction(list, grid, o.supersample);
+  };
+  Volume ventricles = union_fraction(g.ventricles);
+  Volume deep = union_fraction(g.deep_grey);
   // Hindbrain: extent, white matter, and its distance for the intracranial envelope (the union's
   // outside distance is exact: a nearest point inside another part has a nearer one on it).
   Volume hind = grid.like(1, 0.f), hind_white = grid.like(1, 0.f);
   Volume hind_distance = grid.like(1, 1e9f);
   if (!g.hindbrain.empty()) {
-    list.clear();
     Mesh soup;
     for (const auto& m : g.hindbrain) {
-      list.push_back(&m);
       const int32_t base = static_cast<int32_t>(soup.vertices.size());
       soup.vertices.insert(soup.vertices.end(), m.vertices.begin(), m.vertices.end());
       for (auto f : m.faces) soup.faces.push_back({f[0] + base, f[1] + base, f[2] + base});
     }
-    hind = inside_fraction(list, grid, o.supersample);
+    hind = union_fraction(g.hindbrain);
     hind_distance = fast_signed_distance(soup, grid);
-    list.clear();
-    for (const auto& m : g.hindbrain_white) list.push_back(&m);
-    hind_white = inside_fraction(list, grid, o.supersample);
+    hind_white = union_fraction(g.hindbrain_white);
+  }
+  // Whole head: the brainstem on its own (no folia there) and the midline structures.
+  Volume stem, callosum, diencephalon, third_ventricle;
+  if (H.whole) {
+    stem = g.hindbrain.size() == 3 ? inside_fraction({&g.hindbrain[2]}, grid, o.supersample)
+                                   : grid.like(1, 0.f);
+    callosum = union_fraction(g.callosum);
+    diencephalon = union_fraction(g.diencephalon);
+    third_ventricle = union_fraction(g.third_ventricle);
   }
   report(progress, 0.55);
 
@@ -286,6 +338,9 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
   s.fractions = grid.like(5, 0.f);
   s.mask = grid.like(1, 0.f);
   s.dwi = grid.like(nvols, 0.f);
+  if (H.whole) s.labels = grid.like(1, 0.f);
+  Volume strip_keep;
+  if (H.stripped) strip_keep = grid.like(1, 0.f);
 
   const Affine vox2ras = grid.vox2ras;
   const Affine ras2vox = vox2ras.inverse();
@@ -297,7 +352,35 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
   const Waves wobble[3] = {Waves(field_rng, 8, 90), Waves(field_rng, 8, 90),
                            Waves(field_rng, 8, 90)};
   const Waves bias_waves(field_rng, 6, 220);
-  const TissueModel& T = o.tissue;
+  // Fields of the randomised physics and the whole head, each from a generator of its own so
+  // that the legacy draws above stay as they were.
+  Random random_bias_rng(mix_seed(o.geometry.seed, 401));
+  const Waves random_bias_waves(random_bias_rng, 6, P.bias_wavelength_mm);
+  const Waves& bias_field_waves = P.random ? random_bias_waves : bias_waves;
+  Random head_rng(mix_seed(o.geometry.seed, 402));
+  const Waves csf_field(head_rng, 6, 70), skull_field(head_rng, 6, 90), fat_field(head_rng, 6, 60),
+      folia_field(head_rng, 4, 40);
+  const double lobules = H.cb_lobules, lobule_phase = H.cb_lobule_phase,
+               folium_phase = H.cb_folium_phase, cb_grey_mm = H.cb_grey_mm * scale,
+               folium_fissure_mm = H.cb_folium_fissure_mm * scale,
+               lobule_fissure_mm = H.cb_lobule_fissure_mm * scale;
+  Vec3 cb_centre{0, 0, 0};
+  if (H.whole && g.hindbrain.size() == 3) {
+    size_t n = 0;
+    for (int m = 0; m < 2; ++m)
+      for (const auto& v : g.hindbrain[m].vertices) {
+        for (int c = 0; c < 3; ++c) cb_centre[c] += v[c];
+        ++n;
+      }
+    for (auto& c : cb_centre) c /= static_cast<double>(n);
+  }
+  const Vec3 axis_ant = normalized(g.similarity.apply_linear({0, 1, 0}));
+  const Vec3 axis_up = normalized(g.similarity.apply_linear({0, 0, 1}));
+  // Midline tissue only where both pial surfaces are near: between the hemispheres' medial
+  // walls, never against a lateral or cingulate cortex.
+  const double medial_reach = (o.geometry.fissure_gap + 3.0) * scale;
+  const TissueModel& T = P.tissue;
+  const FibreModel& F = P.fibres;
 
   // Gradient in scanner RAS of a grid function at a voxel (central differences).
   auto gradient = [&](const Volume& v, int64_t i, int64_t j, int64_t k) {
@@ -317,6 +400,38 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
     return gw;
   };
   auto to_world_dir = [&](const Vec3& d) { return normalized(g.similarity.apply_linear(d)); };
+  // Shares of white, grey and CSF of the cerebellar cortex within a voxel, at 8 points.
+  auto folia_shares = [&](int64_t i, int64_t j, int64_t k, double perturb, double& white,
+                          double& grey, double& fissure) {
+    int inside = 0, nw = 0, nc = 0;
+    for (int q = 0; q < 8; ++q) {
+      const Vec3 ijk{i + ((q & 1) ? 0.25 : -0.25), j + ((q & 2) ? 0.25 : -0.25),
+                     k + ((q & 4) ? 0.25 : -0.25)};
+      const double depth = -hind_distance.sample_voxel_linear(ijk);
+      if (depth <= 0) continue;
+      ++inside;
+      const Vec3 d = sub(vox2ras.apply(ijk), cb_centre);
+      const double theta = std::atan2(dot(d, axis_up), dot(d, axis_ant));
+      const double lobe = std::cos(lobules * theta + lobule_phase + perturb);
+      const double folium = std::cos(3 * lobules * theta + folium_phase + 2 * perturb);
+      // Thin fissures (a sixth of each period), white branches in a third of the lobules'
+      // period and folium cores only off those branches: mostly grey, as cerebellar cortex is.
+      if ((lobe < -0.9 && depth < lobule_fissure_mm) ||
+          (folium < -0.85 && depth < folium_fissure_mm))
+        ++nc;
+      else if (depth > cb_grey_mm &&
+               (lobe > 0.6 || (folium > 0.75 && lobe > 0 && depth < 4 * scale)))
+        ++nw;
+    }
+    if (inside == 0) {
+      white = fissure = 0;
+      grey = 1;
+      return;
+    }
+    white = double(nw) / inside;
+    fissure = double(nc) / inside;
+    grey = 1.0 - white - fissure;
+  };
 
   std::vector<double> bvals = s.protocol.bvals;
   std::vector<Vec3> bvecs = s.protocol.bvecs;
@@ -327,47 +442,183 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
         for (int64_t idx = vb; idx < ve; ++idx) {
           const int64_t i = idx % dims[0], j = (idx / dims[0]) % dims[1],
                         k = idx / (dims[0] * dims[1]);
-          const double fw = std::min(1.0, double(in_white[0].data[idx]) + in_white[1].data[idx]);
-          const double fp =
+          double fw = std::min(1.0, double(in_white[0].data[idx]) + in_white[1].data[idx]);
+          double fp =
               std::max(fw, std::min(1.0, double(in_pial[0].data[idx]) + in_pial[1].data[idx]));
+          if (P.mix_white_mm > 0) {
+            const double ramp = ramp_inside(std::min(sdf[0].data[idx], sdf[2].data[idx]), 0,
+                                            P.mix_white_mm * scale);
+            fw += P.mix_white_mm / (P.mix_white_mm + h) * (ramp - fw);
+          }
+          if (P.mix_pial_mm > 0) {
+            const double ramp =
+                ramp_inside(std::min(sdf[1].data[idx], sdf[3].data[idx]), 0, P.mix_pial_mm * scale);
+            fp += P.mix_pial_mm / (P.mix_pial_mm + h) * (ramp - fp);
+          }
+          fp = std::max(fp, fw);
           const double fv = std::min<double>(ventricles.data[idx], fw);
           const double fh = std::min<double>(hind.data[idx], 1.0 - fp);
-          const double fhw = std::min<double>(hind_white.data[idx], fh);
+          double fhw = std::min<double>(hind_white.data[idx], fh);
           const double fd_deep = std::min<double>(deep.data[idx], std::max(0.0, fw - fv));
           const double wm_cerebral = std::max(0.0, fw - fv - fd_deep);
-          const double wm = wm_cerebral + fhw;
-          const double fd = fd_deep + (fh - fhw);  // deep nuclei and cerebellar cortex
-          const double cortex = fp - fw;
           const double dp = std::min({sdf[1].data[idx], sdf[3].data[idx], hind_distance.data[idx]});
-          const double ic = std::max(fp + fh, ramp_inside(dp, skull_in, h));
-          const double csf = std::max(0.0, ic - fp - fh) + fv;
-          const double scalp = ramp_inside(dp, scalp_out, h) - ramp_inside(dp, skull_out, h);
-          s.mask.data[idx] = ic >= 0.5 ? 1.f : 0.f;
-          if (wm + cortex + fd + csf + scalp <= 0) continue;
-
           const Vec3 x = vox2ras.apply({double(i), double(j), double(k)});
           const Vec3 xt = world_to_template.apply(x);
           const Vec3 xm = sub(xt, g.mni_offset);  // MNI-like template coordinates
+
+          // Whole-head structures (all 0 in the legacy anatomy).
+          double fstem = 0, cb_white = 0, cb_fissure = 0, fcc = 0, fdi = 0, f3v = 0;
+          double band_medial = 0, outside_medial = 0;
+          double bone = 0, marrow = 0, muscle = 0, fat = 0, eye = 0, dura = 0, ic, scalp, csf;
+          if (!H.whole) {
+            ic = std::max(fp + fh, ramp_inside(dp, skull_in, h));
+            csf = std::max(0.0, ic - fp - fh) + fv;
+            scalp = ramp_inside(dp, scalp_out, h) - ramp_inside(dp, skull_out, h);
+          } else {
+            fstem = std::min<double>(stem.data[idx], fh);
+            const double cerebellum = fh - fstem;
+            if (cerebellum > 0) {
+              const double core = std::clamp(double(hind_white.data[idx]) - fstem, 0.0, cerebellum);
+              double sw, sg, sc;
+              folia_shares(i, j, k, 0.8 * folia_field(xm), sw, sg, sc);
+              cb_white = core + (cerebellum - core) * sw;
+              cb_fissure = (cerebellum - core) * sc;
+            }
+            fhw = fstem + cb_white;
+            if (sdf[1].data[idx] < medial_reach && sdf[3].data[idx] < medial_reach) {
+              const double room = std::max(0.0, 1.0 - fw - fh);
+              const double med =
+                  std::min(room, std::min(1.0, double(callosum.data[idx]) + diencephalon.data[idx] +
+                                                   third_ventricle.data[idx]));
+              f3v = std::min<double>(third_ventricle.data[idx], med);
+              fdi = std::min<double>(diencephalon.data[idx], med - f3v);
+              fcc = std::max(0.0, med - f3v - fdi);
+              band_medial = std::min(med, std::max(0.0, fp - fw));
+              outside_medial = med - band_medial;
+            }
+            // Distance bands alone would put skull into any gap wider than the CSF layer
+            // between two parts of the brain (fsaverage's fissure, the tentorial notch). A point
+            // that two parts face from opposite sides (their distance gradients opposed) lies
+            // between them, inside the cranium: CSF and dura there, never bone or scalp.
+            const double csf_mm =
+                H.csf_mm * scale * (1 + H.csf_variation * std::tanh(csf_field(xm)));
+            const double strip_edge = std::max(0.3 * scale, csf_mm + H.strip_offset_mm * scale);
+            double dq = dp;
+            const double between_reach = 15.0 * scale;
+            auto opposed = [&](const Volume& a, const Volume& b) {
+              const Vec3 ga = normalized(gradient(a, i, j, k)),
+                         gb = normalized(gradient(b, i, j, k));
+              return dot(ga, gb) < -0.3;
+            };
+            // Nearer than the CSF's (and the strip mask's) edge it changes nothing: not tested.
+            if (dp > std::min(csf_mm, strip_edge) - h && dp > 0 && dp < between_reach) {
+              const double dl = sdf[1].data[idx], dr = sdf[3].data[idx];
+              const double dh = hind_distance.data[idx];
+              if (dl < between_reach && dr < between_reach && opposed(sdf[1], sdf[3])) dq = 0;
+              if (dq > 0 && std::min(dl, dr) < between_reach && dh < between_reach &&
+                  opposed(dl <= dr ? sdf[1] : sdf[3], hind_distance))
+                dq = 0;
+            }
+            const double skull_mm =
+                H.skull_mm * scale * (1 + H.skull_variation * std::tanh(skull_field(xm)));
+            const double fat_mm =
+                H.fat_mm * scale * (1 + H.fat_variation * std::tanh(fat_field(xm)));
+            const double e0 = csf_mm, e1 = e0 + skull_mm, e2 = e1 + H.muscle_mm * scale,
+                         e3 = e2 + fat_mm, e4 = e3 + H.skin_mm * scale;
+            const double m_lo = e0 + skull_mm * (0.5 - 0.5 * H.marrow_share),
+                         m_hi = e0 + skull_mm * (0.5 + 0.5 * H.marrow_share);
+            ic = std::max(fp + fh + outside_medial, ramp_inside(dq, e0, h));
+            double outer_csf = std::max(0.0, ic - fp - fh - outside_medial);
+            // Dura where two brain surfaces face each other across the CSF: the tentorium on
+            // the mid-surface between the cerebrum and the hindbrain, the falx on the one
+            // between the hemispheres (down to the corpus callosum). Short T2, no signal: on
+            // real b0 images it is a dark line inside the bright CSF of those gaps.
+            const double dl = sdf[1].data[idx], dr = sdf[3].data[idx], dh = hind_distance.data[idx];
+            const double gap = 8.0 * scale, half = 0.5 * H.dura_mm * scale;
+            double membrane = 0;
+            if (dl > 0 && dr > 0 && dl < gap && dr < gap)
+              membrane = std::max(membrane, ramp_inside(std::fabs(dl - dr), half, h));
+            const double dc = std::min(dl, dr);
+            if (dc > 0 && dh > 0 && dc < gap && dh < gap)
+              membrane = std::max(membrane, ramp_inside(std::fabs(dc - dh), half, h));
+            dura = std::min(membrane * std::min(1.0, 2 * half / h), outer_csf);
+            outer_csf -= dura;
+            csf = outer_csf + fv + f3v + cb_fissure;
+            // The eyes and their orbital fat displace the layers of the head where they meet;
+            // the layers beyond the CSF wrap the orbits as they wrap the brain (the orbit's
+            // bony wall, then muscle, fat and skin), measured from the brain's CSF edge or the
+            // orbital fat's edge, whichever is nearer.
+            double orbit = 0, u = dq - e0;
+            for (const auto& e : g.eyes) {
+              const Vec3 d = sub(x, e.centre);
+              const double de = std::sqrt(dot(d, d)) - e.radius;
+              eye = std::max(eye, ramp_inside(de, 0, h));
+              orbit = std::max(orbit, ramp_inside(de, H.orbit_fat_mm * scale, h));
+              u = std::min(u, de - H.orbit_fat_mm * scale);
+            }
+            double room = std::max(0.0, 1.0 - ic);
+            eye = std::min(eye, room);
+            room -= eye;
+            const double orbit_fat = std::min(std::max(0.0, orbit - eye), room);
+            room -= orbit_fat;
+            auto take = [&room](double f) {
+              f = std::clamp(f, 0.0, room);
+              room -= f;
+              return f;
+            };
+            const double r0 = ramp_inside(u, 0, h);
+            marrow = take(ramp_inside(u, m_hi - e0, h) - ramp_inside(u, m_lo - e0, h));
+            bone = take(ramp_inside(u, e1 - e0, h) - r0 - marrow);
+            muscle = take(ramp_inside(u, e2 - e0, h) - ramp_inside(u, e1 - e0, h));
+            fat = take(ramp_inside(u, e3 - e0, h) - ramp_inside(u, e2 - e0, h)) + orbit_fat;
+            scalp = take(ramp_inside(u, e4 - e0, h) - ramp_inside(u, e3 - e0, h));
+            if (H.stripped) strip_keep.data[idx] = dq < strip_edge ? 1.f : 0.f;
+          }
+          const double wm = wm_cerebral + fhw + fcc;
+          const double fd = fd_deep + (fh - fhw - cb_fissure) + fdi;  // nuclei, cerebellar cortex
+          const double cb_grey = fh - fhw - cb_fissure;
+          const double cortex = fp - fw - band_medial;
+          s.mask.data[idx] = ic >= 0.5 ? 1.f : 0.f;
+          if (H.whole) {
+            const double parts[] = {wm_cerebral, cortex,  fd_deep, fv,     csf - fv - f3v,
+                                    cb_white,    cb_grey, fstem,   fcc,    fdi,
+                                    f3v,         bone,    marrow,  muscle, fat,
+                                    scalp,       eye,     dura};
+            double best = 0, total = 0;
+            int label = 0;
+            for (int q = 0; q < 18; ++q) {
+              total += parts[q];
+              if (parts[q] > best) {
+                best = parts[q];
+                label = q + 1;
+              }
+            }
+            s.labels.data[idx] = best > 1.0 - total ? static_cast<float>(label) : 0.f;
+          }
+          if (wm + cortex + fd + csf + scalp + muscle + fat + marrow + eye <= 0) continue;
+
           const double side = xm[0] >= 0 ? 1.0 : -1.0;
           const double ax = std::fabs(xm[0]);
           const Vec3 perturb{wobble[0](xm), wobble[1](xm), wobble[2](xm)};
           auto wobbled = [&](Vec3 d) {
             d = normalized(d);
-            return to_world_dir(
-                {d[0] + 0.15 * perturb[0], d[1] + 0.15 * perturb[1], d[2] + 0.15 * perturb[2]});
+            return to_world_dir({d[0] + F.wobble * perturb[0], d[1] + F.wobble * perturb[1],
+                                 d[2] + F.wobble * perturb[2]});
           };
           const Vec3 e_proj = wobbled(sub(xm, {side * 14.0, -16.0, -50.0}));
           const Vec3 e_call = wobbled({side, 0.0, 0.6 * std::tanh((ax - 12.0) / 15.0)});
           const Vec3 e_assoc = wobbled({0.0, 1.0, 0.2 * std::sin(xm[1] / 25.0)});
-          const double m_call = 0.5 * bump((ax - 18) / 20, (xm[1] + 12) / 42, (xm[2] - 24) / 13);
-          const double m_assoc = 0.45 * bump((ax - 33) / 10, (xm[1] + 15) / 40, (xm[2] - 14) / 12);
+          const double m_call =
+              F.callosal * bump((ax - 18) / 20, (xm[1] + 12) / 42, (xm[2] - 24) / 13);
+          const double m_assoc =
+              F.association * bump((ax - 33) / 10, (xm[1] + 15) / 40, (xm[2] - 14) / 12);
           const double m_proj = 1.0 - m_call - m_assoc;
           // The nearer hemisphere's surfaces orient the cortex and the gyral fibres.
           const int hemi = sdf[1].data[idx] <= sdf[3].data[idx] ? 0 : 1;
           const Volume& sw = sdf[2 * hemi];
           const Volume& sp = sdf[2 * hemi + 1];
           const double dw = sw.data[idx];
-          const double beta = 0.6 * smoothstep((dw + 3.5 * scale) / (3.5 * scale));
+          const double beta = F.gyral * smoothstep((dw + 3.5 * scale) / (3.5 * scale));
           terms.clear();
           double dominant = 0;
           // Hindbrain fibres: along the brainstem's axis near the midline, radiating from the
@@ -378,13 +629,17 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
                                            : wobbled(sub(xm, {side * 24.0, -64.0, -34.0}));
           }
           if (wm > 0) {
-            const double w[5] = {(1 - beta) * m_proj * wm_cerebral,
+            const Vec3 e_lr = to_world_dir({1, 0, 0});
+            const double w[6] = {(1 - beta) * m_proj * wm_cerebral,
                                  (1 - beta) * m_call * wm_cerebral,
-                                 (1 - beta) * m_assoc * wm_cerebral, beta * wm_cerebral, fhw};
+                                 (1 - beta) * m_assoc * wm_cerebral,
+                                 beta * wm_cerebral,
+                                 fhw,
+                                 fcc};
             Vec3 e_norm{0, 0, 1};
             if (beta > 0 && wm_cerebral > 0) e_norm = normalized(gradient(sw, i, j, k));
-            const Vec3* dirs[5] = {&e_proj, &e_call, &e_assoc, &e_norm, &e_hind};
-            for (int q = 0; q < 5; ++q) {
+            const Vec3* dirs[6] = {&e_proj, &e_call, &e_assoc, &e_norm, &e_hind, &e_lr};
+            for (int q = 0; q < 6; ++q) {
               if (w[q] > 0) terms.push_back({T.white.s0 * w[q], &T.white, *dirs[q]});
               dominant = std::max(dominant, w[q] / wm);
             }
@@ -395,9 +650,14 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
                              normalized({gw[0] + gp[0], gw[1] + gp[1], gw[2] + gp[2]})});
           }
           if (fd_deep > 0) terms.push_back({fd_deep * T.deep_grey.s0, &T.deep_grey, e_proj});
-          if (fh > fhw) terms.push_back({(fh - fhw) * T.deep_grey.s0, &T.deep_grey, e_hind});
+          if (cb_grey > 0) terms.push_back({cb_grey * T.deep_grey.s0, &T.deep_grey, e_hind});
           if (csf > 0) terms.push_back({csf * T.csf.s0, &T.csf, {0, 0, 1}});
           if (scalp > 0) terms.push_back({scalp * T.scalp.s0, &T.scalp, {0, 0, 1}});
+          if (fdi > 0) terms.push_back({fdi * T.deep_grey.s0, &T.deep_grey, e_proj});
+          if (muscle > 0) terms.push_back({muscle * T.muscle.s0, &T.muscle, axis_up});
+          if (fat > 0) terms.push_back({fat * T.fat.s0, &T.fat, {0, 0, 1}});
+          if (marrow > 0) terms.push_back({marrow * T.marrow.s0, &T.marrow, {0, 0, 1}});
+          if (eye > 0) terms.push_back({eye * T.eye.s0, &T.eye, {0, 0, 1}});
 
           s.fractions.data[s.fractions.index(i, j, k, 0)] = static_cast<float>(wm);
           s.fractions.data[s.fractions.index(i, j, k, 1)] = static_cast<float>(cortex);
@@ -406,9 +666,10 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
           s.fractions.data[s.fractions.index(i, j, k, 4)] =
               wm > 0 ? static_cast<float>(1.0 - dominant) : 0.f;
 
-          const double bias = o.bias_field > 0
-                                  ? std::exp(o.bias_field * std::clamp(bias_waves(xm), -2.5, 2.5))
-                                  : 1.0;
+          const double bias =
+              P.bias_field > 0
+                  ? std::exp(P.bias_field * std::clamp(bias_field_waves(xm), -2.5, 2.5))
+                  : 1.0;
           const double amp = o.signal_scale * bias;
           for (int64_t t = 0; t < nvols; ++t) {
             const double b = bvals[t];
@@ -423,11 +684,59 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
         }
       },
       4096);
-  report(progress, 0.85);
+  report(progress, 0.8);
 
-  // Rician noise: complex Gaussian noise on the magnitude, one generator per (volume, slice).
-  if (o.snr > 0) {
-    const double sigma = o.signal_scale * T.white.s0 / o.snr;
+  // Point spread of the acquisition, separable along the voxel axes, volume by volume.
+  std::array<std::vector<double>, 3> kernels;
+  bool any_kernel = false;
+  for (int a = 0; a < 3; ++a) {
+    kernels[a] = psf_kernel(P.blur_fwhm_vox[a], P.ringing_factor[a]);
+    any_kernel = any_kernel || kernels[a].size() > 1;
+  }
+  if (any_kernel) {
+    parallel_for(
+        nvols,
+        [&](int64_t b, int64_t e) {
+          std::vector<float> line, out;
+          for (int64_t t = b; t < e; ++t)
+            for (int a = 0; a < 3; ++a) {
+              const auto& kern = kernels[a];
+              if (kern.size() <= 1) continue;
+              const int64_t half = static_cast<int64_t>(kern.size() / 2);
+              const int64_t n = dims[a];
+              const int64_t stride = a == 0 ? 1 : a == 1 ? dims[0] : dims[0] * dims[1];
+              line.resize(n);
+              out.resize(n);
+              for (int64_t q = 0; q < nvox / n; ++q) {
+                // The start of line q: the other two indices of the voxel.
+                int64_t start;
+                if (a == 0)
+                  start = q * dims[0];
+                else if (a == 1)
+                  start = (q / dims[0]) * dims[0] * dims[1] + q % dims[0];
+                else
+                  start = q;
+                float* base = &s.dwi.data[static_cast<size_t>(t * nvox + start)];
+                for (int64_t u = 0; u < n; ++u) line[u] = base[u * stride];
+                for (int64_t u = 0; u < n; ++u) {
+                  double acc = 0;
+                  const int64_t lo = std::max<int64_t>(0, u - half),
+                                hi = std::min<int64_t>(n - 1, u + half);
+                  for (int64_t v = lo; v <= hi; ++v) acc += kern[v - u + half] * line[v];
+                  out[u] = static_cast<float>(acc);
+                }
+                for (int64_t u = 0; u < n; ++u) base[u * stride] = out[u];
+              }
+            }
+        },
+        1);
+  }
+  report(progress, 0.9);
+
+  // Rician noise: complex Gaussian noise on the magnitude, one generator per (volume, slice);
+  // with several receive channels the sum of squares of their magnitudes (non-central chi).
+  if (P.snr > 0) {
+    const double sigma = o.signal_scale * T.white.s0 / P.snr;
     s.noise_sigma = sigma;
     const int64_t slices = dims[2];
     parallel_for(
@@ -440,11 +749,22 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
             const int64_t n = dims[0] * dims[1];
             for (int64_t q = 0; q < n; ++q) {
               const double re = p[q] + sigma * rng.normal(), im = sigma * rng.normal();
-              p[q] = static_cast<float>(std::sqrt(re * re + im * im));
+              double power = re * re + im * im;
+              for (int c = 1; c < P.coils; ++c) {
+                const double a = sigma * rng.normal(), bb = sigma * rng.normal();
+                power += a * a + bb * bb;
+              }
+              p[q] = static_cast<float>(std::sqrt(power));
             }
           }
         },
         1);
+  }
+  // Skull stripping as a brain-extraction tool leaves it: zeros outside its mask, noise too.
+  if (H.stripped) {
+    for (int64_t t = 0; t < nvols; ++t)
+      for (int64_t idx = 0; idx < nvox; ++idx)
+        if (strip_keep.data[idx] == 0) s.dwi.data[static_cast<size_t>(t * nvox + idx)] = 0;
   }
   report(progress, 1.0);
   return s;
@@ -504,11 +824,15 @@ std::string meta_json(const Subject& s, const SimulationOptions& o) {
       << json_number(g.parameters[i].second);
   j << "}\n  },\n";
   j << "  \"acquisition\": {\n";
-  j << "    \"voxel_size_mm\": " << json_number(o.voxel_size) << ",\n";
+  const Physics& P = s.physics;
+  j << "    \"voxel_size_mm\": "
+    << json_number(P.random ? std::min({P.voxel[0], P.voxel[1], P.voxel[2]}) : o.voxel_size)
+    << ",\n";
+  j << "    \"voxel_sizes_mm\": " << vec(P.voxel) << ",\n";
   j << "    \"sdf_voxel_size_mm\": " << json_number(s.sdf[0].spacing()[0]) << ",\n";
   j << "    \"sdf_dims\": [" << s.sdf[0].dims[0] << ", " << s.sdf[0].dims[1] << ", "
     << s.sdf[0].dims[2] << "],\n";
-  j << "    \"orientation\": " << json_string(o.orientation) << ",\n";
+  j << "    \"orientation\": " << json_string(P.orientation) << ",\n";
   j << "    \"dims\": [" << s.dwi.dims[0] << ", " << s.dwi.dims[1] << ", " << s.dwi.dims[2] << ", "
     << s.dwi.nvols << "],\n";
   j << "    \"vox2ras\": [";
@@ -516,21 +840,58 @@ std::string meta_json(const Subject& s, const SimulationOptions& o) {
   j << "],\n";
   j << "    \"shells\": " << json_string(format_shells(o.shells)) << ",\n";
   j << "    \"b0_volumes\": " << o.num_b0 << ",\n";
-  j << "    \"snr\": " << json_number(o.snr) << ",\n";
+  j << "    \"snr\": " << json_number(P.snr) << ",\n";
   j << "    \"snr_definition\": \"b0 signal of pure white matter over the noise sd\",\n";
-  j << "    \"noise\": \"Rician\",\n";
+  j << "    \"noise\": "
+    << json_string(P.coils == 1 ? "Rician"
+                                : "non-central chi, " + std::to_string(P.coils) + " channels")
+    << ",\n";
   j << "    \"noise_sigma\": " << json_number(s.noise_sigma) << ",\n";
-  j << "    \"bias_field\": " << json_number(o.bias_field) << ",\n";
+  j << "    \"bias_field\": " << json_number(P.bias_field) << ",\n";
   j << "    \"signal_scale\": " << json_number(o.signal_scale) << ",\n";
   j << "    \"supersample\": " << o.supersample << ",\n";
   j << "    \"csf_margin_mm\": " << json_number(o.csf_margin) << ",\n";
   j << "    \"bvecs_convention\": \"FSL (image axes, x negated when det(vox2ras) > 0)\"\n";
   j << "  },\n";
-  j << "  \"tissue\": {\"white_matter\": " << comp(o.tissue.white) << ",\n";
-  j << "    \"cortical_grey_matter\": " << comp(o.tissue.cortex) << ",\n";
-  j << "    \"non_cortical_grey_matter\": " << comp(o.tissue.deep_grey) << ",\n";
-  j << "    \"csf\": " << comp(o.tissue.csf) << ",\n";
-  j << "    \"scalp\": " << comp(o.tissue.scalp) << "},\n";
+  const TissueModel& T = P.tissue;
+  j << "  \"tissue\": {\"white_matter\": " << comp(T.white) << ",\n";
+  j << "    \"cortical_grey_matter\": " << comp(T.cortex) << ",\n";
+  j << "    \"non_cortical_grey_matter\": " << comp(T.deep_grey) << ",\n";
+  j << "    \"csf\": " << comp(T.csf) << ",\n";
+  j << "    \"scalp\": " << comp(T.scalp) << ",\n";
+  j << "    \"muscle\": " << comp(T.muscle) << ",\n";
+  j << "    \"fat\": " << comp(T.fat) << ",\n";
+  j << "    \"marrow\": " << comp(T.marrow) << ",\n";
+  j << "    \"eye\": " << comp(T.eye) << "},\n";
+  auto named = [&](const std::vector<std::pair<std::string, double>>& values) {
+    std::string out = "{";
+    for (size_t i = 0; i < values.size(); ++i)
+      out += (i ? ", " : "") + json_string(values[i].first) + ": " + json_number(values[i].second);
+    return out + "}";
+  };
+  j << "  \"anatomy\": " << json_string(o.anatomy) << ",\n";
+  j << "  \"physics\": " << json_string(o.physics) << ",\n";
+  j << "  \"physics_values\": " << named(physics_values(P)) << ",\n";
+  j << "  \"head_values\": " << named(head_values(s.head)) << ",\n";
+  j << "  \"fibres\": "
+    << named({{"callosal", P.fibres.callosal},
+              {"association", P.fibres.association},
+              {"gyral", P.fibres.gyral},
+              {"wobble", P.fibres.wobble}})
+    << ",\n";
+  j << "  \"physics_ranges\": {";
+  for (size_t i = 0; i < physics_ranges().size(); ++i) {
+    const auto& r = physics_ranges()[i];
+    j << (i ? ", " : "") << json_string(r.name) << ": [" << json_number(r.lo) << ", "
+      << json_number(r.hi) << "]";
+  }
+  j << "},\n";
+  if (!s.labels.data.empty()) {
+    j << "  \"labels\": [";
+    for (size_t i = 0; i < std::size(kLabelNames); ++i)
+      j << (i ? ", " : "") << json_string(kLabelNames[i]);
+    j << "],\n";
+  }
   j << "  \"fractions_frames\": [";
   for (int f = 0; f < 5; ++f) j << (f ? ", " : "") << json_string(kFractionFrames[f]);
   j << "],\n";
@@ -571,6 +932,7 @@ void write_subject(const Subject& s, const SimulationOptions& o, const std::stri
                       file("dwi.bval"), file("dwi.bvec"));
   write_volume(s.mask, file("mask.nii.gz"), fast);
   write_volume(s.fractions, file("fractions.nii.gz"), fast);
+  if (!s.labels.data.empty()) write_volume(s.labels, file("labels.nii.gz"), fast);
   const char* names[4] = {"lh.white", "lh.pial", "rh.white", "rh.pial"};
   for (int m = 0; m < 4; ++m)
     write_volume(s.sdf[m], file("sdf/" + std::string(names[m]) + ".nii.gz"), fast);
