@@ -51,15 +51,11 @@ def kmeans_levels(values, iterations=50):
 
 
 def below_tentorium(vertices, path):
-    """Vertices below the tentorium surface described in the JSON (bench/data/README)."""
+    """Vertices below the tentorium of bench/data/philips_enh_tentorium.json (bench/tentorium.py)."""
     if not path:
         return np.zeros(len(vertices), bool)
-    t = json.load(open(path))
-    c = np.array(t["coefficients"])  # z = c0 + c1 x + c2 y + c3 x^2 + c4 x y + c5 y^2 (RAS mm)
-    x, y, z = vertices[:, 0], vertices[:, 1], vertices[:, 2]
-    terms = [np.ones_like(x), x, y, x * x, x * y, y * y]
-    surface_z = sum(ci * ti for ci, ti in zip(c, terms))
-    return (z < surface_z) & (y < t.get("anterior_limit_y", 1e9))
+    from tentorium import Tentorium  # bench/, beside this script
+    return np.asarray(Tentorium(path).below(vertices), bool)
 
 
 def falling_crossing(profiles, level):
