@@ -208,5 +208,16 @@ TEST(Placement, StepsAreBoundedByMaxStep) {
   EXPECT_THROW(place_surfaces(white, pial, ev, sphere_sdf(kWhiteRadius), {}, o), UsageError);
 }
 
+// A scan that shows no tissue to measure is an InputError (recon then keeps DiffCoSeg's surfaces
+// and says so), not a crash or a silent guess.
+TEST(Placement, NoTissueToMeasureIsAnInputError) {
+  Phantom p = sphere_phantom(2.5);
+  // White "surface" far outside the head: no tissue within 1 mm of it, no cortex beyond it.
+  EXPECT_THROW(estimate_tissue_evidence(p.maps, p.mask, sphere_sdf(60.0)), InputError);
+  DiffusionMaps no_shell = p.maps;
+  no_shell.shell_bvals.clear();
+  EXPECT_THROW(estimate_tissue_evidence(no_shell, p.mask, sphere_sdf(kWhiteRadius)), InputError);
+}
+
 }  // namespace
 }  // namespace ddcsr

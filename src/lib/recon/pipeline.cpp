@@ -395,7 +395,18 @@ void place_on_scan_boundaries(SubjectRun& r) {
   const Volume rh = r.frame_of("rh.white");
   for (size_t v = 0; v < white.data.size(); ++v)
     white.data[v] = std::min(white.data[v], rh.data[v]);
-  const TissueEvidence ev = estimate_tissue_evidence(features.native, features.native_mask, white);
+  // A scan that does not show its tissues (no CSF and no cortex outside the white surface, no
+  // free-water contrast) keeps DiffCoSeg's surfaces, which are valid without placement.
+  TissueEvidence ev;
+  try {
+    ev = estimate_tissue_evidence(features.native, features.native_mask, white);
+  } catch (const InputError& e) {
+    const std::string m = std::string(e.what()) + "; surfaces left where DiffCoSeg put them";
+    r.warn(m);
+    r.summary.problems.push_back(m);
+    r.report["placement"] = {{"enabled", true}, {"skipped", m}};
+    return;
+  }
   char line[300];
   std::snprintf(
       line, sizeof line,
