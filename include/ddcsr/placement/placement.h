@@ -6,18 +6,19 @@
 // own intensity transitions; this stage does the same with the diffusion signal, after DiffCoSeg.
 //
 // Evidence, from the scan alone and for any protocol:
-// - Pial: the volume fraction of brain tissue against free water. The mean normalised signal
-//   of a shell, S/S0, is linear in the signal fractions of tissue and free water and free of the
-//   receive field: r = (1 - w) a_tissue + w a_water. a_tissue is measured in the subject's voxels
-//   around its white surface, a_water in its CSF (free diffusion, MD > 2.7 um2/ms) or, without
-//   enough CSF, from free water at body temperature. The T2 weighting (S0 of CSF over tissue,
-//   from the b0 of the same voxels) turns the signal fraction w into a volume fraction.
+// - Pial: the CSF volume fraction of the b0, between the regional b0 of cortex and of CSF. Those
+//   levels are measured in the subject's voxels, which the mean normalised signal S/S0 picks
+//   (linear in the signal fractions of tissue and free water, free of the receive field:
+//   r = (1 - w) a_tissue + w a_water, a_tissue around its white surface, a_water in its CSF or,
+//   without enough CSF, free water at body temperature); a two-compartment model removes their
+//   partial volumes. The boundary itself is read on the b0 alone, whose geometry is one, where
+//   diffusion-weighted volumes without eddy-current correction sit slightly apart from it.
 // - White: the tensor's anisotropy magnitude sqrt(3/2)|dev D| (FA times the tensor's norm), which
 //   a mixture of white matter and isotropic cortex scales in proportion to the white matter's
-//   share (FA itself does not: a half-and-half voxel has 60 % of white matter's FA), against the
-//   levels of white matter deep inside the white surface and of cortex outside it, both
-//   regional (Gaussian-weighted over `level_sigma_mm`) because white matter's anisotropy varies
-//   with its fibre configuration.
+//   share (FA itself does not: a half-and-half voxel has 60 % of white matter's FA), between
+//   cortex's regional level (Gaussian-weighted over 10 mm) and white matter's level along the
+//   vertex's own normal just beyond the scan's blur inside the boundary (white matter's
+//   anisotropy varies with its fibre configuration and falls where fibres turn into cortex).
 // A boundary blurred by a symmetric point-spread function crosses half-way between its two
 // sides' levels where it lies. Each vertex searches its normal over +-search_mm for that
 // crossing nearest to the surface; where the profile shows no clear step (a closed sulcus, a
@@ -45,7 +46,6 @@ struct DiffusionMaps;  // ddcsr/features/dti.h
 struct TissueEvidence {
   Volume tissue_fraction;    // volume fraction of brain tissue (against free water), 0..1
   Volume anisotropy;         // sqrt(3/2)|dev D|, um2/ms
-  Volume white_level;        // regional anisotropy of white matter, um2/ms
   Volume cortex_level;       // regional anisotropy of cortex, um2/ms
   Volume cortex_b0, csf_b0;  // regional b0 of cortex and of CSF (the scan's units)
   // The signatures measured in the subject.

@@ -210,12 +210,6 @@ std::vector<std::pair<int, int>> intersections_near(const Mesh& mesh,
   return pairs;
 }
 
-struct RawPlacement {
-  std::vector<double> found;     // boundary offset, NaN without evidence
-  std::vector<double> min_step;  // bounds of the displacement
-  std::vector<double> max_step;
-};
-
 // Evidence-weighted average of the found offsets over the surface; moves fade where under
 // `min_evidence` of the neighbourhood has evidence.
 std::vector<double> smoothed_displacement(const std::vector<double>& found, const Adjacency& adj,

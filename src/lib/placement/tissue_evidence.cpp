@@ -186,7 +186,7 @@ TissueEvidence estimate_tissue_evidence(const DiffusionMaps& maps, const Volume&
   // the T1's); the b0 alone has one geometry, a strong T2 contrast in every protocol, and a
   // receive field that the regional levels absorb.
   std::vector<uint8_t> cortex_voxel(static_cast<size_t>(n), 0),
-      water_voxel(static_cast<size_t>(n), 0), white_voxel(static_cast<size_t>(n), 0);
+      water_voxel(static_cast<size_t>(n), 0);
   std::vector<float> white_values, cortex_values, cortex_b0, water_b0;
   for (int64_t v = 0; v < n; ++v) {
     if (mask.data[size_t(v)] == 0 || map_at(DiffusionMaps::kB0, v) <= 0) continue;
@@ -196,7 +196,6 @@ TissueEvidence estimate_tissue_evidence(const DiffusionMaps& maps, const Volume&
     // 0.75-3 mm outside it with little free water (cortex is 1.5-4.5 mm thick; the median
     // shrugs off the white matter a coarse voxel near the inner end still holds).
     if (d <= -2.0f) {
-      white_voxel[size_t(v)] = 1;
       white_values.push_back(ev.anisotropy.data[size_t(v)]);
     } else if (d >= 0.75f && d <= 3.0f && w <= 0.25f) {
       cortex_voxel[size_t(v)] = 1;
@@ -216,7 +215,6 @@ TissueEvidence estimate_tissue_evidence(const DiffusionMaps& maps, const Volume&
   ev.cortex_anisotropy = median(cortex_values);
   const double cortex_b0_median = median(cortex_b0);
   constexpr double kLevelSigmaMm = 10.0;
-  ev.white_level = regional_level(ev.anisotropy, white_voxel, kLevelSigmaMm, ev.white_anisotropy);
   ev.cortex_level =
       regional_level(ev.anisotropy, cortex_voxel, kLevelSigmaMm, ev.cortex_anisotropy);
   // Two-compartment levels: a voxel's b0 is (1 - f) G + f C for a CSF volume fraction f, and its

@@ -196,6 +196,14 @@ struct SubjectRun {
   }
 };
 
+// One map of both hemispheres' `surface` ("white" or "pial"): the nearer one's distance.
+Volume united_map(const SubjectRun& r, const std::string& surface) {
+  Volume both = r.frame_of("lh." + surface);
+  const Volume rh = r.frame_of("rh." + surface);
+  for (size_t v = 0; v < both.data.size(); ++v) both.data[v] = std::min(both.data[v], rh.data[v]);
+  return both;
+}
+
 void start_report(SubjectRun& r) {
   r.report["status"] = "running";
   r.report["subject"] = r.subject.id;
@@ -300,13 +308,7 @@ void reinitialise_distance_maps(SubjectRun& r) {
                                    {"tilt_degrees", plane.tilt_degrees()}};
   // Far from the midline the network may confuse the hemispheres (recon/hemispheres.h): unite,
   // then split.
-  auto united = [&](const std::string& surface) {
-    Volume both = r.frame_of("lh." + surface);
-    const Volume rh = r.frame_of("rh." + surface);
-    for (size_t v = 0; v < both.data.size(); ++v) both.data[v] = std::min(both.data[v], rh.data[v]);
-    return both;
-  };
-  Volume white = united("white"), pial = united("pial");
+  Volume white = united_map(r, "white"), pial = united_map(r, "pial");
   const SignRepairCounts flipped = repair_far_field_signs(white, pial, plane);
   const Vec3 grid = white.spacing();
   const double grid_ml = grid[0] * grid[1] * grid[2] / 1000.0;
@@ -391,10 +393,7 @@ void reconstruct_surfaces(SubjectRun& r) {
 void place_on_scan_boundaries(SubjectRun& r) {
   const FeatureSet& features = r.features;
   const PlacementOptions& options = r.options.placement;
-  Volume white = r.frame_of("lh.white");
-  const Volume rh = r.frame_of("rh.white");
-  for (size_t v = 0; v < white.data.size(); ++v)
-    white.data[v] = std::min(white.data[v], rh.data[v]);
+  const Volume white = united_map(r, "white");
   // A scan that does not show its tissues (no CSF and no cortex outside the white surface, no
   // free-water contrast) keeps DiffCoSeg's surfaces, which are valid without placement.
   TissueEvidence ev;
