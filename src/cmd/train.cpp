@@ -27,6 +27,7 @@ struct TrainCliOptions {
   std::vector<std::string> val_sims, val_scans;  // the same, for validation only
   std::string save_pairs;
   bool resample_targets = false;
+  std::string sim_mask = "truth";
   double grid_mm = 0;
   ddcsr::SdfTrainOptions train;
   double log_every_s = 30;
@@ -97,6 +98,11 @@ ddcsr::cli::Command make_train_command() {
     app.add_option("--best", t.best_path, "Write the model of the lowest validation MAE here");
     app.add_flag("--resample-targets", o->resample_targets,
                  "Resample sdf/*.nii.gz of --sim folders");
+    app.add_option(
+           "--sim-mask", o->sim_mask,
+           "Brain mask of --sim folders: truth (their mask.nii.gz) or computed (recon's own, "
+           "as on a real scan)")
+        ->check(CLI::IsMember({"truth", "computed"}));
     app.add_option("--save-pairs", o->save_pairs, "Write the computed features and targets here");
     app.add_option("--grid-mm", o->grid_mm, "Feature grid spacing (default: the model's)")
         ->check(CLI::PositiveNumber);
@@ -201,6 +207,7 @@ ddcsr::cli::Command make_train_command() {
                        "]: mirrored patches would teach it the wrong hemisphere");
       ddcsr::TrainingDataOptions data;
       data.exact_targets = !o->resample_targets;
+      data.computed_sim_masks = o->sim_mask == "computed";
       data.features.grid.spacing_mm = o->grid_mm > 0 ? o->grid_mm : net.metadata().grid_spacing_mm;
       data.features.grid.multiple = net.metadata().size_multiple;
       auto keep = [&](ddcsr::SdfTrainingPair p, const std::string& stem) {

@@ -44,6 +44,11 @@ struct TrainingDataOptions {
   FeatureOptions features;
   // Simulated folders: exact SDFs from surf/ (when present) instead of resampling sdf/*.nii.gz.
   bool exact_targets = true;
+  // Simulated folders: the mask `recon` computes from the DWI instead of the simulator's
+  // mask.nii.gz. The mask is an input channel; with the simulator's exact intracranial mask a
+  // network can learn a fixed distance from the mask's edge to the pial surface, which no real
+  // scan's mask keeps.
+  bool computed_sim_masks = false;
 };
 
 // A folder written by `ddcsr simulate`: dwi.nii.gz (+ .bval/.bvec), mask.nii.gz, and

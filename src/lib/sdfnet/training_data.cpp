@@ -150,8 +150,9 @@ SdfTrainingPair load_simulated_pair(const std::string& dir, const TrainingDataOp
   const std::string mask = (root / "mask.nii.gz").string();
   SdfTrainingPair pair;
   pair.name = dir;
-  FeatureSet fs_ = scan_features(dwi, fs::is_regular_file(mask) ? mask : "", options,
-                                 [&](double f) { report(progress, 0.5 * f); });
+  FeatureSet fs_ =
+      scan_features(dwi, fs::is_regular_file(mask) && !options.computed_sim_masks ? mask : "",
+                    options, [&](double f) { report(progress, 0.5 * f); });
   pair.features = std::move(fs_.channels);
   const Volume grid(pair.features.dims, 1, pair.features.vox2ras);
   const fs::path surf = root / "surf";
