@@ -25,7 +25,6 @@
 5. Prints one markdown table (and writes it to --report).
 """
 import argparse
-import hashlib
 import json
 import os
 import re
@@ -42,6 +41,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
 import surface_offset as so  # noqa: E402
+from benchmark import sha256  # noqa: E402
 
 SHARED = os.environ.get("DDCSR_SHARED_DATA", os.path.join(SOURCE, "..", "shared", "data"))
 SETTINGS = [(1.5, "b1000x30", "LAS"), (2.0, "b1000b2000", "oblique"), (2.5, "xa30", "LPI")]
@@ -57,14 +57,6 @@ def phantom_specs(n):
         out.append({"name": f"h{i + 1}", "seed": 101 + i, "spacing": spacing, "protocol": protocol,
                     "orientation": orientation})
     return out
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def make_phantom(work, spec):

@@ -60,18 +60,31 @@ def load_surface(recon, surface):
     return gii.darrays[0].data.astype(np.float64), gii.darrays[1].data.astype(np.int64)
 
 
-def agreement(volume, ras_to_voxel, vertices, faces, keep=None):
+def load_t1(path):
+    """The T1 as float32 voxels, its voxel-to-RAS affine and a function giving its trilinear value at scanner-RAS points
+    (any array of shape (..., 3)); exits with the file's name when it is not a 3D image."""
+    t1 = nib.load(path)
+    if len(t1.shape) != 3:
+        sys.exit(f"{path}: expected a 3D image, got shape {t1.shape}")
+    volume = t1.get_fdata(dtype=np.float32)
+    ras_to_voxel = np.linalg.inv(t1.affine)
+
+    def sample(points):
+        points = np.asarray(points)
+        ijk = ras_to_voxel[:3, :3] @ points.reshape(-1, 3).T + ras_to_voxel[:3, 3:4]
+        return map_coordinates(volume, ijk, order=1, mode="nearest").reshape(points.shape[:-1])
+
+    return volume, t1.affine, sample
+
+
+def agreement(sample, vertices, faces, keep=None):
     """Contrast at the surface (per vertex), mean contrast profile over OFFSETS, and the peak
-    offset, over the vertices in `keep` (all when None)."""
+    offset, over the vertices in `keep` (all when None); `sample` as load_t1 returns it."""
     if keep is not None:
         normals = vertex_normals(vertices, faces)[keep]
         vertices = vertices[keep]
     else:
         normals = vertex_normals(vertices, faces)
-
-    def sample(points):
-        ijk = ras_to_voxel[:3, :3] @ points.T + ras_to_voxel[:3, 3:4]
-        return map_coordinates(volume, ijk, order=1, mode="nearest")
 
     profile = []
     at_surface = None
@@ -193,11 +206,7 @@ def main():
     ap.add_argument("--json", help="also write every number as JSON to this file")
     ap.add_argument("recons", nargs="+", help="output folders of ddcsr recon")
     a = ap.parse_args()
-    t1 = nib.load(a.t1)
-    if len(t1.shape) != 3:
-        sys.exit(f"{a.t1}: expected a 3D image, got shape {t1.shape}")
-    volume = t1.get_fdata(dtype=np.float32)
-    ras_to_voxel = np.linalg.inv(t1.affine)
+    volume, affine, sample = load_t1(a.t1)
     tent = None
     if a.tentorium:
         from tentorium import Tentorium
@@ -219,7 +228,7 @@ def main():
                 keep = ~below
                 r["below_tentorium_percent"] = 100.0 * below.mean()
                 r["below_tentorium_3mm_percent"] = 100.0 * tent.below(vertices, 3.0).mean()
-            at_surface, profile, peak = agreement(volume, ras_to_voxel, vertices, faces, keep)
+            at_surface, profile, peak = agreement(sample, vertices, faces, keep)
             r.update({"contrast": float(at_surface.mean()), "positive_percent": 100.0 * float(np.mean(at_surface > 0)),
                       "offset_mm": float(peak), "vertices": int(len(vertices)),
                       "profile": [float(x) for x in profile]})
@@ -231,7 +240,7 @@ def main():
         lines.append(f"| {recon} | " + " | ".join(cells) + " |")
         if a.picture:
             path = picture_path(a.picture, recon, len(a.recons) > 1)
-            picture(path, volume, t1.affine, meshes, tent)
+            picture(path, volume, affine, meshes, tent)
             results[recon]["picture"] = path
             lines.append(f"| picture | `{path}` |" + " |" * (len(SURFACES) - 1))
     lines += ["", "Each cell: mean contrast at the surface, vertices with positive contrast, offset of the "

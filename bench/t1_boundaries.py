@@ -30,9 +30,8 @@ import sys
 
 import nibabel as nib
 import numpy as np
-from scipy.ndimage import map_coordinates
 
-from t1_agreement import vertex_normals  # bench/, beside this script
+from t1_agreement import load_t1, vertex_normals  # bench/, beside this script
 
 SURFACES = ["lh.white", "lh.pial", "rh.white", "rh.pial"]
 STEPS = np.arange(-3.0, 3.0 + 1e-9, 0.1)
@@ -77,15 +76,7 @@ def main():
     ap.add_argument("--json", help="also write the numbers to this file")
     ap.add_argument("recons", nargs="+")
     a = ap.parse_args()
-    t1 = nib.load(a.t1)
-    if len(t1.shape) != 3:
-        sys.exit(f"{a.t1}: expected a 3D image, got shape {t1.shape}")
-    volume = t1.get_fdata(dtype=np.float32)
-    ras_to_voxel = np.linalg.inv(t1.affine)
-
-    def sample(points):
-        ijk = ras_to_voxel[:3, :3] @ points.reshape(-1, 3).T + ras_to_voxel[:3, 3:4]
-        return map_coordinates(volume, ijk, order=1, mode="nearest").reshape(points.shape[:-1])
+    _, _, sample = load_t1(a.t1)
 
     results = {}
     print(f"T1: `{a.t1}`\n")
