@@ -1,26 +1,29 @@
 #!/usr/bin/env bash
-# Trains SDFNet on whole heads with randomised physics, in rounds of fresh subjects, so that
-# training for longer never means fitting one cohort harder (issue 24; models/README.md).
+# Trains SDFNet on whole heads with randomised physics from a rolling pool of fresh subjects, so
+# that training for longer never means fitting one cohort harder (issue 24; models/README.md).
 #   models/train_wholehead.sh WORKDIR [ROUNDS]
-# Each round simulates ROUND_SUBJECTS subjects that no earlier round saw (`ddcsr simulate --anatomy
-# random --physics random`, procedural and fsaverage5 folding alternately, seeds 20000 + 100 r + i),
-# fine-tunes the current checkpoint on them for ROUND_STEPS steps (Adam restarted, cosine decay
-# within the round), validates on two fixed subjects no round draws (seeds 9001, 9002), and
-# replaces the checkpoint. The checkpoint (models/wholehead.ckpt.pt) and the log of rounds
-# (models/wholehead.tsv) are committed: a later session continues with the next round. Round 1
-# starts from models/sdfnet.pt. Rerunning from an empty log with the same build reproduces every
-# round bit for bit (training is deterministic for a given --threads).
+# Round r trains on the subjects of rounds r-1 and r: ROUND_SUBJECTS new ones per round (`ddcsr
+# simulate --anatomy random --physics random`, procedural and fsaverage5 folding alternately,
+# seeds 20000 + 100 r + i), so each subject is seen in two rounds and then dropped. It fine-tunes
+# the current checkpoint for ROUND_STEPS steps (Adam restarted, cosine decay within the round),
+# validates on two fixed subjects no round draws (seeds 9001, 9002), and replaces the checkpoint.
+# The checkpoint (models/wholehead.ckpt.pt) and the log of rounds (models/wholehead.tsv) are
+# committed: a later session continues with the next round. Round 1 starts from
+# models/sdfnet.pt. Rerunning from an empty log with the same build reproduces every round bit
+# for bit (training is deterministic for a given --threads).
 # Masks are the ones `recon` computes (--sim-mask computed): the mask is an input channel, and the
 # simulator's exact intracranial mask would hand the network a fixed distance from its edge to
-# the pial surface that no real scan keeps.
-# Environment: ROUND_SUBJECTS (8), ROUND_STEPS (600), DDCSR (build/ddcsr), THREADS (2).
+# the pial surface that no real scan keeps. Targets are exact distances to the meshes, so the
+# simulator's own SDF volumes are written on the DWI grid only (--sdf-voxel-size 0: a fifth of
+# the simulation time).
+# Environment: ROUND_SUBJECTS (4), ROUND_STEPS (600), DDCSR (build/ddcsr), THREADS (2).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$1
 rounds=${2:-1}
 ddcsr=${DDCSR:-$root/build/ddcsr}
 threads=${THREADS:-2}
-subjects=${ROUND_SUBJECTS:-8}
+subjects=${ROUND_SUBJECTS:-4}
 steps=${ROUND_STEPS:-600}
 ckpt=$root/models/wholehead.ckpt.pt
 log=$root/models/wholehead.tsv
@@ -33,29 +36,32 @@ simulate() {  # seed geometry-flag... outdir
   shift 2
   [[ -f $out/meta.json ]] && return 0
   "$ddcsr" --threads 1 --quiet simulate --seed "$seed" --anatomy random --physics random "$@" \
-    --force "$out" >"$out.log" 2>&1 || { cat "$out.log" >&2; return 1; }
+    --sdf-voxel-size 0 --force "$out" >"$out.log" 2>&1 || { cat "$out.log" >&2; return 1; }
 }
 
 # Two fixed validation subjects, one of each folding.
 simulate 9001 "$work/val-9001"
 simulate 9002 "$work/val-9002" --geometry "$fsavg"
 
+seeds_of() { for ((i = 0; i < subjects; i++)); do echo $((20000 + 100 * $1 + i)); done; }
+
 for ((n = 0; n < rounds; n++)); do
   r=$(($(tail -n +2 "$log" | wc -l) + 1))
   start=$ckpt
   [[ -f $start ]] || start=$root/models/sdfnet.pt
-  pool=$work/round-$r
+  pool=$work/pool
   mkdir -p "$pool"
-  seeds=()
+  mapfile -t seeds < <(seeds_of $((r - 1)); seeds_of "$r")
+  for d in "$pool"/s*; do  # subjects of earlier rounds leave the pool
+    [[ -d $d ]] || continue
+    [[ " ${seeds[*]} " == *" ${d##*/s} "* ]] || rm -rf "$d" "$d.log"
+  done
   t0=$(date +%s)
-  for ((i = 0; i < subjects; i += 2)); do
+  for ((i = 0; i < ${#seeds[@]}; i += 2)); do
     pids=()
-    for j in $i $((i + 1)); do
-      ((j < subjects)) || continue
-      seed=$((20000 + 100 * r + j))
-      seeds+=("$seed")
+    for seed in "${seeds[@]:i:2}"; do
       geo=()
-      ((j % 2 == 1)) && geo=(--geometry "$fsavg")
+      ((seed % 2 == 1)) && geo=(--geometry "$fsavg")
       simulate "$seed" "$pool/s$seed" "${geo[@]}" &
       pids+=($!)
     done
@@ -78,5 +84,4 @@ for ((n = 0; n < rounds; n++)); do
   printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$(IFS=,; echo "${seeds[*]}")" "$steps" \
     "$first" "$final" "$mae" $((t1 - t0)) $((t2 - t1)) \
     "$(git -C "$root" rev-parse --short HEAD)" >>"$log"
-  rm -rf "$pool"
 done

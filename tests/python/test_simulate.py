@@ -74,7 +74,8 @@ def surface_checks(folder, tag):
 
 def orientations():
     args = ["--seed", "5", "--scale", "0.6", "--voxel-size", "2.5", "--mesh-level", "5",
-            "--shells", "1000:12,2000:12", "--b0", "2", "--snr", "20", "--supersample", "2"]
+            "--shells", "1000:12,2000:12", "--b0", "2", "--snr", "20", "--supersample", "2",
+            "--sdf-voxel-size", "0"]  # the fine SDF grid is checked by real_surfaces and thinner_cortex
     expected = {"RAS": ("R", "A", "S"), "LAS": ("L", "A", "S"), "LPI": ("L", "P", "I"), "oblique": ("L", "A", "S")}
     bvecs, verts, bvals = {}, {}, {}
     for orient, codes in expected.items():
@@ -117,7 +118,8 @@ def orientations():
 
 def dti():
     folder = simulate("dti", "--seed", "3", "--voxel-size", "2.5", "--mesh-level", "5", "--shells",
-                      "1000:20,2000:20", "--b0", "2", "--snr", "0", "--orientation", "LAS")
+                      "1000:20,2000:20", "--b0", "2", "--snr", "0", "--orientation", "LAS", "--supersample", "2",
+                      "--sdf-voxel-size", "0")
     meta = json.load(open(os.path.join(folder, "meta.json")))
     check(meta["seed"] == 3 and meta["acquisition"]["snr"] == 0, "meta.json has the seed and the options")
     from dipy.core.gradients import gradient_table
@@ -140,7 +142,7 @@ def dti():
         check(n >= (100 if name == "white_matter" else 5), f"DTI {name}: {n} pure voxels")
         if n == 0:
             continue
-        fit = TensorModel(gtab).fit(data[sel])
+        fit = TensorModel(gtab).fit(data[sel][:: max(1, n // 3000)])  # every tissue value is exact: a sample tells
         fa, md = fit.fa, fit.md
         want_fa, want_md = tissue[name]["fa"], tissue[name]["md"]
         md_err = np.abs(md / want_md - 1)
@@ -153,7 +155,8 @@ def dti():
 
 
 def determinism():
-    args = ["--seed", "9", "--scale", "0.5", "--voxel-size", "3", "--mesh-level", "4", "--shells", "1000:6", "--b0", "1"]
+    args = ["--seed", "9", "--scale", "0.5", "--voxel-size", "3", "--mesh-level", "4", "--shells", "1000:6", "--b0", "1",
+            "--sdf-voxel-size", "1.5"]
     a = os.path.join(W, "det_a")
     b = os.path.join(W, "det_b")
     for out, threads in ((a, "1"), (b, "2")):
@@ -180,7 +183,7 @@ def real_surfaces():
         print("SKIP real surfaces: shared data absent:", fsavg)
         return
     folder = simulate("fsaverage5", "--geometry", fsavg, "--seed", "2", "--voxel-size", "2.5",
-                      "--shells", "1000:6", "--b0", "1", "--snr", "0")
+                      "--shells", "1000:6", "--b0", "1", "--snr", "0", "--sdf-voxel-size", "1.25")
     v, f = nib.freesurfer.read_geometry(os.path.join(folder, "surf", "lh.pial"))
     check(v.shape == (10242, 3) and f.shape == (20480, 3), "fsaverage5 mode keeps the 10242-vertex meshes")
     meta = json.load(open(os.path.join(folder, "meta.json")))
