@@ -31,17 +31,26 @@ fsavg=$root/data/fsaverage5
 mkdir -p "$work"
 [[ -f $log ]] || printf 'round\tseeds\tsteps\tfirst_loss\tfinal_loss\tval_mae_near_mm\tsimulate_s\ttrain_s\tgit\n' >"$log"
 
-simulate() {  # seed geometry-flag... outdir
+# Protocols (shells, b=0 volumes) cycled over the seeds: --physics random draws everything but
+# the acquisition scheme, which the features see directly (single and multi-shell, b=1000 to
+# 3000, 12 to 90 directions; philips_enh's and XA30's own among them).
+protocols=("1000:30 6" "1000:16 1" "2500:20 1" "1000:30,2000:60 6" "1000:64 4" "1000:30,2000:30,3000:30 5"
+  "3000:40 3" "1000:12 2" "2000:30 4" "1000:20,2500:30 3")
+
+simulate() {  # seed outdir [extra simulate options]
   local seed=$1 out=$2
   shift 2
   [[ -f $out/meta.json ]] && return 0
+  local proto=(${protocols[$(((seed * 7 + seed / 100) % ${#protocols[@]}))]})
   "$ddcsr" --threads 1 --quiet simulate --seed "$seed" --anatomy random --physics random "$@" \
-    --sdf-voxel-size 0 --force "$out" >"$out.log" 2>&1 || { cat "$out.log" >&2; return 1; }
+    --shells "${proto[0]}" --b0 "${proto[1]}" --sdf-voxel-size 0 --force "$out" >"$out.log" 2>&1 ||
+    { cat "$out.log" >&2; return 1; }
 }
 
 # Two fixed validation subjects, one of each folding.
-simulate 9001 "$work/val-9001"
+simulate 9001 "$work/val-9001" &
 simulate 9002 "$work/val-9002" --geometry "$fsavg"
+wait
 
 seeds_of() { for ((i = 0; i < subjects; i++)); do echo $((20000 + 100 * $1 + i)); done; }
 
