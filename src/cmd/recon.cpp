@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct ReconCli {
-  std::string dwi, output, bval, bvec, mask, subjects, bids, model, device = "auto", hemi = "both";
+  std::string dwi, output, bval, bvec, mask, subjects, bids, model, device = "auto", hemi = "auto";
   std::optional<long> array_index;
   std::optional<int> array_base;
   double sdf_spacing = 1.0;
@@ -145,8 +145,7 @@ int run(const ReconCli& o) {
   ddcsr::ReconOptions options;
   options.model_path = o.model.empty() ? ddcsr::default_model_path("/proc/self/exe") : o.model;
   options.device = o.device;
-  options.hemis =
-      o.hemi == "both" ? std::vector<std::string>{"lh", "rh"} : std::vector<std::string>{o.hemi};
+  options.hemi = o.hemi;
   options.save_sdf = o.save_sdf;
   options.qc = !o.no_qc;
   options.inference.mirror_average = !o.no_mirror;
@@ -258,7 +257,11 @@ ddcsr::cli::Command make_recon_command() {
                    "SDFNet model file (default: the shipped models/sdfnet.pt)");
     app.add_option("--device", o->device, "auto, cpu or cuda")
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-    app.add_option("--hemi", o->hemi, "lh, rh or both")->check(CLI::IsMember({"lh", "rh", "both"}));
+    app.add_option("--hemi", o->hemi,
+                   "auto (the hemispheres the scan holds), both, lh or rh; on a scan of one "
+                   "hemisphere, lh or rh names it when its orientation does not tell")
+        ->check(CLI::IsMember({"auto", "lh", "rh", "both"}))
+        ->capture_default_str();
     app.add_option("--vertices", o->vertices, "Target vertices per surface")
         ->check(CLI::Range(2000, 1000000));
     app.add_option("--sdf-spacing", o->sdf_spacing,
