@@ -234,7 +234,13 @@ ddcsr::cli::Command make_recon_command() {
       "Job arrays: --array-index N, or SLURM_ARRAY_TASK_ID / PBS_ARRAY_INDEX / SGE_TASK_ID /\n"
       "LSB_JOBINDEX, runs the one subject at that position. Base 0 for SLURM and PBS "
       "(--array=0-N),\n"
-      "1 for SGE and LSF (which start at 1); --array-base overrides.";
+      "1 for SGE and LSF (which start at 1); --array-base overrides.\n"
+      "Hemispheres: --hemi auto (default) reconstructs those the scan holds, decided from the\n"
+      "brain mask's shape (log and report.json hemispheres_present). A scan of one hemisphere\n"
+      "(ex vivo, hemispherectomy) is reconstructed whole, as lh or rh by which side its flat\n"
+      "medial face is on; lying otherwise than in a head, it needs --hemi lh or rh. A hemisphere\n"
+      "that is not in the image is never written: --hemi both or rh on a left hemisphere is an\n"
+      "input error (exit 3).";
   c.references = {
       "Li, Chen, Sochen, Zhang, Westin, Rathi, O'Donnell, Pasternak, Zhang (2025): DDCSR."};
   c.order = 10;

@@ -52,9 +52,13 @@ check("one hemisphere present" in log, "the log says one hemisphere is present")
 ev = json.loads(run("eval", "--recon", out, "--truth", sim, "--json", "--samples", "20000").stdout)
 assd = {s["name"]: s["assd_mm"] for s in ev["surfaces"]}
 print("ASSD", assd)
-# The same phantom's two-hemisphere version gives lh 0.9-1.0 mm (white) with these options: the
-# hemisphere is reconstructed whole, not split in two (a split: > 4 mm).
-check(assd and all(v < 1.6 for v in assd.values()), f"lh reconstructed whole: ASSD {assd}")
+# Whole, not split at a midline through its middle (main before issue 26: 4.7 mm ASSD, HD90
+# 19 mm on such a scan). A specimen without CSF shifts the network's input normalisation and its
+# surfaces lie about 1 mm too deep (README, known limit): 2.1 / 1.5 mm here.
+check(all(v < 3.0 for v in assd.values()), f"lh reconstructed whole: ASSD {assd}")
+rec = nib.load(os.path.join(out, "surf", "lh.white.surf.gii")).darrays[0].data
+span = np.ptp(rec[:, 0]) / np.ptp(white[:, 0])
+check(span > 0.85, f"the white surface spans the hemisphere left-right ({span:.2f} of the truth's width)")
 
 # Asking for what is not there: exit 3, one line naming the file, nothing written.
 for hemi in ["both", "rh"]:

@@ -64,7 +64,7 @@ TEST(HemispherePresence, WholeBrainHasTwo) {
   EXPECT_GT(p.thinnest_ratio, 0.6);
   EXPECT_GT(p.mirror_overlap, 0.95);
   EXPECT_GT(p.mirror_correlation, 0.9);
-  EXPECT_NEAR(p.lr_skewness, 0.0, 0.05);
+  EXPECT_NEAR(p.end_mass_ratio, 1.0, 0.05);
 }
 
 TEST(HemispherePresence, OneHemisphereIsNamedByItsMedialFace) {

@@ -3,10 +3,10 @@
 // that assumes two splits such a hemisphere at a "midsagittal plane" through its middle and
 // invents the other. The brain mask's shape tells: a whole brain is about as wide (left-right) as
 // it is high and four fifths as long; one hemisphere is half as wide as it is long, flat on its
-// medial face and round on its lateral side, so that its mass lies towards the medial face. The
-// mirror symmetry that the midsagittal fit (midsagittal.h) finds in a whole brain is measured too:
-// FA correlates with its mirror image across the fissure; across the middle of one hemisphere it
-// hardly does.
+// medial face and round on its lateral side, so that more of it lies near its medial face than near
+// its lateral extreme. The mirror symmetry that the midsagittal fit (midsagittal.h) finds in a
+// whole brain is measured too: FA correlates with its mirror image across the fissure; across the
+// middle of one hemisphere it hardly does.
 #pragma once
 #include <string>
 #include <vector>
@@ -24,7 +24,9 @@ struct HemispherePresence {
   double width_ratio = 0;  // sd of the mask along the fitted plane's normal / largest in-plane sd
   double thinnest_ratio = 0;        // smallest / largest principal sd of the mask
   double thin_axis_lr_degrees = 0;  // angle of the smallest principal axis to left-right
-  double lr_skewness = 0;           // skewness of the mask along that axis taken towards +x (right)
+  // Mask within the outer 15 % of its extent along that axis at its right (+x) end over that at
+  // its left end: the flat medial face holds more than the round lateral side.
+  double end_mass_ratio = 1;
   double mirror_overlap = 0;      // share of mask voxels whose mirror (fitted plane) is in the mask
   double mirror_correlation = 0;  // correlation of the image with its mirror where both in mask
   bool cut_along_thin_axis = false;  // the mask reaches the image border across its thinnest axis
@@ -60,8 +62,8 @@ struct HemispherePresenceOptions {
   double hemisphere_shape_ratio = 0.5;
   // Within this angle (degrees) of left-right the hemisphere lies as it does in a head.
   double lr_axis_degrees = 35;
-  // |skewness| along left-right above which the medial face (where the mass lies) is clear.
-  double side_skewness = 0.12;
+  // end_mass_ratio above which (or below whose inverse) the medial face is clear.
+  double medial_face_ratio = 1.15;
   // Mirror correlation above which the fitted plane is a true midsagittal plane.
   double two_hemisphere_correlation = 0.5;
 };

@@ -19,6 +19,8 @@ constexpr double kDegree = M_PI / 180.0;
 constexpr double kWholeBrainWidthRatio = 0.6;
 // Mask area (mm^2) on the image's outermost slice that counts as a cut of the brain there.
 constexpr double kCutAreaMm2 = 100.0;
+// The outer share of the extent along the thinnest axis in which the mass at each end is counted.
+constexpr double kEndBand = 0.15;
 
 // Whether `mask` (its own grid) holds brain on either outermost slice of the voxel axis most
 // nearly parallel to `direction`.
@@ -96,21 +98,29 @@ HemispherePresence detect_hemispheres(const Volume& image, const Volume& mask,
   const double along = std::sqrt(std::max(0.0, plane_eig.eigenvalues()[2]));
   out.width_ratio = along > 0 ? across / along : 1.0;
 
-  // Where the mass lies along the thinnest axis: a hemisphere's medial face is flat and its
-  // lateral side round, so its mass lies towards the medial face (a half-ellipsoid's skewness
-  // is -0.38 towards its flat face); a whole brain's is near 0.
-  double m2 = 0, m3 = 0, t_min = 0, t_max = 0;
-  for (const Vec3& p : points) {
-    const double t = (Eigen::Vector3d(p[0], p[1], p[2]) - mean).dot(thin);
-    m2 += t * t;
-    m3 += t * t * t;
-    t_min = std::min(t_min, t);
-    t_max = std::max(t_max, t);
+  // Which end of the thinnest axis is the medial face: it is flat, so much of the hemisphere
+  // lies near it, while the round lateral side has little near its extreme (p301's left
+  // hemisphere: 10.8 % of the mask within the outer 15 % of the extent at the medial end, 6.6 %
+  // at the lateral one). The ends are taken at the 0.1 and 99.9 percentiles, so that a few stray
+  // voxels do not move them. A whole brain's two ends hold about the same.
+  std::vector<double> t(points.size());
+  for (size_t q = 0; q < points.size(); ++q)
+    t[q] = (Eigen::Vector3d(points[q][0], points[q][1], points[q][2]) - mean).dot(thin);
+  std::vector<double> sorted = t;
+  const auto rank = [&](double f) {
+    const auto at = sorted.begin() + static_cast<std::ptrdiff_t>(f * double(sorted.size() - 1));
+    std::nth_element(sorted.begin(), at, sorted.end());
+    return *at;
+  };
+  const double t_min = rank(0.001), t_max = rank(0.999);
+  const double band = kEndBand * (t_max - t_min);
+  int64_t near_left = 0, near_right = 0;
+  for (double x : t) {
+    near_left += x < t_min + band;
+    near_right += x > t_max - band;
   }
-  m2 /= n;
-  m3 /= n;
-  out.lr_skewness = m2 > 0 ? m3 / std::pow(m2, 1.5) : 0.0;
-  const bool medial_right = out.lr_skewness < 0;
+  out.end_mass_ratio = double(near_right + 1) / double(near_left + 1);
+  const bool medial_right = out.end_mass_ratio > 1;
   const Eigen::Vector3d medial = medial_right ? thin : Eigen::Vector3d(-thin);
   const Vec3 voxel = mask.spacing();
   const double half_voxel = 0.5 * std::max({voxel[0], voxel[1], voxel[2]});
@@ -165,23 +175,28 @@ HemispherePresence detect_hemispheres(const Volume& image, const Volume& mask,
   }
   if (out.width_ratio >= kWholeBrainWidthRatio &&
       out.mirror_correlation >= options.two_hemisphere_correlation &&
-      std::fabs(out.lr_skewness) < options.side_skewness) {
+      std::fabs(std::log(out.end_mass_ratio)) < std::log(options.medial_face_ratio)) {
     out.reason =
         "mirror-symmetric, without a flat face, and as wide as a whole brain (" + measures + ")";
     return out;
   }
   out.count = 1;
   const bool lies_as_in_head = out.thin_axis_lr_degrees <= options.lr_axis_degrees;
-  if (lies_as_in_head && std::fabs(out.lr_skewness) >= options.side_skewness) {
+  const bool clear_face =
+      std::fabs(std::log(out.end_mass_ratio)) >= std::log(options.medial_face_ratio);
+  if (lies_as_in_head && clear_face) {
     out.side = medial_right ? "lh" : "rh";
-    out.reason = "one hemisphere's shape (" + measures + "), its medial face towards the " +
-                 (medial_right ? "right" : "left") +
-                 fmt(" (skewness %.2f along left-right)", out.lr_skewness);
+    out.reason =
+        "one hemisphere's shape (" + measures + "), its medial face towards the " +
+        (medial_right ? "right" : "left") +
+        fmt(" (%.2f times the mass near its right end as near its left)", out.end_mass_ratio);
   } else {
     out.reason =
         "one hemisphere's shape (" + measures + "), but " +
         (lies_as_in_head
-             ? fmt("its medial face is not clear (skewness %.2f along left-right)", out.lr_skewness)
+             ? fmt("its medial face is not clear (%.2f times the mass near its right end as near "
+                   "its left)",
+                   out.end_mass_ratio)
              : fmt("it does not lie as in a head (its thinnest axis %.0f degrees from "
                    "left-right)",
                    out.thin_axis_lr_degrees));
@@ -209,7 +224,7 @@ std::string hemisphere_presence_json(const HemispherePresence& p) {
                      {{"thinnest_to_largest_extent", r3(p.thinnest_ratio)},
                       {"width_to_length_across_fitted_plane", r3(p.width_ratio)},
                       {"thinnest_axis_from_left_right_degrees", r3(p.thin_axis_lr_degrees)},
-                      {"left_right_skewness", r3(p.lr_skewness)},
+                      {"right_to_left_end_mass_ratio", r3(p.end_mass_ratio)},
                       {"mirror_overlap", r3(p.mirror_overlap)},
                       {"mirror_correlation", r3(p.mirror_correlation)},
                       {"field_of_view_cut_across_thinnest_axis", p.cut_along_thin_axis}}}};
