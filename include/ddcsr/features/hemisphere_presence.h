@@ -57,12 +57,13 @@ std::vector<std::string> hemispheres_to_reconstruct(const HemispherePresence& pr
 
 struct HemispherePresenceOptions {
   // Smallest/largest principal sd of the mask below which it is a hemisphere's shape, not a whole
-  // brain's. Measured (docs/experiments.md, issue 26): whole brains and phantoms 0.56-0.80 outside
-  // slabs, one hemisphere 0.30-0.45.
+  // brain's. Measured (docs/experiments.md, issue 26): real scans and phantoms 0.63-0.76 outside
+  // slabs (the Philips slab 0.43, cut across its thin axis), one hemisphere 0.36-0.41.
   double hemisphere_shape_ratio = 0.5;
   // Within this angle (degrees) of left-right the hemisphere lies as it does in a head.
   double lr_axis_degrees = 35;
-  // end_mass_ratio above which (or below whose inverse) the medial face is clear.
+  // end_mass_ratio above which (or below whose inverse) the medial face is clear (phantom
+  // hemispheres 1.29-1.81).
   double medial_face_ratio = 1.15;
   // Mirror correlation above which the fitted plane is a true midsagittal plane.
   double two_hemisphere_correlation = 0.5;
