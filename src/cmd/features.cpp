@@ -129,6 +129,11 @@ ddcsr::cli::Command make_features_command() {
         ->capture_default_str()
         ->check(CLI::NonNegativeNumber);
     app.add_flag("--native", o->native, "Also write every map on the scan's own grid");
+    app.add_option("--hemi", f.hemispheres,
+                   "auto, both, lh or rh, as recon's: on a scan of one hemisphere the midline "
+                   "channel is measured from its medial face (default: from the fitted "
+                   "midsagittal plane whatever the scan holds)")
+        ->check(CLI::IsMember({"auto", "both", "lh", "rh"}));
     return [o]() -> int {
       if (o->bval.empty() != o->bvec.empty())
         throw ddcsr::UsageError("give both --bval and --bvec, or neither");
@@ -166,6 +171,7 @@ ddcsr::cli::Command make_features_command() {
       for (const auto& n : result.nominal) spdlog::info("signal at b={}: {}", n.bval, n.method);
       spdlog::info("brain mask: {} ({:.0f} ml)", result.mask_given ? o->mask : "automatic",
                    result.mask_volume_ml);
+      spdlog::info("{} hemisphere(s) present: {}", result.presence.count, result.presence.reason);
       spdlog::info("network grid {}x{}x{} at {} mm, {} channels", result.channels.dims[0],
                    result.channels.dims[1], result.channels.dims[2], opts.grid.spacing_mm,
                    result.channels.nvols);

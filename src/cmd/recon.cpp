@@ -21,7 +21,7 @@ namespace fs = std::filesystem;
 namespace {
 
 struct ReconCli {
-  std::string dwi, output, bval, bvec, mask, subjects, bids, model, device = "auto", hemi = "both";
+  std::string dwi, output, bval, bvec, mask, subjects, bids, model, device = "auto", hemi = "auto";
   std::optional<long> array_index;
   std::optional<int> array_base;
   double sdf_spacing = 1.0;
@@ -145,8 +145,7 @@ int run(const ReconCli& o) {
   ddcsr::ReconOptions options;
   options.model_path = o.model.empty() ? ddcsr::default_model_path("/proc/self/exe") : o.model;
   options.device = o.device;
-  options.hemis =
-      o.hemi == "both" ? std::vector<std::string>{"lh", "rh"} : std::vector<std::string>{o.hemi};
+  options.hemi = o.hemi;
   options.save_sdf = o.save_sdf;
   options.qc = !o.no_qc;
   options.inference.mirror_average = !o.no_mirror;
@@ -235,7 +234,13 @@ ddcsr::cli::Command make_recon_command() {
       "Job arrays: --array-index N, or SLURM_ARRAY_TASK_ID / PBS_ARRAY_INDEX / SGE_TASK_ID /\n"
       "LSB_JOBINDEX, runs the one subject at that position. Base 0 for SLURM and PBS "
       "(--array=0-N),\n"
-      "1 for SGE and LSF (which start at 1); --array-base overrides.";
+      "1 for SGE and LSF (which start at 1); --array-base overrides.\n"
+      "Hemispheres: --hemi auto (default) reconstructs those the scan holds, decided from the\n"
+      "brain mask's shape (log and report.json hemispheres_present). A scan of one hemisphere\n"
+      "(ex vivo, hemispherectomy) is reconstructed whole, as lh or rh by which side its flat\n"
+      "medial face is on; lying otherwise than in a head, it needs --hemi lh or rh. A hemisphere\n"
+      "that is not in the image is never written: --hemi both or rh on a left hemisphere is an\n"
+      "input error (exit 3).";
   c.references = {
       "Li, Chen, Sochen, Zhang, Westin, Rathi, O'Donnell, Pasternak, Zhang (2025): DDCSR."};
   c.order = 10;
@@ -258,7 +263,11 @@ ddcsr::cli::Command make_recon_command() {
                    "SDFNet model file (default: the shipped models/sdfnet.pt)");
     app.add_option("--device", o->device, "auto, cpu or cuda")
         ->check(CLI::IsMember({"auto", "cpu", "cuda"}));
-    app.add_option("--hemi", o->hemi, "lh, rh or both")->check(CLI::IsMember({"lh", "rh", "both"}));
+    app.add_option("--hemi", o->hemi,
+                   "auto (the hemispheres the scan holds), both, lh or rh; on a scan of one "
+                   "hemisphere, lh or rh names it when its orientation does not tell")
+        ->check(CLI::IsMember({"auto", "lh", "rh", "both"}))
+        ->capture_default_str();
     app.add_option("--vertices", o->vertices, "Target vertices per surface")
         ->check(CLI::Range(2000, 1000000));
     app.add_option("--sdf-spacing", o->sdf_spacing,

@@ -48,7 +48,13 @@ ddcsr::cli::Command make_simulate_command() {
       "non-central chi, SNR 8-50), bias field, blur, ringing, voxel sizes (1.25-3 mm,\n"
       "anisotropic), storage order and field of view per seed (ranges in meta.json and the\n"
       "README). The truth surfaces and SDFs are the cerebral white and pial surfaces in\n"
-      "every mode. legacy and fixed, the defaults, reproduce earlier phantoms.";
+      "every mode. legacy and fixed, the defaults, reproduce earlier phantoms.\n"
+      "\n"
+      "--hemispheres lh|rh keeps one hemisphere (scans of a single hemisphere): of the legacy\n"
+      "anatomy an ex vivo-like specimen (the tissue inside its pial surface, no CSF, skull or\n"
+      "hindbrain, in a medium without signal); of the whole head, the head cut at the mid-surface\n"
+      "between the hemispheres. Same seed: the same hemisphere as in the two-hemisphere phantom,\n"
+      "on the same grid. Truth surfaces and SDFs only for the hemisphere present.";
   c.order = 80;
   c.setup = [](CLI::App& app) {
     auto o = std::make_shared<SimulateCliOptions>();
@@ -105,6 +111,11 @@ ddcsr::cli::Command make_simulate_command() {
     app.add_option("--anatomy", s.anatomy,
                    "legacy, whole-head, skull-stripped, or random (whole-head or skull-stripped "
                    "per seed)")
+        ->capture_default_str();
+    app.add_option("--hemispheres", s.hemispheres,
+                   "both, or lh or rh alone (an ex vivo-like specimen; with --anatomy whole-head, "
+                   "the head cut to that hemisphere)")
+        ->check(CLI::IsMember({"both", "lh", "rh"}))
         ->capture_default_str();
     app.add_option("--physics", s.physics,
                    "fixed (the options' values) or random (every tissue constant, noise, "

@@ -23,6 +23,7 @@
 #include <vector>
 
 #include "ddcsr/features/dti.h"
+#include "ddcsr/features/hemisphere_presence.h"
 #include "ddcsr/features/mask.h"
 #include "ddcsr/features/midsagittal.h"
 #include "ddcsr/features/protocol.h"
@@ -70,6 +71,12 @@ struct FeatureOptions {
   bool keep_native = false;  // also return the maps on the scan's grid
   // For messages only.
   std::string image_path, mask_path;
+  // The hemispheres the scan holds (features/hemisphere_presence.h) are always measured. "" (the
+  // default): the midline channel is measured from the fitted midsagittal plane, as for a whole
+  // brain. "auto", "both", "lh", "rh" (recon's --hemi): resolved by hemispheres_to_reconstruct
+  // (an InputError for a hemisphere not in the image), and on one hemisphere the midline
+  // channel is measured from the plane of its medial face.
+  std::string hemispheres;
 };
 
 // How each sm_b* channel was obtained for this protocol.
@@ -93,7 +100,12 @@ struct FeatureSet {
   std::vector<ChannelNormalisation> normalisation;
   Protocol protocol;
   std::vector<NominalSignalPlan> nominal;
-  MidsagittalPlane midsagittal;  // fitted to the FA channel; the midline channel's zero
+  MidsagittalPlane midsagittal;     // the midline channel's zero: symmetry_plane, or on one
+                                    // hemisphere the plane of its medial face
+  MidsagittalPlane symmetry_plane;  // fitted to the FA channel's mirror symmetry
+  HemispherePresence presence;
+  std::vector<std::string> hemispheres{"lh", "rh"};  // to reconstruct (FeatureOptions)
+  bool one_hemisphere() const { return presence.count == 1 && hemispheres.size() == 1; }
   bool mask_given = false;
   double mask_volume_ml = 0;  // on the scan's grid
   GridOptions grid;

@@ -18,7 +18,10 @@ namespace ddcsr {
 struct ReconOptions {
   std::string model_path;  // the SDFNet file (see default_model_path)
   std::string device = "auto";
-  std::vector<std::string> hemis{"lh", "rh"};
+  // Which hemispheres (--hemi): "auto", those the scan holds; "both", "lh" or "rh". Never one that
+  // is not in the image: that request is an InputError (features/hemisphere_presence.h). A scan
+  // of one hemisphere is reconstructed whole, with no split at a midline.
+  std::string hemi = "auto";
   bool save_sdf = false;  // also write sdf/{lh,rh}.{white,pial}.nii.gz, the maps DiffCoSeg uses
   bool qc = true;         // qc/{axial,coronal,sagittal}.png
   FeatureOptions features;

@@ -80,6 +80,15 @@ struct SimulationOptions {
   // eyes left out), so that the legacy and whole-head phantoms of a seed share one grid and
   // their truth can be compared voxel by voxel.
   double grid_margin = 0;
+  // both | lh | rh: the hemispheres in the image (issue 26). One hemisphere of the legacy anatomy
+  // is an ex vivo-like specimen: the tissue inside its pial surface, no CSF, skull or hindbrain,
+  // in a medium without signal (as a specimen in perfluoropolyether); of the whole head (and the
+  // skull-stripped head), the head cut at the mid-surface between the two pial surfaces, so that
+  // the hemisphere keeps its own CSF, meninges and half of the head. The cut is applied to the
+  // signal before the point spread and noise; the same seed gives the same hemisphere as in
+  // its two-hemisphere phantom, on the same grid. Truth surfaces and SDFs are written for the
+  // hemisphere present only.
+  std::string hemispheres = "both";
 };
 
 // Frames of Subject::fractions, in order. Non-cortical grey matter is the deep nuclei and the
@@ -123,6 +132,8 @@ struct Subject {
   // grid of sdf_voxel_size.
   std::array<Volume, 4> sdf;
   double noise_sigma = 0;
+  // The hemispheres present (SimulationOptions::hemispheres): {0, 1}, {0} or {1}.
+  std::vector<int> hemispheres{0, 1};
 };
 
 // The voxel axes (3x3 rotation with signs, row-major) of a storage order; UsageError otherwise.

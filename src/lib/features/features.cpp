@@ -323,7 +323,20 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
   if (std::count(fs.mask.data.begin(), fs.mask.data.end(), 1.f) == 0)
     throw InputError(options.mask_path.empty() ? options.image_path : options.mask_path,
                      "the brain mask has no voxel on the network grid");
-  fs.midsagittal = midsagittal_plane(fs.channels.frame(DiffusionMaps::kFA), fs.mask);
+  {
+    const Volume fa = fs.channels.frame(DiffusionMaps::kFA);
+    fs.symmetry_plane = midsagittal_plane(fa, fs.mask);
+    fs.presence = detect_hemispheres(fa, fs.mask, fs.symmetry_plane, &brain);
+  }
+  fs.midsagittal = fs.symmetry_plane;
+  if (!options.hemispheres.empty()) {
+    fs.hemispheres =
+        hemispheres_to_reconstruct(fs.presence, options.hemispheres, options.image_path);
+    // One hemisphere, whole: the network's hemisphere cue measured from its medial face, where a
+    // head's midline would be, so that it sees the medial wall as in a head and nothing of a
+    // second hemisphere.
+    if (fs.one_hemisphere()) fs.midsagittal = medial_face_plane(fs.presence, fs.hemispheres[0]);
+  }
   fs.normalisation[static_cast<size_t>(midline)] =
       ChannelNormalisation{0, kMidlineScaleMm, 1000.0 / kMidlineScaleMm};
   {
@@ -435,6 +448,7 @@ std::string feature_sidecar_json(const FeatureSet& fs) {
     nominal.push_back(e);
   }
   j["nominal_signals"] = nominal;
+  j["hemispheres_present"] = json::parse(hemisphere_presence_json(fs.presence));
   j["midsagittal_plane"] = {{"point_ras", fs.midsagittal.point},
                             {"normal_ras", fs.midsagittal.normal},
                             {"tilt_degrees", fs.midsagittal.tilt_degrees()}};

@@ -142,6 +142,19 @@ std::string check_white_volumes(double lh_ml, double rh_ml, double mask_ml,
   return {};
 }
 
+// One hemisphere alone: its white matter is a quarter to a half of its own brain mask (more in a
+// specimen without CSF around it).
+std::string check_one_white_volume(const std::string& hemi, double white_ml, double mask_ml,
+                                   const std::string& path) {
+  char text[256];
+  std::snprintf(text, sizeof text, "implausible white matter: %s %.0f ml in a %.0f ml brain mask",
+                hemi.c_str(), white_ml, mask_ml);
+  if (white_ml < 0.04 * mask_ml || white_ml > 0.9 * mask_ml)
+    throw InputError(path, std::string(text) + " (is this a diffusion scan of a hemisphere?)");
+  if (white_ml < 0.12 * mask_ml || white_ml > 0.65 * mask_ml) return text;
+  return {};
+}
+
 json surface_placement_json(const SurfacePlacement& s) {
   auto r3 = [](double x) { return std::round(x * 1000) / 1000; };
   return {{"mean_mm", r3(s.mean_mm)},
@@ -213,6 +226,18 @@ void start_report(SubjectRun& r) {
   r.report["threads"] = thread_count();
 }
 
+// What the scan holds (features/hemisphere_presence.h), in the log and the report.
+void report_hemispheres_present(SubjectRun& r) {
+  const HemispherePresence& p = r.features.presence;
+  r.report["hemispheres_present"] = json::parse(hemisphere_presence_json(p));
+  r.report["hemispheres_reconstructed"] = r.features.hemispheres;
+  std::string list;
+  for (const auto& h : r.features.hemispheres) list += (list.empty() ? "" : ", ") + h;
+  r.note(std::string(p.count == 1 ? "one hemisphere present" : "two hemispheres present") + ": " +
+         p.reason + "; reconstructing " + list +
+         (r.features.one_hemisphere() ? " whole, without a midline split" : ""));
+}
+
 // The scan, its gradient table and mask. The model loads here too, so a wrong model file fails
 // in a second rather than after the features.
 void load_inputs(SubjectRun& r) {
@@ -251,6 +276,7 @@ void compute_subject_features(SubjectRun& r) {
   r.fopts.keep_native = true;
   r.fopts.image_path = r.subject.dwi;
   r.fopts.mask_path = r.subject.mask;
+  r.fopts.hemispheres = r.options.hemi;
   r.features = compute_features(r.dwi, r.table, r.subject.mask.empty() ? nullptr : &r.mask, r.fopts,
                                 r.progress);
   json shells = json::array();
@@ -270,6 +296,7 @@ void compute_subject_features(SubjectRun& r) {
          std::to_string(static_cast<int>(r.features.mask_volume_ml)) + " ml (" +
          (r.features.mask_given ? "given" : "automatic") + ")");
   r.dwi = Volume();  // the 4D series is the largest thing held; nothing later needs it
+  report_hemispheres_present(r);
 }
 
 void predict_distance_maps(SubjectRun& r) {
@@ -303,9 +330,12 @@ void reinitialise_distance_maps(SubjectRun& r) {
       {"spacing_mm", finer ? r.options.sdf_spacing_mm : network_mm},
       {"interpolation", finer ? "cubic B-spline of the network's maps" : "none"}};
   const MidsagittalPlane& plane = r.features.midsagittal;
-  r.report["midsagittal_plane"] = {{"point_ras", plane.point},
-                                   {"normal_ras", plane.normal},
-                                   {"tilt_degrees", plane.tilt_degrees()}};
+  r.report["midsagittal_plane"] = {
+      {"point_ras", plane.point},
+      {"normal_ras", plane.normal},
+      {"tilt_degrees", plane.tilt_degrees()},
+      {"measured_from", r.features.one_hemisphere() ? "the one hemisphere's medial face"
+                                                    : "the FA map's mirror symmetry"}};
   // Far from the midline the network may confuse the hemispheres (recon/hemispheres.h): unite,
   // then split.
   Volume white = united_map(r, "white"), pial = united_map(r, "pial");
@@ -332,9 +362,31 @@ void reinitialise_distance_maps(SubjectRun& r) {
     const int64_t f = index_of(sdfnet_outputs(), name);
     std::copy(exact.data.begin(), exact.data.end(),
               r.sdf.data.begin() + f * r.sdf.voxels_per_volume());
-    ddcsr::report(r.progress, double(++done) / 4.0);
+    ddcsr::report(r.progress, double(++done) / (r.features.one_hemisphere() ? 2.0 : 4.0));
     return exact;
   };
+  if (r.features.one_hemisphere()) {
+    // The network was trained on heads: on one hemisphere its lh and rh maps each hold parts of
+    // it (docs/experiments.md, issue 26). United, they are the hemisphere's, kept whole.
+    const std::string& hemi = r.features.hemispheres[0];
+    const Volume everywhere = white.like(1, 1.f);
+    reinitialise(hemi + ".white", white, &everywhere);
+    const std::string implausible = check_one_white_volume(
+        hemi, implicit_ml.at(hemi + ".white"), r.features.mask_volume_ml, r.subject.dwi);
+    if (!implausible.empty()) {
+      r.warn(implausible);
+      r.summary.problems.push_back(implausible);
+    }
+    reinitialise(hemi + ".pial", pial, &everywhere);
+    // The absent hemisphere has no surface anywhere: its maps read far outside.
+    const std::string absent = hemi == "lh" ? "rh" : "lh";
+    for (const char* surface : {".white", ".pial"}) {
+      const int64_t f = index_of(sdfnet_outputs(), absent + surface);
+      std::fill(r.sdf.data.begin() + f * r.sdf.voxels_per_volume(),
+                r.sdf.data.begin() + (f + 1) * r.sdf.voxels_per_volume(), 1000.f);
+    }
+    return;
+  }
   const Volume lh_white = reinitialise("lh.white", white, nullptr);
   const Volume rh_white = reinitialise("rh.white", white, nullptr);
   const std::string implausible =
@@ -356,15 +408,17 @@ void reinitialise_distance_maps(SubjectRun& r) {
 void write_distance_maps(SubjectRun& r) {
   fs::create_directories(fs::path(r.out_dir) / "sdf");
   const auto& names = sdfnet_outputs();
+  const auto& present = r.features.hemispheres;
   for (size_t f = 0; f < names.size(); ++f)
-    write_volume(r.sdf.frame(static_cast<int64_t>(f)),
-                 (fs::path(r.out_dir) / "sdf" / (names[f] + ".nii.gz")).string());
+    if (std::find(present.begin(), present.end(), names[f].substr(0, 2)) != present.end())
+      write_volume(r.sdf.frame(static_cast<int64_t>(f)),
+                   (fs::path(r.out_dir) / "sdf" / (names[f] + ".nii.gz")).string());
 }
 
 // DiffCoSeg per hemisphere; both side by side when there are cores for it (each flow is mostly
 // serial), as one stage.
 void reconstruct_surfaces(SubjectRun& r) {
-  const auto& hemis = r.options.hemis;
+  const auto& hemis = r.features.hemispheres;
   if (hemis.size() == 2 && hemis[0] == "lh" && hemis[1] == "rh" && thread_count() > 1) {
     r.stage("diffcoseg", [](SubjectRun& r) {
       auto both = reconstruct_hemispheres(r.frame_of("lh.white"), r.frame_of("lh.pial"),

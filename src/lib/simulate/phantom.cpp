@@ -134,6 +134,8 @@ void validate(const SimulationOptions& o) {
                      o.anatomy + "')");
   if (o.physics != "fixed" && o.physics != "random")
     throw UsageError("--physics must be fixed or random (got '" + o.physics + "')");
+  if (o.hemispheres != "both" && o.hemispheres != "lh" && o.hemispheres != "rh")
+    throw UsageError("--hemispheres must be lh, rh or both (got '" + o.hemispheres + "')");
   if (!(o.grid_margin >= 0 && o.grid_margin <= 100))
     throw UsageError("grid margin must be in [0, 100] mm");
 }
@@ -226,6 +228,48 @@ Volume resampled_grid(const Volume& grid, double voxel_size) {
   out.vox2ras = Affine::from_linear_translation(lin, grid.vox2ras.translation());
   return out;
 }
+
+namespace {
+
+// One hemisphere of a simulated head, in place (SimulationOptions::hemispheres): the share of
+// each voxel that is kept, a partial volume over one voxel across the cut, scales the signal and
+// the tissue fractions; the mask and labels keep the voxels mostly kept. `sdf` are the four truth
+// distances on the DWI grid (lh.white, lh.pial, rh.white, rh.pial).
+void cut_to_hemisphere(Subject& s, const std::array<Volume, 4>& sdf, int keep, bool whole_head) {
+  const Volume& grid = s.mask;
+  const Vec3 sp = grid.spacing();
+  const double h = std::cbrt(sp[0] * sp[1] * sp[2]);
+  const Volume& kept = sdf[2 * keep + 1];
+  const Volume& other = sdf[2 * (1 - keep) + 1];
+  const int64_t nvox = grid.voxels_per_volume();
+  const int64_t nvols = s.dwi.nvols;
+  parallel_for(
+      nvox,
+      [&](int64_t b, int64_t e) {
+        for (int64_t v = b; v < e; ++v) {
+          // A specimen ends at its pial surface; a head is cut where the two hemispheres'
+          // pial surfaces are equally far, which runs down the middle of the falx and on
+          // through the skull and scalp.
+          const double signed_cut = whole_head
+                                        ? 0.5 * (double(kept.data[v]) - double(other.data[v]))
+                                        : double(kept.data[v]);
+          const double w = std::clamp(0.5 - signed_cut / h, 0.0, 1.0);
+          for (int64_t t = 0; t < nvols; ++t) s.dwi.data[static_cast<size_t>(t * nvox + v)] *= w;
+          for (int64_t f = 0; f < s.fractions.nvols; ++f)
+            s.fractions.data[static_cast<size_t>(f * nvox + v)] *= static_cast<float>(w);
+          if (w < 0.5) {
+            s.mask.data[v] = 0;
+            if (!s.labels.data.empty()) s.labels.data[v] = 0;
+          } else if (!whole_head) {
+            s.mask.data[v] = 1;
+          }
+        }
+      },
+      4096);
+  s.hemispheres = {keep};
+}
+
+}  // namespace
 
 Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress) {
   validate(o);
@@ -684,6 +728,7 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
         }
       },
       4096);
+  if (o.hemispheres != "both") cut_to_hemisphere(s, sdf, o.hemispheres == "lh" ? 0 : 1, H.whole);
   report(progress, 0.8);
 
   // Point spread of the acquisition, separable along the voxel axes, volume by volume.
@@ -870,6 +915,8 @@ std::string meta_json(const Subject& s, const SimulationOptions& o) {
     return out + "}";
   };
   j << "  \"anatomy\": " << json_string(o.anatomy) << ",\n";
+  // Written only for one hemisphere, so that a two-hemisphere phantom's file stays as it was.
+  if (o.hemispheres != "both") j << "  \"hemispheres\": " << json_string(o.hemispheres) << ",\n";
   j << "  \"physics\": " << json_string(o.physics) << ",\n";
   j << "  \"physics_values\": " << named(physics_values(P)) << ",\n";
   j << "  \"head_values\": " << named(head_values(s.head)) << ",\n";
@@ -934,8 +981,11 @@ void write_subject(const Subject& s, const SimulationOptions& o, const std::stri
   write_volume(s.fractions, file("fractions.nii.gz"), fast);
   if (!s.labels.data.empty()) write_volume(s.labels, file("labels.nii.gz"), fast);
   const char* names[4] = {"lh.white", "lh.pial", "rh.white", "rh.pial"};
+  auto present = [&](int m) {
+    return std::find(s.hemispheres.begin(), s.hemispheres.end(), m / 2) != s.hemispheres.end();
+  };
   for (int m = 0; m < 4; ++m)
-    write_volume(s.sdf[m], file("sdf/" + std::string(names[m]) + ".nii.gz"), fast);
+    if (present(m)) write_volume(s.sdf[m], file("sdf/" + std::string(names[m]) + ".nii.gz"), fast);
   report(progress, 0.8);
   const VolumeGeometry geom = volume_geometry_of(s.mask, "dwi.nii.gz");
   SurfaceWriteOptions wopts;
@@ -943,6 +993,7 @@ void write_subject(const Subject& s, const SimulationOptions& o, const std::stri
   const Mesh* meshes[4] = {&s.geometry.white[0], &s.geometry.pial[0], &s.geometry.white[1],
                            &s.geometry.pial[1]};
   for (int m = 0; m < 4; ++m) {
+    if (!present(m)) continue;
     Mesh mesh = *meshes[m];
     mesh.geometry = geom;
     write_surface(mesh, file("surf/" + std::string(names[m])), wopts);
