@@ -2,26 +2,34 @@
 """WHERE the surfaces lie: `ddcsr recon` on held-out phantoms of another signal model
 (bench/heldout_phantoms.py) and on the real whole-head scan philips_enh against its T1.
 
-    bench/placement_benchmark.py WORK [--ddcsr build/ddcsr] [--threads 1] [--phantoms 3]
-        [--extra-recon-args "--no-place"] [--tag NAME] [--no-real] [--report FILE]
+    bench/placement_benchmark.py WORK [--ddcsr build/ddcsr] [--model models/sdfnet.pt] [--threads 1]
+        [--phantoms 3] [--simulated 2] [--extra-recon-args "--no-place"] [--tag NAME] [--no-real]
+        [--report FILE]
 
 1. Generates the phantoms once into WORK/phantoms/ (reused while bench/heldout_phantoms.py is
    unchanged; its sha256 is in WORK/phantoms/NAME/generator.json): h1 seed 101, 1.5 mm,
    b=1000 x 30, LAS; h2 seed 102, 2.0 mm, b=1000+2000, oblique; h3 seed 103, 2.5 mm, the XA30
    table (b=2500 x 20), LPI; more with --phantoms N (seeds 104, ..., the same cycle of settings).
-2. Runs `ddcsr --threads T recon DWI -o WORK/recon/TAG/NAME [extra args]` on each phantom and on
-   ../shared/data/dwi/philips_enh, one at a time. TAG is `default`, or --tag, or made from the
-   extra arguments. A reconstruction is reused while the binary (sha256), the shipped model, the
-   input and the extra arguments are the same (WORK/recon/TAG/NAME.key.json).
-3. Phantoms: bench/surface_offset.py against the true surfaces: ASSD, HD90 and the mean signed
-   offset (positive: the reconstruction lies OUTSIDE the true surface), over all of the
-   reconstruction and over its part on the cerebral side (nearer the phantom's cerebrum than its
-   cerebellum / brainstem, by distance transforms of fractions.nii.gz on the DWI grid), with the
-   share of its area on the hindbrain side; the median thickness error (the same exact
-   white-to-pial distance measure on the reconstruction's cerebral side and on the truth).
-4. philips_enh: bench/t1_agreement.py with bench/data/philips_enh_tentorium.json: the offset of
-   the T1 boundary (negative: the T1 puts the boundary INSIDE the surface) over the vertices
-   above the tentorium, the share of vertices below it, and a picture of the surfaces on the T1.
+   Also simulates `ddcsr simulate`'s own held-out subjects into WORK/simulated/ (--simulated N:
+   seeds 9101, 9102, ..., which models/train_wholehead.sh never draws; whole head, randomised
+   physics, voxels 1.5 / 2 / 2.5 mm, procedural and fsaverage5 folding alternately), reused while
+   src/lib/simulate is unchanged.
+2. Runs `ddcsr --threads T recon DWI -o WORK/recon/TAG/NAME --model MODEL [extra args]` on each
+   subject and on ../shared/data/dwi/philips_enh, one at a time. TAG is `default`, or --tag, or
+   made from the extra arguments. A reconstruction is reused while the binary and the model
+   (sha256), the input and the extra arguments are the same (WORK/recon/TAG/NAME.key.json).
+3. Phantoms and simulated subjects: bench/surface_offset.py against the true surfaces: ASSD, HD90
+   and the mean signed offset (positive: the reconstruction lies OUTSIDE the true surface), over
+   all of the reconstruction and over its part on the cerebral side (nearer the subject's
+   cerebrum than its cerebellum / brainstem, by distance transforms of its tissue fractions or
+   labels on the DWI grid), with the share of its area on the hindbrain side; the median
+   thickness error (the same exact white-to-pial distance measure on the reconstruction's
+   cerebral side and on the truth).
+4. philips_enh, with bench/data/philips_enh_tentorium.json, over the vertices above the
+   tentorium: bench/t1_boundaries.py (FreeSurfer's half-way criterion: where the T1 crosses
+   half-way between its tissue levels) and bench/t1_agreement.py (peak of the mean T1 step; it
+   cannot judge white, see docs/experiments.md); negative = the T1 puts the boundary INSIDE the
+   surface. The share of vertices below the tentorium, and a picture of the surfaces on the T1.
 5. Prints one markdown table (and writes it to --report).
 """
 import argparse
@@ -65,19 +73,45 @@ def make_phantom(work, spec):
     key = dict(spec, generator_sha256=sha256(generator))
     key_path = os.path.join(folder, "generator.json")
     if os.path.exists(key_path) and json.load(open(key_path)) == key and os.path.exists(os.path.join(folder, "truth.json")):
-        return folder
+        return folder, key
     cmd = ["/usr/bin/python3", generator, folder, "--seed", str(spec["seed"]), "--spacing", str(spec["spacing"]),
            "--protocol", spec["protocol"], "--orientation", spec["orientation"]]
     print("+", " ".join(cmd), flush=True)
     subprocess.run(cmd, check=True)
     with open(key_path, "w") as f:
         json.dump(key, f, indent=1)
-    return folder
+    return folder, key
 
 
-def recon(work, tag, name, dwi, ddcsr, threads, extra, input_key):
+def simulated_specs(n):
+    protocols = [("1000:30,2000:30", 5), ("1000:30", 3), ("2500:20", 1)]
+    return [{"name": f"s{9101 + i}", "seed": 9101 + i, "spacing": SETTINGS[i % 3][0],
+             "protocol": protocols[i % 3], "fsaverage5": i % 2 == 1} for i in range(n)]
+
+
+def make_simulated(work, ddcsr, spec):
+    folder = os.path.join(work, "simulated", spec["name"])
+    simulator = subprocess.run(["git", "-C", SOURCE, "log", "-1", "--format=%H", "--", "src/lib/simulate",
+                                "include/ddcsr/simulate"], capture_output=True, text=True).stdout.strip()
+    key = dict(spec, simulator_commit=simulator)
+    key_path = folder + ".key.json"
+    if os.path.exists(key_path) and json.load(open(key_path)) == key and os.path.exists(os.path.join(folder, "meta.json")):
+        return folder, key
+    cmd = [ddcsr, "-q", "simulate", folder, "--force", "--seed", str(spec["seed"]), "--anatomy", "whole-head",
+           "--physics", "random", "--voxel-size", str(spec["spacing"]), "--shells", spec["protocol"][0],
+           "--b0", str(spec["protocol"][1]), "--sdf-voxel-size", "0"]
+    if spec["fsaverage5"]:
+        cmd += ["--geometry", os.path.join(SOURCE, "data", "fsaverage5")]
+    print("+", " ".join(cmd), flush=True)
+    subprocess.run(cmd, check=True)
+    with open(key_path, "w") as f:
+        json.dump(key, f, indent=1)
+    return folder, key
+
+
+def recon(work, tag, name, dwi, ddcsr, model, threads, extra, input_key):
     out = os.path.join(work, "recon", tag, name)
-    key = {"ddcsr_sha256": sha256(ddcsr), "model_sha256": sha256(os.path.join(SOURCE, "models", "sdfnet.pt")),
+    key = {"ddcsr_sha256": sha256(ddcsr), "model_sha256": sha256(model),
            "input": input_key, "extra_args": extra, "threads": threads}
     key_path = out + ".key.json"
     report = os.path.join(out, "report.json")
@@ -86,7 +120,7 @@ def recon(work, tag, name, dwi, ddcsr, threads, extra, input_key):
         if r.get("status") == "ok":
             return out, json.load(open(out + ".run.json")) if os.path.exists(out + ".run.json") else {}
     os.makedirs(os.path.dirname(out), exist_ok=True)
-    cmd = [ddcsr, "--threads", str(threads), "recon", dwi, "-o", out, "--force"] + extra
+    cmd = [ddcsr, "--threads", str(threads), "recon", dwi, "-o", out, "--force", "--model", model] + extra
     print("+", " ".join(shlex.quote(c) for c in cmd), flush=True)
     t0 = time.time()
     with open(out + ".log", "w") as log:
@@ -106,13 +140,22 @@ class HindbrainSide:
     than its cerebrum, by distance transforms of the tissue fractions on the DWI grid."""
 
     def __init__(self, phantom):
-        img = nib.load(os.path.join(phantom, "fractions.nii.gz"))
-        names = json.load(open(os.path.join(phantom, "truth.json")))["fraction_channels"]
-        fr = img.get_fdata(dtype=np.float32) / 250.0
-        ch = {n: fr[..., i] for i, n in enumerate(names)}
-        hind = (ch["cerebellar_grey"] + ch["cerebellar_white"] + ch["brainstem"]) >= 0.5
+        if os.path.exists(os.path.join(phantom, "truth.json")):  # bench/heldout_phantoms.py
+            img = nib.load(os.path.join(phantom, "fractions.nii.gz"))
+            names = json.load(open(os.path.join(phantom, "truth.json")))["fraction_channels"]
+            fr = img.get_fdata(dtype=np.float32) / 250.0
+            ch = {n: fr[..., i] for i, n in enumerate(names)}
+            hind = (ch["cerebellar_grey"] + ch["cerebellar_white"] + ch["brainstem"]) >= 0.5
+            cerebrum = (ch["wm"] + ch["cortex"] + ch["deep_grey"] + ch["ventricle"]) >= 0.5
+        else:  # ddcsr simulate --anatomy whole-head: labels.nii.gz, names in meta.json
+            img = nib.load(os.path.join(phantom, "labels.nii.gz"))
+            names = json.load(open(os.path.join(phantom, "meta.json")))["labels"]
+            lab = np.rint(img.get_fdata()).astype(int)
+            ids = lambda *n: [names.index(x) for x in n]  # noqa: E731
+            hind = np.isin(lab, ids("cerebellar_white_matter", "cerebellar_grey_matter", "brainstem"))
+            cerebrum = np.isin(lab, ids("cerebral_white_matter", "cortex", "deep_grey_nuclei", "lateral_ventricles",
+                                        "corpus_callosum"))
         hind = ndimage.binary_closing(hind, iterations=2) | hind  # the folia's fissures
-        cerebrum = (ch["wm"] + ch["cortex"] + ch["deep_grey"] + ch["ventricle"]) >= 0.5
         h = np.linalg.norm(img.affine[:3, :3], axis=0)
         d_h = ndimage.distance_transform_edt(~hind, sampling=h)
         d_c = ndimage.distance_transform_edt(~cerebrum, sampling=h)
@@ -172,8 +215,10 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("work")
     ap.add_argument("--ddcsr", default=os.path.join(SOURCE, "build", "ddcsr"))
+    ap.add_argument("--model", default=os.path.join(SOURCE, "models", "sdfnet.pt"), help="recon --model")
     ap.add_argument("--threads", type=int, default=1, help="ddcsr --threads for recon (default 1)")
     ap.add_argument("--phantoms", type=int, default=3)
+    ap.add_argument("--simulated", type=int, default=2, help="ddcsr simulate's own held-out subjects")
     ap.add_argument("--extra-recon-args", default="", help="passed to ddcsr recon, e.g. \"--no-place\"")
     ap.add_argument("--tag", help="name of this set of reconstructions (default: from the extra arguments)")
     ap.add_argument("--no-real", action="store_true", help="skip philips_enh")
@@ -184,14 +229,17 @@ def main():
     tag = a.tag or (re.sub(r"[^A-Za-z0-9._=-]+", "_", "_".join(extra)).strip("_-") or "default")
     ddcsr = os.path.abspath(a.ddcsr)
     work = os.path.abspath(a.work)
+    model = os.path.abspath(a.model)
     version = subprocess.run([ddcsr, "--version"], capture_output=True, text=True).stdout.strip()
 
     rows, notes = [], []
-    results = {"ddcsr": version, "ddcsr_sha256": sha256(ddcsr), "extra_args": extra, "tag": tag, "phantoms": {}, "real": {}}
-    for spec in phantom_specs(a.phantoms):
-        folder = make_phantom(work, spec)
-        out, run = recon(work, tag, spec["name"], os.path.join(folder, "dwi.nii.gz"), ddcsr, a.threads, extra,
-                         json.load(open(os.path.join(folder, "generator.json"))))
+    results = {"ddcsr": version, "ddcsr_sha256": sha256(ddcsr), "model": model, "model_sha256": sha256(model),
+               "extra_args": extra, "tag": tag, "phantoms": {}, "real": {}}
+    subjects = [(spec, *make_phantom(work, spec)) for spec in phantom_specs(a.phantoms)]
+    subjects += [(spec, *make_simulated(work, ddcsr, spec)) for spec in simulated_specs(a.simulated)]
+    for spec, folder, input_key in subjects:
+        out, run = recon(work, tag, spec["name"], os.path.join(folder, "dwi.nii.gz"), ddcsr, model, a.threads, extra,
+                         input_key)
         ev_path = out + ".placement.json"
         ev_key = {"report_sha256": sha256(os.path.join(out, "report.json")), "samples": a.samples,
                   "evaluator_sha256": sha256(os.path.abspath(__file__)) + sha256(os.path.join(HERE, "surface_offset.py"))}
@@ -203,7 +251,11 @@ def main():
                 json.dump(ev, f, indent=1)
         r = ev["result"]
         results["phantoms"][spec["name"]] = dict(spec, recon=out, wall_s=run.get("wall_s"), **{"metrics": r})
-        label = f"{spec['name']} ({spec['spacing']:g} mm, {spec['protocol']}, {spec['orientation']})"
+        if "orientation" in spec:
+            label = f"{spec['name']} ({spec['spacing']:g} mm, {spec['protocol']}, {spec['orientation']})"
+        else:
+            label = (f"{spec['name']} (simulate, {spec['spacing']:g} mm, b={spec['protocol'][0]}, "
+                     f"{'fsaverage5' if spec['fsaverage5'] else 'procedural'})")
         for name in so.SURFACES:
             m = r[name]
             t = r[name.split(".")[0] + ".thickness"]
@@ -213,18 +265,24 @@ def main():
     if not a.no_real:
         real = os.path.join(SHARED, "dwi", REAL)
         dwi = os.path.join(real, "dwi.nii.gz")
-        out, run = recon(work, tag, REAL, dwi, ddcsr, a.threads, extra, {"dwi": os.path.abspath(dwi), "sha256": sha256(dwi)})
+        out, run = recon(work, tag, REAL, dwi, ddcsr, model, a.threads, extra,
+                         {"dwi": os.path.abspath(dwi), "sha256": sha256(dwi)})
         tent_path = os.path.join(HERE, "data", "philips_enh_tentorium.json")
         pic = os.path.join(work, "recon", tag, REAL + "_t1.png")
         jpath = os.path.join(work, "recon", tag, REAL + "_t1.json")
         subprocess.run(["/usr/bin/python3", os.path.join(HERE, "t1_agreement.py"), "--t1", os.path.join(real, "T1w.nii.gz"),
                         "--tentorium", tent_path, "--picture", pic, "--json", jpath, out], check=True, stdout=subprocess.DEVNULL)
+        hpath = os.path.join(work, "recon", tag, REAL + "_t1_half_way.json")
+        subprocess.run(["/usr/bin/python3", os.path.join(HERE, "t1_boundaries.py"), "--t1", os.path.join(real, "T1w.nii.gz"),
+                        "--tentorium", tent_path, "--json", hpath, out], check=True, stdout=subprocess.DEVNULL)
         t1 = json.load(open(jpath))[out]
-        results["real"][REAL] = {"recon": out, "wall_s": run.get("wall_s"), "t1": t1}
+        half = json.load(open(hpath))[out]
+        results["real"][REAL] = {"recon": out, "wall_s": run.get("wall_s"), "t1": t1, "t1_half_way": half}
         for name in so.SURFACES:
-            m = t1[name]
+            m, h = t1[name], half[name]
             rows.append(f"| {REAL} (2 mm, b=1000 x 16, real) | {name} | — | — | — | — | {m['below_tentorium_percent']:.1f} (below tentorium) | — | "
-                        f"{m['offset_mm']:+.2f} (contrast {m['contrast']:.3f}, {m['positive_percent']:.0f} % +) |")
+                        f"half-way {h['offset_mm']:+.2f} (vertex median {h['vertex_median_mm']:+.2f}); "
+                        f"peak {m['offset_mm']:+.2f} (contrast {m['contrast']:.3f}, {m['positive_percent']:.0f} % +) |")
         notes.append(f"philips_enh picture (white blue, pial red, tentorium yellow): `{pic}`")
     head = [f"ddcsr: `{version}` (sha256 {results['ddcsr_sha256'][:12]}), recon extra args: `{' '.join(extra) or '(none)'}`, "
             f"--threads {a.threads}; WORK `{work}`", "",
@@ -233,7 +291,9 @@ def main():
             "|---|---|---|---|---|---|---|---|---|"]
     tail = ["", "mm. Signed offsets: positive = the reconstruction lies OUTSIDE the true surface. T1 boundary offset: "
             "negative = the T1 puts the boundary INSIDE the surface. Thickness: median exact white-to-pial distance "
-            "(cerebral side of the reconstruction vs the truth), per hemisphere."] + notes
+            "(cerebral side of the reconstruction vs the truth), per hemisphere. T1 half-way: FreeSurfer's criterion on the mean "
+            "profile (t1_boundaries.py); peak: of the mean 1 mm-in minus 1 mm-out step (t1_agreement.py; lands on the "
+            "grey/CSF edge for white)."] + notes
     wall = {k: v.get("wall_s") for k, v in list(results["phantoms"].items()) + list(results["real"].items())}
     tail.append("recon wall time (s): " + ", ".join(f"{k} {v:.0f}" if v else f"{k} (cached)" for k, v in wall.items()))
     text = "\n".join(head + rows + tail)

@@ -83,7 +83,7 @@ for ((n = 0; n < rounds; n++)); do
     --val-sim "$work/val-9001" --val-sim "$work/val-9002" --sim-mask computed \
     --steps "$steps" --batch 4 --patch 32 --lr 1e-3 --near-weight 3 --surface-fraction 0.6 \
     --val-every 100 --val-patches 24 --checkpoint-every 100 --seed "$r" --log-every 60 \
-    2>&1 | grep -v '^Preparing' | tee "$work/round-$r.log"
+    2>&1 | grep --line-buffered -v '^Preparing' | tee "$work/round-$r.log"
   t2=$(date +%s)
   line=$(grep 'wrote .*round-' "$work/round-$r.log" | tail -1)
   first=$(sed -E 's/.*loss ([0-9.]+) -> ([0-9.]+).*/\1/' <<<"$line")
