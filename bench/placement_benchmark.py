@@ -3,7 +3,7 @@
 (bench/heldout_phantoms.py) and on the real whole-head scan philips_enh against its T1.
 
     bench/placement_benchmark.py WORK [--ddcsr build/ddcsr] [--model models/sdfnet.pt] [--threads 1]
-        [--phantoms 3] [--simulated 2] [--extra-recon-args "--no-place"] [--tag NAME] [--no-real]
+        [--phantoms 3] [--simulated 2] [--extra-recon-args=--no-place] [--tag NAME] [--no-real]
         [--report FILE]
 
 1. Generates the phantoms once into WORK/phantoms/ (reused while bench/heldout_phantoms.py is
@@ -84,7 +84,7 @@ def make_phantom(work, spec):
 
 
 def simulated_specs(n):
-    protocols = [("1000:30,2000:30", 5), ("1000:30", 3), ("2500:20", 1)]
+    protocols = [["1000:30,2000:30", 5], ["1000:30", 3], ["2500:20", 1]]  # lists: compared with JSON
     return [{"name": f"s{9101 + i}", "seed": 9101 + i, "spacing": SETTINGS[i % 3][0],
              "protocol": protocols[i % 3], "fsaverage5": i % 2 == 1} for i in range(n)]
 
@@ -219,7 +219,7 @@ def main():
     ap.add_argument("--threads", type=int, default=1, help="ddcsr --threads for recon (default 1)")
     ap.add_argument("--phantoms", type=int, default=3)
     ap.add_argument("--simulated", type=int, default=2, help="ddcsr simulate's own held-out subjects")
-    ap.add_argument("--extra-recon-args", default="", help="passed to ddcsr recon, e.g. \"--no-place\"")
+    ap.add_argument("--extra-recon-args", default="", help="passed to ddcsr recon, e.g. --extra-recon-args=--no-place (with =)")
     ap.add_argument("--tag", help="name of this set of reconstructions (default: from the extra arguments)")
     ap.add_argument("--no-real", action="store_true", help="skip philips_enh")
     ap.add_argument("--samples", type=int, default=100000)

@@ -8,15 +8,16 @@
 # the current checkpoint for ROUND_STEPS steps (Adam restarted, cosine decay within the round),
 # validates on two fixed subjects no round draws (seeds 9001, 9002), and replaces the checkpoint.
 # The checkpoint (models/wholehead.ckpt.pt) and the log of rounds (models/wholehead.tsv) are
-# committed: a later session continues with the next round. Round 1 starts from
-# models/sdfnet.pt. Rerunning from an empty log with the same build reproduces every round bit
-# for bit (training is deterministic for a given --threads).
+# committed: a later session continues with the next round. Round 1 starts from START_MODEL
+# (default models/sdfnet.pt; the shipped model's run started from 535c2d0's, models/README.md).
+# Rerunning from an empty log with the same build reproduces every round bit for bit (training
+# is deterministic for a given --threads).
 # Masks are the ones `recon` computes (--sim-mask computed): the mask is an input channel, and the
 # simulator's exact intracranial mask would hand the network a fixed distance from its edge to
 # the pial surface that no real scan keeps. Targets are exact distances to the meshes, so the
 # simulator's own SDF volumes are written on the DWI grid only (--sdf-voxel-size 0: a fifth of
 # the simulation time).
-# Environment: ROUND_SUBJECTS (4), ROUND_STEPS (600), DDCSR (build/ddcsr), THREADS (2).
+# Environment: ROUND_SUBJECTS (4), ROUND_STEPS (600), DDCSR (build/ddcsr), THREADS (2), START_MODEL.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$1
@@ -57,7 +58,7 @@ seeds_of() { for ((i = 0; i < subjects; i++)); do echo $((20000 + 100 * $1 + i))
 for ((n = 0; n < rounds; n++)); do
   r=$(($(tail -n +2 "$log" | wc -l) + 1))
   start=$ckpt
-  [[ -f $start ]] || start=$root/models/sdfnet.pt
+  [[ -f $start ]] || start=${START_MODEL:-$root/models/sdfnet.pt}
   pool=$work/pool
   mkdir -p "$pool"
   mapfile -t seeds < <(seeds_of $((r - 1)); seeds_of "$r")

@@ -26,6 +26,7 @@ struct ReconCli {
   std::optional<int> array_base;
   double sdf_spacing = 1.0;
   bool force = false, save_sdf = false, no_qc = false, no_mirror = false, no_place = false;
+  std::string place = "white,pial";
   int64_t vertices = 150000;
   std::string command_line;
 };
@@ -149,7 +150,9 @@ int run(const ReconCli& o) {
   options.save_sdf = o.save_sdf;
   options.qc = !o.no_qc;
   options.inference.mirror_average = !o.no_mirror;
-  options.place = !o.no_place;
+  options.place = !o.no_place && o.place != "none";
+  options.placement.place_white = o.place == "white,pial" || o.place == "white";
+  options.placement.place_pial = o.place == "white,pial" || o.place == "pial";
   options.diffcoseg.target_vertices = o.vertices;
   options.sdf_spacing_mm = o.sdf_spacing;
   options.command_line = o.command_line;
@@ -280,9 +283,13 @@ ddcsr::cli::Command make_recon_command() {
     app.add_flag("--no-qc", o->no_qc, "Skip the QC pictures");
     app.add_flag("--no-mirror", o->no_mirror,
                  "One SDFNet pass instead of averaging it with the left-right mirrored pass");
+    app.add_option("--place", o->place,
+                   "Surfaces moved onto the scan's own tissue boundaries after DiffCoSeg: "
+                   "white,pial, pial, white or none")
+        ->check(CLI::IsMember({"white,pial", "pial", "white", "none"}))
+        ->capture_default_str();
     app.add_flag("--no-place", o->no_place,
-                 "Keep the surfaces where the network's maps put them: skip placement on the "
-                 "scan's own tissue boundaries (for comparison)");
+                 "Keep the surfaces where the network's maps put them (--place none)");
     app.add_flag("--force", o->force, "Redo subjects that are already finished");
     return [o]() -> int {
       std::ifstream cmdline("/proc/self/cmdline");

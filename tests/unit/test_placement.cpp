@@ -192,6 +192,30 @@ TEST(Placement, SurfacesOnTheBoundariesAndWithoutEvidenceStay) {
   EXPECT_LT(mean_radius(p3), kPialRadius + 1.0);
 }
 
+// --place pial / white: the surface not placed stays exactly where it was; the other still moves.
+TEST(Placement, OnlyTheSurfacesAskedForMove) {
+  const Phantom p = sphere_phantom(2.0);
+  const TissueEvidence ev = estimate_tissue_evidence(p.maps, p.mask, sphere_sdf(kWhiteRadius + 1));
+  for (const bool white_too : {false, true}) {
+    PlacementOptions o;
+    o.place_white = white_too;
+    o.place_pial = !white_too;
+    Mesh white = make_icosphere(5, kWhiteRadius + 1.0), pial = make_icosphere(5, kPialRadius + 1.5);
+    const Mesh white0 = white, pial0 = pial;
+    const HemispherePlacement r =
+        place_surfaces(white, pial, ev, sphere_sdf(kWhiteRadius + 1), {}, o);
+    const Mesh& kept = white_too ? pial : white;
+    const Mesh& kept0 = white_too ? pial0 : white0;
+    EXPECT_EQ(kept.vertices, kept0.vertices) << (white_too ? "pial" : "white") << " moved";
+    EXPECT_EQ((white_too ? r.pial : r.white).moved_vertices, 0);
+    if (white_too)
+      EXPECT_NEAR(mean_radius(white), kWhiteRadius, 0.15);
+    else
+      EXPECT_NEAR(mean_radius(pial), kPialRadius, 0.2);
+    EXPECT_EQ(fraction_vertices_outside(white, pial), 0.0);
+  }
+}
+
 // However far the scan puts the boundary, no vertex moves farther than max_step_mm.
 TEST(Placement, StepsAreBoundedByMaxStep) {
   const Phantom p = sphere_phantom(2.0);

@@ -59,6 +59,9 @@ struct TissueEvidence {
 };
 
 struct PlacementOptions {
+  // Which surfaces move; the other stays where DiffCoSeg put it (and still bounds the one that
+  // moves).
+  bool place_white = true, place_pial = true;
   double search_mm = 3.0;      // each vertex looks this far along its normal, both ways
   double sample_mm = 0.2;      // profile step
   double max_step_mm = 2.5;    // no vertex moves farther

@@ -332,11 +332,11 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
       // cortex.
       const Vec3 xw3{xw[0], xw[1], xw[2]};
       const double lc = ev.cortex_level.sample_linear(xw3, 0, float(ev.cortex_anisotropy));
-      for (int64_t k = 0; k < deep_samples; ++k)
+      for (int64_t k = 0; o.place_white && k < deep_samples; ++k)
         a[size_t(k)] = ev.anisotropy.sample_linear(
             along(xw, nw, -o.search_mm - inner_depth + double(k) * o.sample_mm));
       double boundary = 0;
-      for (int pass = 0; pass < 2; ++pass) {
+      for (int pass = 0; o.place_white && pass < 2; ++pass) {
         const double lw =
             inner_level(a, o.search_mm + inner_depth, o.sample_mm, boundary - blur_mm + 1.0);
         if (std::isnan(lw) || lw - lc < 0.3 * global_contrast) {
@@ -351,6 +351,7 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
       }
       // Pial: the tissue fraction itself (1 in tissue, 0 in CSF): a step where the CSF is wide,
       // else the near bank of a narrow gap.
+      if (!o.place_pial) continue;
       const Vec3f& xp = pial.vertices[v];
       const Vec3f& np = pial_normals[v];
       for (int64_t k = 0; k < samples; ++k)

@@ -90,16 +90,19 @@ std::string fmt_percent(double p) {
 }
 
 // Percent of a mesh's vertices that fall in nonzero voxels of `mask` (nearest voxel).
-double percent_inside(const Mesh& mesh, const Volume& mask) {
-  if (mesh.vertices.empty()) return 0;
+// Share of the vertices not flagged in `skip` (empty: none) that fall in the mask.
+double percent_inside(const Mesh& mesh, const Volume& mask, const std::vector<uint8_t>& skip = {}) {
   const Affine ras2vox = mask.vox2ras.inverse();
-  int64_t inside = 0;
-  for (const auto& v : mesh.vertices) {
+  int64_t inside = 0, counted = 0;
+  for (size_t n = 0; n < mesh.vertices.size(); ++n) {
+    if (n < skip.size() && skip[n]) continue;
+    ++counted;
+    const auto& v = mesh.vertices[n];
     const Vec3 ijk = ras2vox.apply({v[0], v[1], v[2]});
     const int64_t i = std::lround(ijk[0]), j = std::lround(ijk[1]), k = std::lround(ijk[2]);
     if (mask.inside(i, j, k) && mask.at(i, j, k) != 0) ++inside;
   }
-  return 100.0 * inside / mesh.vertices.size();
+  return counted == 0 ? 0.0 : 100.0 * double(inside) / double(counted);
 }
 
 Volume dilate_mask(const Volume& mask, double radius_mm) {
@@ -483,6 +486,9 @@ void place_on_scan_boundaries(SubjectRun& r) {
                   {"water", ev.water_voxels},
                   {"white", ev.white_voxels},
                   {"cortex", ev.cortex_voxels}}}}}};
+  out["surfaces"] = json::array();
+  if (options.place_white) out["surfaces"].push_back("white");
+  if (options.place_pial) out["surfaces"].push_back("pial");
   const std::vector<FieldOfViewCut> cuts = field_of_view_cuts(features.native_mask);
   const fs::path surf = fs::path(r.out_dir) / "surf";
   fs::create_directories(surf);
@@ -628,7 +634,9 @@ void write_surfaces(SubjectRun& r) {
                     h.hemi.c_str(), white_fa.mean_step, white_fa.positive_percent,
                     1000.0 * pial_md.mean_step, pial_md.positive_percent);
       r.note(line);
-      const double inside = percent_inside(h.pial, wide_mask);
+      // Where the field of view cuts the brain the mask's edge is the image border, which says
+      // nothing of where cortex ends: those vertices are left out, as from the agreement above.
+      const double inside = percent_inside(h.pial, wide_mask, on_cut);
       entry["pial_vertices_in_mask_percent"] = inside;
       if (inside < 95.0) {
         const std::string m = h.hemi + ": only " + fmt_percent(inside) +
