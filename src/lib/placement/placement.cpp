@@ -349,9 +349,9 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
         if (std::isnan(white_found[v])) break;
         boundary = white_found[v];
       }
+      if (!o.place_pial) continue;
       // Pial: the tissue fraction itself (1 in tissue, 0 in CSF): a step where the CSF is wide,
       // else the near bank of a narrow gap.
-      if (!o.place_pial) continue;
       const Vec3f& xp = pial.vertices[v];
       const Vec3f& np = pial_normals[v];
       for (int64_t k = 0; k < samples; ++k)

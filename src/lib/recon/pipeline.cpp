@@ -89,8 +89,8 @@ std::string fmt_percent(double p) {
   return text;
 }
 
-// Percent of a mesh's vertices that fall in nonzero voxels of `mask` (nearest voxel).
-// Share of the vertices not flagged in `skip` (empty: none) that fall in the mask.
+// Percent of a mesh's vertices, those flagged in `skip` left out (empty: none), that fall in
+// nonzero voxels of `mask` (nearest voxel).
 double percent_inside(const Mesh& mesh, const Volume& mask, const std::vector<uint8_t>& skip = {}) {
   const Affine ras2vox = mask.vox2ras.inverse();
   int64_t inside = 0, counted = 0;
