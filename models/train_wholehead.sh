@@ -17,7 +17,8 @@
 # the pial surface that no real scan keeps. Targets are exact distances to the meshes, so the
 # simulator's own SDF volumes are written on the DWI grid only (--sdf-voxel-size 0: a fifth of
 # the simulation time).
-# Environment: ROUND_SUBJECTS (4), ROUND_STEPS (600), DDCSR (build/ddcsr), THREADS (2), START_MODEL.
+# Environment: ROUND_SUBJECTS (4), ROUND_STEPS (600), LR (peak learning rate of a round, 1e-3),
+# DDCSR (build/ddcsr), THREADS (2), START_MODEL.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$1
@@ -26,11 +27,12 @@ ddcsr=${DDCSR:-$root/build/ddcsr}
 threads=${THREADS:-2}
 subjects=${ROUND_SUBJECTS:-4}
 steps=${ROUND_STEPS:-600}
+lr=${LR:-1e-3}
 ckpt=$root/models/wholehead.ckpt.pt
 log=$root/models/wholehead.tsv
 fsavg=$root/data/fsaverage5
 mkdir -p "$work"
-[[ -f $log ]] || printf 'round\tseeds\tsteps\tfirst_loss\tfinal_loss\tval_mae_near_mm\tsimulate_s\ttrain_s\tgit\n' >"$log"
+[[ -f $log ]] || printf 'round\tseeds\tsteps\tfirst_loss\tfinal_loss\tval_mae_near_mm\tsimulate_s\ttrain_s\tgit\tlr\n' >"$log"
 
 # Protocols (shells, b=0 volumes) cycled over the seeds: --physics random draws everything but
 # the acquisition scheme, which the features see directly (single and multi-shell, b=1000 to
@@ -82,7 +84,7 @@ for ((n = 0; n < rounds; n++)); do
   for s in "${seeds[@]}"; do sims+=(--sim "$pool/s$s"); done
   "$ddcsr" --threads "$threads" train --model "$start" -o "$work/round-$r.pt" "${sims[@]}" \
     --val-sim "$work/val-9001" --val-sim "$work/val-9002" --sim-mask computed \
-    --steps "$steps" --batch 4 --patch 32 --lr 1e-3 --near-weight 3 --surface-fraction 0.6 \
+    --steps "$steps" --batch 4 --patch 32 --lr "$lr" --near-weight 3 --surface-fraction 0.6 \
     --val-every 100 --val-patches 24 --checkpoint-every 100 --seed "$r" --log-every 60 \
     2>&1 | grep --line-buffered -v '^Preparing' | tee "$work/round-$r.log"
   t2=$(date +%s)
@@ -91,7 +93,7 @@ for ((n = 0; n < rounds; n++)); do
   final=$(sed -E 's/.*loss ([0-9.]+) -> ([0-9.]+).*/\2/' <<<"$line")
   mae=$(sed -E 's/.*MAE within [0-9.]+ mm ([0-9.]+) mm.*/\1/' <<<"$line")
   cp "$work/round-$r.pt" "$ckpt"
-  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$(IFS=,; echo "${seeds[*]}")" "$steps" \
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$r" "$(IFS=,; echo "${seeds[*]}")" "$steps" \
     "$first" "$final" "$mae" $((t1 - t0)) $((t2 - t1)) \
-    "$(git -C "$root" rev-parse --short HEAD)" >>"$log"
+    "$(git -C "$root" rev-parse --short HEAD)" "$lr" >>"$log"
 done
