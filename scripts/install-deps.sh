@@ -10,6 +10,7 @@ if [[ "${1:-}" == "--test" ]]; then
   # Tests: GoogleTest, and independent readers/fitters on Debian's own Python.
   packages+=(libgtest-dev libgmock-dev python3 python3-numpy python3-nibabel python3-scipy python3-dipy python3-torch
     python3-pil  # bench/simulate_picture.py
+    connectome-workbench  # wb_command reads the GIFTI outputs
     clang libclang-rt-14-dev clang-format bc
     slurmctld slurmd slurm-client munge)  # a one-node SLURM cluster for the job-array test
 fi

@@ -25,7 +25,8 @@ struct ReconCli {
   std::optional<long> array_index;
   std::optional<int> array_base;
   double sdf_spacing = 1.0;
-  bool force = false, save_sdf = false, no_qc = false, no_mirror = false, no_place = false;
+  bool force = false, save_sdf = false, no_qc = false, no_mirror = false, no_place = false,
+       no_surface_maps = false;
   std::string place = "white,pial";
   int64_t vertices = 150000;
   std::string command_line;
@@ -151,6 +152,7 @@ int run(const ReconCli& o) {
   options.qc = !o.no_qc;
   options.inference.mirror_average = !o.no_mirror;
   options.place = !o.no_place && o.place != "none";
+  options.surface_maps = !o.no_surface_maps;
   options.placement.place_white = o.place == "white,pial" || o.place == "white";
   options.placement.place_pial = o.place == "white,pial" || o.place == "pial";
   options.diffcoseg.target_vertices = o.vertices;
@@ -290,6 +292,8 @@ ddcsr::cli::Command make_recon_command() {
         ->capture_default_str();
     app.add_flag("--no-place", o->no_place,
                  "Keep the surfaces where the network's maps put them (--place none)");
+    app.add_flag("--no-surface-maps", o->no_surface_maps,
+                 "Skip the inflated, spherical and midthickness surfaces and sulc/curv");
     app.add_flag("--force", o->force, "Redo subjects that are already finished");
     return [o]() -> int {
       std::ifstream cmdline("/proc/self/cmdline");

@@ -4,6 +4,7 @@ import csv
 import json
 import os
 import shutil
+import subprocess
 import sys
 
 import nibabel as nib
@@ -104,6 +105,41 @@ for hemi in ["lh", "rh"]:
     m = placement[hemi]["median_thickness_mm"]
     check(abs(m["after"] - np.median(nib.freesurfer.read_morph_data(os.path.join(out, "surf", f"{hemi}.thickness")))) < 1e-3,
           f"report: {hemi} median thickness after placement is the written thickness's ({m['before']:.2f} -> {m['after']:.2f} mm)")
+# Surface maps (FreeSurfer names; nibabel reads each, Workbench too where installed).
+check("surface_maps" in [s["stage"] for s in report["stages"]], "surface maps ran as stage 'surface_maps'")
+wb = shutil.which("wb_command")
+for hemi in ["lh", "rh"]:
+    surf = os.path.join(out, "surf")
+    white, faces = nib.freesurfer.read_geometry(os.path.join(surf, f"{hemi}.white"))
+    mid, mid_faces = nib.freesurfer.read_geometry(os.path.join(surf, f"{hemi}.midthickness"))
+    pial, _ = nib.freesurfer.read_geometry(os.path.join(surf, f"{hemi}.pial"))
+    check(np.array_equal(mid_faces, faces) and np.abs(mid - (white + pial) / 2).max() < 1e-3,
+          f"{hemi}.midthickness: half-way between white and pial")
+    infl, infl_faces = nib.freesurfer.read_geometry(os.path.join(surf, f"{hemi}.inflated"))
+    check(np.array_equal(infl_faces, faces), f"{hemi}.inflated: the white surface's triangles")
+    sph, sph_faces, sph_meta = nib.freesurfer.read_geometry(os.path.join(surf, f"{hemi}.sphere"), read_metadata=True)
+    r = np.linalg.norm(sph, axis=1)
+    check(np.array_equal(sph_faces, faces) and np.abs(r - 100).max() < 1e-3, f"{hemi}.sphere: radius 100 about surface RAS 0")
+    fn = np.cross(sph[faces[:, 1]] - sph[faces[:, 0]], sph[faces[:, 2]] - sph[faces[:, 0]])
+    folded = int(((fn * sph[faces].sum(1)).sum(1) <= 0).sum())
+    check(folded == 0 and report["surface_maps"][hemi]["sphere_folded_faces"] == 0, f"{hemi}.sphere: one-to-one (no face folds over)")
+    # Anterior stays anterior: the sphere's y follows the white surface's.
+    check(np.corrcoef(sph[:, 1], white[:, 1])[0, 1] > 0.8, f"{hemi}.sphere: oriented like the hemisphere")
+    gsph = nib.load(os.path.join(surf, f"{hemi}.sphere.surf.gii")).darrays[0].data
+    check(np.abs(gsph - sph).max() < 1e-3, f"{hemi}.sphere.surf.gii: the same sphere")
+    curv = nib.freesurfer.read_morph_data(os.path.join(surf, f"{hemi}.curv"))
+    sulc = nib.freesurfer.read_morph_data(os.path.join(surf, f"{hemi}.sulc"))
+    check(len(curv) == len(white) == len(sulc), f"{hemi}.curv, {hemi}.sulc: one value per vertex")
+    # Sulci (positive sulc) bend the other way from crowns: curvature agrees in sign with depth.
+    check(np.corrcoef(curv, sulc)[0, 1] > 0.2, f"{hemi}: curv and sulc agree in sign (r {np.corrcoef(curv, sulc)[0, 1]:.2f})")
+    for name, values in [("sulc", sulc), ("curv", curv)]:
+        g = nib.load(os.path.join(surf, f"{hemi}.{name}.shape.gii"))
+        check(g.darrays[0].intent == 2005 and np.array_equal(g.darrays[0].data, values),
+              f"{hemi}.{name}.shape.gii: NIFTI_INTENT_SHAPE, same values")
+    if wb:
+        for f in [f"{hemi}.sphere.surf.gii", f"{hemi}.inflated.surf.gii", f"{hemi}.sulc.shape.gii"]:
+            info = subprocess.run([wb, "-file-information", os.path.join(surf, f)], capture_output=True, text=True)
+            check(info.returncode == 0 and str(len(white)) in info.stdout, f"wb_command reads {f}")
 print(run("eval", "--recon", out, "--truth", sim, "--samples", "20000").stdout)
 
 # Re-run: finished subject skipped (report untouched).

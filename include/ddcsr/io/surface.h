@@ -40,6 +40,15 @@ void write_surface(const Mesh& mesh, const std::string& path, const SurfaceWrite
 std::vector<float> read_curv(const std::string& path);
 void write_curv(const std::vector<float>& values, int64_t num_faces, const std::string& path);
 
+// A per-vertex map from a FreeSurfer curv file or a GIFTI file (its first one-value-per-vertex
+// array: .shape.gii, .func.gii, .gii.gz), by content.
+std::vector<float> read_vertex_map(const std::string& path);
+// GIFTI shape file (one NIFTI_INTENT_SHAPE float32 array, Name `name`), as Workbench reads
+// lh.sulc.shape.gii; `hemi` ("lh"/"rh") sets AnatomicalStructurePrimary. Written atomically.
+void write_gifti_shape(const std::vector<float>& values, const std::string& hemi,
+                       const std::string& name, const std::string& path,
+                       GiftiEncoding encoding = GiftiEncoding::GZipBase64Binary);
+
 // FreeSurfer ASCII label (as label/lh.cortex.label): the given vertices of `mesh` with their
 // surface RAS coordinates (scanner RAS - c_ras of mesh.geometry, the white surface's by
 // convention), as FreeSurfer and nibabel.freesurfer.read_label read them. Written atomically.

@@ -31,6 +31,9 @@ struct ReconOptions {
   // (ddcsr/placement/placement.h); off: the surfaces DiffCoSeg made from the network's maps.
   bool place = true;
   PlacementOptions placement;
+  // Curvature, sulcal depth, inflated, spherical and midthickness surfaces
+  // (ddcsr/surface_maps/surface_maps.h), the files viewers and atlas tools load next.
+  bool surface_maps = true;
   // The grid (mm) that the network's maps are resampled to, by cubic B-spline, before
   // reinitialisation and DiffCoSeg; 0 or not finer than the network's grid: the network's grid.
   // 1 mm instead of the shipped model's 2 mm: ASSD 12-18 % lower on held-out phantoms

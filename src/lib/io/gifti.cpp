@@ -294,6 +294,57 @@ Mesh parse_gifti(const std::string& document, const std::string& source) {
   return mesh;
 }
 
+std::vector<float> parse_gifti_vertex_map(const std::string& document, const std::string& source) {
+  std::unique_ptr<xml::Element> root;
+  try {
+    root = xml::parse(document);
+  } catch (const xml::ParseError& e) {
+    throw InputError(source, std::string("not valid GIFTI XML: ") + e.what());
+  }
+  if (root->name != "GIFTI")
+    throw InputError(source, "root element is <" + root->name + ">, not <GIFTI>");
+  for (const auto* el : root->children_named("DataArray")) {
+    DataArray a = read_data_array(*el, source, document.size());
+    if (a.intent == "NIFTI_INTENT_POINTSET" || a.intent == "NIFTI_INTENT_TRIANGLE" || a.dim1 != 1)
+      continue;
+    return std::vector<float>(a.values.begin(), a.values.end());
+  }
+  throw InputError(source, "GIFTI file has no per-vertex array (one value per vertex)");
+}
+
+std::string serialize_gifti_vertex_map(const std::vector<float>& values, const std::string& hemi,
+                                       const std::string& name, GiftiEncoding encoding) {
+  std::string raw(values.size() * 4, '\0');
+  std::memcpy(raw.data(), values.data(), raw.size());
+  std::string ascii;
+  if (encoding == GiftiEncoding::Ascii) {
+    char buf[32];
+    for (float v : values) {
+      std::snprintf(buf, sizeof buf, "%.9g\n", v);
+      ascii += buf;
+    }
+  }
+  const std::string endian = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? "BigEndian" : "LittleEndian";
+  std::string out =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<!DOCTYPE GIFTI SYSTEM \"http://www.nitrc.org/frs/download.php/115/gifti.dtd\">\n"
+      "<GIFTI Version=\"1.0\" NumberOfDataArrays=\"1\">\n"
+      "  <MetaData>\n" +
+      md("generator", std::string("ddcsr ") + kVersion);
+  if (hemi == "lh" || hemi == "rh")
+    out += md("AnatomicalStructurePrimary", hemi == "lh" ? "CortexLeft" : "CortexRight");
+  out +=
+      "  </MetaData>\n"
+      "  <LabelTable/>\n"
+      "  <DataArray Intent=\"NIFTI_INTENT_SHAPE\" DataType=\"NIFTI_TYPE_FLOAT32\" "
+      "ArrayIndexingOrder=\"RowMajorOrder\" Dimensionality=\"1\" Dim0=\"" +
+      std::to_string(values.size()) + "\" Encoding=\"" + encoding_name(encoding) + "\" Endian=\"" +
+      endian + "\" ExternalFileName=\"\" ExternalFileOffset=\"\">\n    <MetaData>\n" +
+      md("Name", name) + "    </MetaData>\n    <Data>" + encode_array(raw, ascii, encoding) +
+      "</Data>\n  </DataArray>\n</GIFTI>\n";
+  return out;
+}
+
 std::string serialize_gifti(const Mesh& mesh, GiftiEncoding encoding) {
   std::string points_raw(mesh.vertices.size() * 12, '\0'), faces_raw(mesh.faces.size() * 12, '\0');
   std::memcpy(points_raw.data(), mesh.vertices.data(), points_raw.size());

@@ -1,6 +1,7 @@
 #include "ddcsr/io/surface.h"
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
 
 #include "ddcsr/error.h"
@@ -85,6 +86,19 @@ void write_surface(const Mesh& mesh, const std::string& path, const SurfaceWrite
       break;
   }
   write_file_atomic(path, bytes);
+}
+
+std::vector<float> read_vertex_map(const std::string& path) {
+  const std::string bytes = read_file_maybe_gz(path, size_t(1) << 30);
+  if (bytes.find("<GIFTI") != std::string::npos) return detail::parse_gifti_vertex_map(bytes, path);
+  return read_curv(path);
+}
+
+void write_gifti_shape(const std::vector<float>& values, const std::string& hemi,
+                       const std::string& name, const std::string& path, GiftiEncoding encoding) {
+  for (float v : values)
+    if (!std::isfinite(v)) throw InputError(path, "per-vertex map holds NaN or infinite values");
+  write_file_atomic(path, detail::serialize_gifti_vertex_map(values, hemi, name, encoding));
 }
 
 }  // namespace ddcsr

@@ -27,6 +27,7 @@
 #include "ddcsr/recon/field_of_view.h"
 #include "ddcsr/recon/hemispheres.h"
 #include "ddcsr/recon/sign_repair.h"
+#include "ddcsr/surface_maps/surface_maps.h"
 #include "ddcsr/threads.h"
 #include "ddcsr/version.h"
 
@@ -189,6 +190,7 @@ struct SubjectRun {
   FeatureSet features;
   Volume sdf;  // the network's four maps, in sdfnet_outputs() order
   std::vector<HemisphereSurfaces> hemispheres;
+  std::vector<HemisphereMaps> maps;  // per hemisphere, when options.surface_maps
   json surfaces = json::object();
 
   void note(const std::string& m) const {
@@ -526,6 +528,33 @@ void place_on_scan_boundaries(SubjectRun& r) {
   r.report["placement"] = out;
 }
 
+// Curvature, sulcal depth, inflated, spherical and midthickness surfaces of the final white and
+// pial surfaces (ddcsr/surface_maps/surface_maps.h), one hemisphere per thread.
+void derive_surface_maps(SubjectRun& r) {
+  r.maps.assign(r.hemispheres.size(), HemisphereMaps{});
+  parallel_for(
+      int64_t(r.hemispheres.size()),
+      [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i)
+          r.maps[i] = hemisphere_maps(r.hemispheres[i].white, r.hemispheres[i].pial);
+      },
+      1);
+  json out = json::object();
+  for (size_t i = 0; i < r.maps.size(); ++i) {
+    const HemisphereMaps& m = r.maps[i];
+    const std::string& hemi = r.hemispheres[i].hemi;
+    out[hemi] = {{"sphere_folded_faces", m.sphere_folded_faces},
+                 {"sphere_area_distortion", std::round(m.sphere_area_distortion * 1000) / 1000}};
+    if (m.sphere_folded_faces > 0) {
+      const std::string msg = hemi + ": " + std::to_string(m.sphere_folded_faces) +
+                              " faces fold over on the spherical map (surf/" + hemi + ".sphere)";
+      r.warn(msg);
+      r.summary.problems.push_back(msg);
+    }
+  }
+  r.report["surface_maps"] = out;
+}
+
 // Surfaces, thickness, field-of-view labels, and per hemisphere the checks and the agreement
 // with the scan for the report.
 void write_surfaces(SubjectRun& r) {
@@ -564,6 +593,11 @@ void write_surfaces(SubjectRun& r) {
     }
     write_curv(h.thickness, static_cast<int64_t>(h.white.faces.size()),
                (surf / (h.hemi + ".thickness")).string());
+    write_gifti_shape(h.thickness, h.hemi, "thickness",
+                      (surf / (h.hemi + ".thickness.shape.gii")).string());
+    if (!r.maps.empty())
+      write_hemisphere_maps(r.maps[size_t(&h - r.hemispheres.data())], h.hemi, r.geometry,
+                            surf.string());
     // Where the scan stops inside the brain the surfaces follow the image border: labelled, and
     // left out of the thickness statistics and the agreement with the scan.
     // Without a native mask there are no cuts, and every vertex is kept.
@@ -693,7 +727,12 @@ void finish_report(SubjectRun& r, double seconds) {
       {"surfaces",
        "surf/{lh,rh}.{white,pial} (FreeSurfer, surface RAS + volume geometry of the input)"},
       {"gifti", "surf/{lh,rh}.{white,pial}.surf.gii (scanner RAS)"},
-      {"thickness", "surf/{lh,rh}.thickness"},
+      {"thickness", "surf/{lh,rh}.thickness (FreeSurfer curv) and .thickness.shape.gii"},
+      {"surface_maps",
+       options.surface_maps
+           ? "surf/{lh,rh}.{inflated,sphere,midthickness} (+ .surf.gii) and "
+             "surf/{lh,rh}.{sulc,curv} (+ .shape.gii): FreeSurfer's names, units and signs"
+           : ""},
       {"placement",
        options.place ? "surf/{lh,rh}.{white,pial}.displacement (mm moved along the outward normal "
                        "by placement; FreeSurfer curv)"
@@ -736,6 +775,7 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
   else
     r.report["placement"] = {{"enabled", false}};
   r.sdf = Volume();
+  if (options.surface_maps) r.stage("surface_maps", derive_surface_maps);
   r.stage("write", write_surfaces);
   if (options.qc && r.has_native_maps()) r.stage("qc", write_qc_pictures);
   finish_report(r, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

@@ -1,0 +1,83 @@
+// The surfaces and per-vertex maps that FreeSurfer's recon-all derives from white and pial, and
+// that Freeview, Workbench and connectome pipelines load next: mean curvature (curv), the
+// inflated surface and its sulcal depth (sulc), a spherical map (sphere) and the midthickness
+// surface. Names, units and signs follow FreeSurfer, so that files written from these read
+// like FreeSurfer's own:
+// - curv: mean curvature of the white surface (1/mm), positive where the surface bends away
+//   from its outward normal (sulcal fundi), negative on gyral crowns.
+// - sulc: how far each vertex moved outward along its normal while the surface was inflated
+//   (mm), so positive in sulci, negative on gyri; zero area-weighted mean.
+// - inflated: the white surface smoothed until its folds are gone, rescaled to its area.
+// - sphere: a bijective map of the white surface onto the sphere of radius 100 centred at the
+//   origin (FreeSurfer's sphere convention), oriented like the hemisphere (anterior points
+//   anterior, superior superior), with each region's share of the sphere close to its share of
+//   the inflated surface.
+// Inflation depends on the mesh's resolution when counted in iterations; here it is counted in
+// mm^2 of diffusion time, so a 150,000-vertex reconstruction and fsaverage5 (10,242 vertices)
+// inflate alike.
+// Method: inflation by implicit (backward Euler) graph-Laplacian smoothing; the sphere by a
+// Tutte embedding of the punctured surface with clamped cotangent weights of the inflated
+// surface (bijective by Tutte's theorem, nearly conformal), inverse stereographic projection,
+// Moebius centring of the area measure, and the rotation that best aligns it with the
+// inflated surface's radial directions (Angenent et al. 1999, "On the Laplace-Beltrami
+// operator and brain surface flattening"; Floater 2003, "One-to-one piecewise linear
+// mappings over triangulations"; Desbrun et al. 1999 for implicit fairing).
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ddcsr/mesh.h"
+
+namespace ddcsr {
+
+// Mean curvature per vertex (1/mm, FreeSurfer's sign: positive in sulci), from the cotangent
+// Laplace-Beltrami operator.
+std::vector<float> mean_curvature(const Mesh& surface);
+
+struct InflationOptions {
+  // Total smoothing, in mm^2 of diffusion time (uniform graph Laplacian scaled by the mean edge
+  // length squared). 420 mm^2 reproduces FreeSurfer's fsaverage5 inflated surface (vertex
+  // coordinates correlate at 0.999) and its sulc (r = 0.96).
+  double diffusion_mm2 = 420.0;
+  // Implicit steps the smoothing is split into; sulc integrates the normal motion per step.
+  int steps = 12;
+};
+
+struct InflatedSurface {
+  Mesh inflated;
+  std::vector<float> sulc;  // mm, positive in sulci
+};
+
+InflatedSurface inflate_surface(const Mesh& white, const InflationOptions& options = {});
+
+struct SphericalMap {
+  Mesh sphere;                 // radius 100, centred at the origin
+  int64_t folded_faces = 0;    // faces whose orientation on the sphere is reversed (0 expected)
+  double area_distortion = 0;  // median |log(sphere area share / surface area share)| per face
+};
+
+// Maps `white` onto the sphere; `inflated` (same triangles) gives the weights and orientation.
+SphericalMap spherical_map(const Mesh& white, const Mesh& inflated);
+
+// The surface half-way between white and pial, vertex by vertex (same triangles).
+Mesh midthickness_surface(const Mesh& white, const Mesh& pial);
+
+// Everything above for one hemisphere (white and pial share triangles).
+struct HemisphereMaps {
+  std::vector<float> curv, sulc;
+  Mesh inflated, sphere, midthickness;
+  int64_t sphere_folded_faces = 0;
+  double sphere_area_distortion = 0;
+};
+HemisphereMaps hemisphere_maps(const Mesh& white, const Mesh& pial,
+                               const InflationOptions& options = {});
+
+// Writes them into `surf_dir` with FreeSurfer's names (lh.inflated, lh.sphere, lh.midthickness,
+// lh.sulc, lh.curv) and GIFTI twins (.surf.gii in scanner RAS, .shape.gii), each atomically.
+// FreeSurfer files carry `geometry` (when valid); the sphere is centred at the origin of surface
+// RAS in lh.sphere, and of the file's space in lh.sphere.surf.gii, as Workbench's spheres are.
+void write_hemisphere_maps(const HemisphereMaps& maps, const std::string& hemi,
+                           const VolumeGeometry& geometry, const std::string& surf_dir);
+
+}  // namespace ddcsr
