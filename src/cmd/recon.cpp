@@ -7,11 +7,13 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <sstream>
 
 #include "cli/command.h"
 #include "cli/progress.h"
 #include "ddcsr/error.h"
 #include "ddcsr/io/atomic_file.h"
+#include "ddcsr/parcellation/parcellation.h"
 #include "ddcsr/recon/cohort.h"
 #include "ddcsr/recon/pipeline.h"
 #include "ddcsr/version.h"
@@ -28,6 +30,7 @@ struct ReconCli {
   bool force = false, save_sdf = false, no_qc = false, no_mirror = false, no_place = false,
        no_surface_maps = false;
   std::string place = "white,pial";
+  std::string atlases = "aparc";
   int64_t vertices = 150000;
   std::string command_line;
 };
@@ -153,6 +156,20 @@ int run(const ReconCli& o) {
   options.inference.mirror_average = !o.no_mirror;
   options.place = !o.no_place && o.place != "none";
   options.surface_maps = !o.no_surface_maps;
+  options.atlases.clear();
+  if (o.atlases != "none") {
+    std::stringstream list(o.atlases);
+    for (std::string a; std::getline(list, a, ',');)
+      if (!a.empty()) options.atlases.push_back(a);
+  }
+  options.fsaverage_dir = ddcsr::default_fsaverage_dir("/proc/self/exe");
+  // Checked now, not after minutes of reconstruction.
+  for (const std::string& a : options.atlases)
+    for (const std::string hemi : {"lh", "rh"}) {
+      const fs::path annot =
+          fs::path(options.fsaverage_dir) / "label" / (hemi + "." + a + ".annot");
+      if (!fs::exists(annot)) throw ddcsr::UsageError("--atlas " + a + ": no " + annot.string());
+    }
   options.placement.place_white = o.place == "white,pial" || o.place == "white";
   options.placement.place_pial = o.place == "white,pial" || o.place == "pial";
   options.diffcoseg.target_vertices = o.vertices;
@@ -293,7 +310,12 @@ ddcsr::cli::Command make_recon_command() {
     app.add_flag("--no-place", o->no_place,
                  "Keep the surfaces where the network's maps put them (--place none)");
     app.add_flag("--no-surface-maps", o->no_surface_maps,
-                 "Skip the inflated, spherical and midthickness surfaces and sulc/curv");
+                 "Skip the inflated, spherical and midthickness surfaces and sulc/curv (and so "
+                 "the registration to fsaverage)");
+    app.add_option("--atlas", o->atlases,
+                   "Atlases on fsaverage5 to label the cortex by, comma-separated (aparc = "
+                   "Desikan-Killiany, aparc.a2009s = Destrieux), or none")
+        ->capture_default_str();
     app.add_flag("--force", o->force, "Redo subjects that are already finished");
     return [o]() -> int {
       std::ifstream cmdline("/proc/self/cmdline");

@@ -2,6 +2,7 @@
 // GIFTI (ASCII, Base64Binary, GZipBase64Binary; .gii.gz too) and FreeSurfer "curv" scalars.
 // In memory, vertices are always scanner RAS.
 #pragma once
+#include <array>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -48,6 +49,18 @@ std::vector<float> read_vertex_map(const std::string& path);
 void write_gifti_shape(const std::vector<float>& values, const std::string& hemi,
                        const std::string& name, const std::string& path,
                        GiftiEncoding encoding = GiftiEncoding::GZipBase64Binary);
+
+// A cortical parcellation, one region per vertex, as FreeSurfer's .annot holds it.
+struct Annotation {
+  std::vector<int32_t> labels;     // per vertex: index into `names`, -1 = none
+  std::vector<std::string> names;  // region names, in colour-table order
+  std::vector<std::array<uint8_t, 3>>
+      colours;  // RGB per region (the annot value is R+G*256+B*65536)
+};
+// FreeSurfer .annot (colour table version 2, as mris_ca_label writes and nibabel's read_annot
+// reads). Reading maps a vertex whose value has no colour-table entry to -1.
+Annotation read_annot(const std::string& path);
+void write_annot(const Annotation& annotation, const std::string& path);
 
 // FreeSurfer ASCII label (as label/lh.cortex.label): the given vertices of `mesh` with their
 // surface RAS coordinates (scanner RAS - c_ras of mesh.geometry, the white surface's by

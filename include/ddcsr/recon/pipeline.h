@@ -34,6 +34,10 @@ struct ReconOptions {
   // Curvature, sulcal depth, inflated, spherical and midthickness surfaces
   // (ddcsr/surface_maps/surface_maps.h), the files viewers and atlas tools load next.
   bool surface_maps = true;
+  // Atlases on fsaverage5 whose labels the subject gets through its registration
+  // (ddcsr/parcellation/parcellation.h); empty: no registration. Needs surface_maps.
+  std::vector<std::string> atlases = {"aparc"};
+  std::string fsaverage_dir;  // default_fsaverage_dir()
   // The grid (mm) that the network's maps are resampled to, by cubic B-spline, before
   // reinitialisation and DiffCoSeg; 0 or not finer than the network's grid: the network's grid.
   // 1 mm instead of the shipped model's 2 mm: ASSD 12-18 % lower on held-out phantoms

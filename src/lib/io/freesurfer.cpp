@@ -6,6 +6,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <map>
 #include <sstream>
 #include <stdexcept>
 
@@ -325,6 +326,90 @@ void write_label(const Mesh& mesh, const std::vector<int64_t>& vertices, const s
     std::snprintf(line, sizeof line, "%lld  %.3f  %.3f  %.3f 0.0000000000\n",
                   static_cast<long long>(v), xyz[0], xyz[1], xyz[2]);
     out += line;
+  }
+  write_file_atomic(path, out);
+}
+
+namespace {
+int32_t annot_value(const std::array<uint8_t, 3>& c) {
+  return int32_t(c[0]) | (int32_t(c[1]) << 8) | (int32_t(c[2]) << 16);
+}
+}  // namespace
+
+Annotation read_annot(const std::string& path) {
+  const std::string bytes = read_file_maybe_gz(path, size_t(1) << 30);
+  BigEndianReader in(bytes, path);
+  const int32_t n = in.i32();
+  if (n <= 0 || uint64_t(n) * 8 > in.remaining())
+    in.fail("not a FreeSurfer annot file (bad vertex count)");
+  std::vector<int32_t> value(size_t(n), 0);
+  for (int32_t k = 0; k < n; ++k) {
+    const int32_t v = in.i32();
+    if (v < 0 || v >= n) in.fail("annot vertex index " + std::to_string(v) + " out of range");
+    value[size_t(v)] = in.i32();
+  }
+  Annotation a;
+  a.labels.assign(size_t(n), -1);
+  if (in.remaining() < 4 || in.i32() != 1) return a;  // no colour table: every vertex unlabelled
+  const int32_t version = in.i32();
+  if (version != -2)
+    in.fail("annot colour table version " + std::to_string(version) + " (expected 2)");
+  const int32_t max_index = in.i32();
+  const int32_t name_len = in.i32();
+  if (name_len < 0 || size_t(name_len) > in.remaining()) in.fail("annot colour table is truncated");
+  in.seek(in.position() + size_t(name_len));
+  const int32_t entries = in.i32();
+  if (entries < 0 || max_index < 0 || entries > 100000)
+    in.fail("annot colour table has a bad size");
+  std::vector<int32_t> structure;
+  for (int32_t e = 0; e < entries; ++e) {
+    structure.push_back(in.i32());
+    const int32_t len = in.i32();
+    if (len < 0 || size_t(len) > in.remaining()) in.fail("annot colour table is truncated");
+    std::string name(bytes.data() + in.position(), size_t(len));
+    in.seek(in.position() + size_t(len));
+    name = name.substr(0, name.find('\0'));
+    std::array<uint8_t, 3> rgb;
+    for (auto& c : rgb) c = uint8_t(in.i32());
+    in.i32();  // transparency
+    a.names.push_back(name);
+    a.colours.push_back(rgb);
+  }
+  std::map<int32_t, int32_t> by_value;
+  for (size_t e = 0; e < a.colours.size(); ++e)
+    by_value.emplace(annot_value(a.colours[e]), int32_t(e));
+  for (size_t v = 0; v < value.size(); ++v)
+    if (auto it = by_value.find(value[v]); it != by_value.end()) a.labels[v] = it->second;
+  return a;
+}
+
+void write_annot(const Annotation& a, const std::string& path) {
+  if (a.names.size() != a.colours.size())
+    throw std::invalid_argument("write_annot: one colour per region name");
+  std::string out;
+  put_u32(out, uint32_t(a.labels.size()));
+  for (size_t v = 0; v < a.labels.size(); ++v) {
+    const int32_t k = a.labels[v];
+    if (k >= int32_t(a.names.size()))
+      throw std::invalid_argument("write_annot: label out of range");
+    put_u32(out, uint32_t(v));
+    put_u32(out, uint32_t(k < 0 ? 0 : annot_value(a.colours[size_t(k)])));
+  }
+  put_u32(out, 1);
+  put_u32(out, uint32_t(-2));
+  put_u32(out, uint32_t(a.names.size()));
+  const std::string table = "ddcsr";
+  put_u32(out, uint32_t(table.size() + 1));
+  out += table;
+  out.push_back('\0');
+  put_u32(out, uint32_t(a.names.size()));
+  for (size_t e = 0; e < a.names.size(); ++e) {
+    put_u32(out, uint32_t(e));
+    put_u32(out, uint32_t(a.names[e].size() + 1));
+    out += a.names[e];
+    out.push_back('\0');
+    for (uint8_t c : a.colours[e]) put_u32(out, c);
+    put_u32(out, 0);
   }
   write_file_atomic(path, out);
 }

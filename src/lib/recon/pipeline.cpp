@@ -22,6 +22,7 @@
 #include "ddcsr/io/gradients.h"
 #include "ddcsr/io/nifti.h"
 #include "ddcsr/io/surface.h"
+#include "ddcsr/parcellation/parcellation.h"
 #include "ddcsr/placement/placement.h"
 #include "ddcsr/qc/qc.h"
 #include "ddcsr/recon/field_of_view.h"
@@ -190,7 +191,8 @@ struct SubjectRun {
   FeatureSet features;
   Volume sdf;  // the network's four maps, in sdfnet_outputs() order
   std::vector<HemisphereSurfaces> hemispheres;
-  std::vector<HemisphereMaps> maps;  // per hemisphere, when options.surface_maps
+  std::vector<HemisphereMaps> maps;                   // per hemisphere, when options.surface_maps
+  std::vector<HemisphereParcellation> parcellations;  // per hemisphere, when atlases are asked for
   json surfaces = json::object();
 
   void note(const std::string& m) const {
@@ -555,6 +557,31 @@ void derive_surface_maps(SubjectRun& r) {
   r.report["surface_maps"] = out;
 }
 
+// Registration to fsaverage5 and the atlases' labels (ddcsr/parcellation/parcellation.h).
+void parcellate_cortex(SubjectRun& r) {
+  json out = json::object();
+  for (size_t i = 0; i < r.hemispheres.size(); ++i) {
+    const HemisphereSurfaces& h = r.hemispheres[i];
+    const HemisphereMaps& m = r.maps[i];
+    r.parcellations.push_back(parcellate_hemisphere(h.hemi, h.white, m.sphere, m.sulc, m.curv,
+                                                    r.options.fsaverage_dir, r.options.atlases));
+    const AtlasCorrespondence& c = r.parcellations.back().correspondence;
+    json regions = json::object();
+    for (const auto& [name, labels] : r.parcellations.back().annotations) {
+      std::vector<uint8_t> seen(labels.names.size(), 0);
+      for (int32_t l : labels.labels)
+        if (l >= 0) seen[size_t(l)] = 1;
+      regions[name] = std::count(seen.begin(), seen.end(), 1);
+    }
+    out[h.hemi] = {{"sulc_correlation_rigid", std::round(c.rigid_correlation * 1000) / 1000},
+                   {"feature_correlation_final", std::round(c.final_correlation * 1000) / 1000},
+                   {"folded_atlas_faces", c.folded_atlas_faces},
+                   {"regions_present", regions}};
+  }
+  out["atlas"] = "fsaverage5";
+  r.report["parcellation"] = out;
+}
+
 // Surfaces, thickness, field-of-view labels, and per hemisphere the checks and the agreement
 // with the scan for the report.
 void write_surfaces(SubjectRun& r) {
@@ -595,9 +622,11 @@ void write_surfaces(SubjectRun& r) {
                (surf / (h.hemi + ".thickness")).string());
     write_gifti_shape(h.thickness, h.hemi, "thickness",
                       (surf / (h.hemi + ".thickness.shape.gii")).string());
-    if (!r.maps.empty())
-      write_hemisphere_maps(r.maps[size_t(&h - r.hemispheres.data())], h.hemi, r.geometry,
-                            surf.string());
+    const size_t index = size_t(&h - r.hemispheres.data());
+    if (!r.maps.empty()) write_hemisphere_maps(r.maps[index], h.hemi, r.geometry, surf.string());
+    if (!r.parcellations.empty())
+      write_parcellation(r.parcellations[index], h.hemi, h.white, h.pial, h.thickness, r.geometry,
+                         r.out_dir);
     // Where the scan stops inside the brain the surfaces follow the image border: labelled, and
     // left out of the thickness statistics and the agreement with the scan.
     // Without a native mask there are no cuts, and every vertex is kept.
@@ -728,6 +757,10 @@ void finish_report(SubjectRun& r, double seconds) {
        "surf/{lh,rh}.{white,pial} (FreeSurfer, surface RAS + volume geometry of the input)"},
       {"gifti", "surf/{lh,rh}.{white,pial}.surf.gii (scanner RAS)"},
       {"thickness", "surf/{lh,rh}.thickness (FreeSurfer curv) and .thickness.shape.gii"},
+      {"parcellation", options.surface_maps && !options.atlases.empty()
+                           ? "surf/{lh,rh}.sphere.reg (+ .surf.gii, on fsaverage5's sphere), "
+                             "label/{lh,rh}.ATLAS.annot, stats/{lh,rh}.ATLAS.tsv"
+                           : ""},
       {"surface_maps",
        options.surface_maps
            ? "surf/{lh,rh}.{inflated,sphere,midthickness} (+ .surf.gii) and "
@@ -776,6 +809,7 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
     r.report["placement"] = {{"enabled", false}};
   r.sdf = Volume();
   if (options.surface_maps) r.stage("surface_maps", derive_surface_maps);
+  if (options.surface_maps && !options.atlases.empty()) r.stage("parcellation", parcellate_cortex);
   r.stage("write", write_surfaces);
   if (options.qc && r.has_native_maps()) r.stage("qc", write_qc_pictures);
   finish_report(r, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());

@@ -1,0 +1,85 @@
+// One hemisphere's registration, labels, statistics and their files.
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "ddcsr/error.h"
+#include "ddcsr/io/atomic_file.h"
+#include "ddcsr/parcellation/parcellation.h"
+
+namespace fs = std::filesystem;
+
+namespace ddcsr {
+
+std::string default_fsaverage_dir(const std::string& executable_path) {
+  if (const char* env = std::getenv("DDCSR_FSAVERAGE"); env && *env) return env;
+  std::error_code ec;
+  fs::path exe = fs::canonical(executable_path, ec);
+  if (ec) exe = fs::canonical("/proc/self/exe", ec);
+  const fs::path dir = exe.parent_path();
+  for (const fs::path& candidate :
+       {dir / ".." / "data" / "fsaverage5", dir / ".." / ".." / "data" / "fsaverage5",
+        dir / ".." / "share" / "ddcsr" / "data" / "fsaverage5"})
+    if (fs::exists(candidate / "sphere_left.gii.gz", ec))
+      return fs::weakly_canonical(candidate, ec).string();
+  return (dir / ".." / "share" / "ddcsr" / "data" / "fsaverage5").lexically_normal().string();
+}
+
+HemisphereParcellation parcellate_hemisphere(const std::string& hemi, const Mesh& white,
+                                             const Mesh& sphere, const std::vector<float>& sulc,
+                                             const std::vector<float>& curv,
+                                             const std::string& fsaverage_dir,
+                                             const std::vector<std::string>& atlases) {
+  // Read every atlas first: a missing file fails before the registration's seconds are spent.
+  std::vector<std::pair<std::string, Annotation>> atlas_labels;
+  for (const std::string& name : atlases) {
+    const std::string path =
+        (fs::path(fsaverage_dir) / "label" / (hemi + "." + name + ".annot")).string();
+    if (!fs::exists(path)) throw InputError(path, "no such atlas annotation");
+    atlas_labels.emplace_back(name, read_annot(path));
+  }
+  const SphericalAtlas atlas = load_spherical_atlas(fsaverage_dir, hemi);
+  for (const auto& [name, a] : atlas_labels)
+    if (a.labels.size() != atlas.white.vertices.size())
+      throw InputError(name, "atlas annotation is not on the fsaverage5 mesh");
+  HemisphereParcellation out;
+  out.correspondence = register_to_atlas(white, sphere, sulc, curv, atlas);
+  for (const auto& [name, a] : atlas_labels)
+    out.annotations.emplace_back(name, transfer_annotation(a, out.correspondence));
+  return out;
+}
+
+void write_parcellation(const HemisphereParcellation& p, const std::string& hemi, const Mesh& white,
+                        const Mesh& pial, const std::vector<float>& thickness,
+                        const VolumeGeometry& geometry, const std::string& subject_dir) {
+  const fs::path root(subject_dir);
+  fs::create_directories(root / "surf");
+  fs::create_directories(root / "label");
+  fs::create_directories(root / "stats");
+  Mesh reg = p.correspondence.sphere_reg;
+  reg.hemi = hemi;
+  reg.geometry = VolumeGeometry();
+  write_surface(reg, (root / "surf" / (hemi + ".sphere.reg.surf.gii")).string());
+  if (geometry.valid) {  // FreeSurfer's sphere.reg is centred at surface RAS 0
+    reg.geometry = geometry;
+    for (auto& v : reg.vertices)
+      for (int d = 0; d < 3; ++d) v[d] += float(geometry.c_ras[d]);
+  }
+  write_surface(reg, (root / "surf" / (hemi + ".sphere.reg")).string());
+  for (const auto& [name, labels] : p.annotations) {
+    write_annot(labels, (root / "label" / (hemi + "." + name + ".annot")).string());
+    std::string tsv =
+        "region\tvertices\twhite_area_mm2\tpial_area_mm2\tgrey_volume_mm3\tthickness_mean_mm\t"
+        "thickness_sd_mm\n";
+    for (const RegionStats& s : region_stats(labels, white, pial, thickness)) {
+      char line[512];
+      std::snprintf(line, sizeof line, "%s\t%lld\t%.1f\t%.1f\t%.1f\t%.3f\t%.3f\n", s.name.c_str(),
+                    static_cast<long long>(s.vertices), s.white_area_mm2, s.pial_area_mm2,
+                    s.grey_volume_mm3, s.thickness_mean_mm, s.thickness_sd_mm);
+      tsv += line;
+    }
+    write_file_atomic((root / "stats" / (hemi + "." + name + ".tsv")).string(), tsv);
+  }
+}
+
+}  // namespace ddcsr
