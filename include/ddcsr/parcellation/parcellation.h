@@ -43,7 +43,7 @@ struct RegistrationOptions {
   // Demons iterations per level, and displacement smoothing per level (iterations of neighbour
   // averaging on the atlas mesh); levels as in the header comment.
   int iterations = 120;
-  std::vector<int> smoothing = {40, 20, 10, 10};
+  std::vector<int> smoothing = {80, 40, 20, 10, 10};
 };
 
 // Where each subject vertex lands on the atlas mesh.

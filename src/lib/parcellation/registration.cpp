@@ -31,20 +31,30 @@ struct Level {
   bool sulc;
   double smoothing_mm2;
 };
-const Level kLevels[] = {{true, 84.0}, {true, 21.0}, {false, 21.0}, {false, 8.4}};
+const Level kLevels[] = {{true, 336.0}, {true, 84.0}, {true, 21.0}, {false, 21.0}, {false, 8.4}};
 
-std::vector<std::vector<int32_t>> neighbours(const Mesh& m) {
+// Vertex neighbours in compressed rows: the neighbours of i are index[start[i] .. start[i+1]).
+struct Adjacency {
+  std::vector<int64_t> start;
+  std::vector<int32_t> index;
+};
+
+Adjacency neighbours(const Mesh& m) {
   std::vector<std::vector<int32_t>> nb(m.vertices.size());
   for (const auto& f : m.faces)
     for (int k = 0; k < 3; ++k) {
       nb[f[k]].push_back(f[(k + 1) % 3]);
       nb[f[k]].push_back(f[(k + 2) % 3]);
     }
+  Adjacency a;
+  a.start.push_back(0);
   for (auto& v : nb) {
     std::sort(v.begin(), v.end());
     v.erase(std::unique(v.begin(), v.end()), v.end());
+    a.index.insert(a.index.end(), v.begin(), v.end());
+    a.start.push_back(int64_t(a.index.size()));
   }
-  return nb;
+  return a;
 }
 
 double mean_edge(const Mesh& m) {
@@ -59,26 +69,45 @@ double mean_edge(const Mesh& m) {
   return s / double(3 * std::max<size_t>(1, m.faces.size()));
 }
 
-// Neighbour averaging (half the value, half the neighbours' mean), then zero mean, unit SD.
-std::vector<double> smoothed_feature(const std::vector<float>& values,
-                                     const std::vector<std::vector<int32_t>>& nb, double mm2,
-                                     double edge_mm) {
-  std::vector<double> a(values.begin(), values.end()), b(a.size());
-  const int iterations = int(std::lround(mm2 / (0.5 * edge_mm * edge_mm)));
-  for (int it = 0; it < iterations; ++it) {
-    for (size_t i = 0; i < a.size(); ++i) {
-      double s = 0;
-      for (int32_t j : nb[i]) s += a[size_t(j)];
-      b[i] = nb[i].empty() ? a[i] : 0.5 * a[i] + 0.5 * s / double(nb[i].size());
-    }
-    a.swap(b);
-  }
+void standardise(std::vector<double>& a) {
   const double mean = std::accumulate(a.begin(), a.end(), 0.0) / double(a.size());
   double var = 0;
   for (double v : a) var += (v - mean) * (v - mean);
   const double sd = std::sqrt(var / double(a.size()));
   for (double& v : a) v = sd > 0 ? (v - mean) / sd : 0.0;
-  return a;
+}
+
+// Neighbour averaging (half the value, half the neighbours' mean), continued from one level of
+// smoothing to the next (smoothing adds up), each level then standardised (zero mean, unit SD).
+// `levels_mm2` ascending.
+std::vector<std::vector<double>> smoothed_features(const std::vector<float>& values,
+                                                   const Adjacency& nb,
+                                                   const std::vector<double>& levels_mm2,
+                                                   double edge_mm) {
+  std::vector<double> a(values.begin(), values.end()), b(a.size());
+  std::vector<std::vector<double>> out;
+  int done = 0;
+  for (double mm2 : levels_mm2) {
+    const int iterations = int(std::lround(mm2 / (0.5 * edge_mm * edge_mm)));
+    for (; done < iterations; ++done) {
+      parallel_for(
+          int64_t(a.size()),
+          [&](int64_t begin, int64_t end) {
+            for (int64_t i = begin; i < end; ++i) {
+              const int64_t s0 = nb.start[size_t(i)], s1 = nb.start[size_t(i) + 1];
+              double s = 0;
+              for (int64_t k = s0; k < s1; ++k) s += a[size_t(nb.index[size_t(k)])];
+              b[size_t(i)] =
+                  s1 > s0 ? 0.5 * a[size_t(i)] + 0.5 * s / double(s1 - s0) : a[size_t(i)];
+            }
+          },
+          8192);
+      a.swap(b);
+    }
+    out.push_back(a);
+    standardise(out.back());
+  }
+  return out;
 }
 
 std::vector<Vec3> positions(const Mesh& m) {
@@ -214,15 +243,35 @@ AtlasCorrespondence register_to_atlas(const Mesh& subject_white, const Mesh& sub
   AtlasCorrespondence out;
   out.atlas_faces = atlas.sphere.faces;
 
+  // Every level's features, each smoothing continued from the last.
+  struct Features {
+    std::vector<double> subject, atlas;
+  };
+  std::vector<Features> features(std::size(kLevels));
+  for (bool use_sulc : {true, false}) {
+    std::vector<size_t> which;
+    for (size_t l = 0; l < std::size(kLevels); ++l)
+      if (kLevels[l].sulc == use_sulc) which.push_back(l);
+    std::sort(which.begin(), which.end(), [](size_t x, size_t y) {
+      return kLevels[x].smoothing_mm2 < kLevels[y].smoothing_mm2;
+    });
+    std::vector<double> mm2;
+    for (size_t l : which) mm2.push_back(kLevels[l].smoothing_mm2);
+    const auto s = smoothed_features(use_sulc ? sulc : curv, subject_nb, mm2, subject_edge);
+    const auto a = smoothed_features(use_sulc ? atlas.sulc : atlas.curv, atlas_nb, mm2, atlas_edge);
+    for (size_t k = 0; k < which.size(); ++k) {
+      features[which[k]].subject = s[k];
+      features[which[k]].atlas = a[k];
+    }
+  }
+
   // Rigid: the rotation of the atlas's vertices that best correlates the smoothed sulcal depths
   // (coordinate search over the three axes, steps 16 to 1 degree).
   std::vector<Vec3> psi = atlas_x;  // the atlas's vertices on the subject's sphere
   std::vector<int32_t> hint(na, -1);
   {
-    const std::vector<double> s =
-        smoothed_feature(sulc, subject_nb, kLevels[0].smoothing_mm2, subject_edge);
-    const std::vector<double> a =
-        smoothed_feature(atlas.sulc, atlas_nb, kLevels[0].smoothing_mm2, atlas_edge);
+    const std::vector<double>& s = features[0].subject;
+    const std::vector<double>& a = features[0].atlas;
     const std::vector<Vec3> grad = tangent_gradient(subject_x, subject_sphere.faces, s);
     const FeatureField field{subject_locator, s, grad};
     // Every fourth atlas vertex is plenty for three parameters.
@@ -230,28 +279,64 @@ AtlasCorrespondence register_to_atlas(const Mesh& subject_white, const Mesh& sub
     for (size_t i = 0; i < na; i += 4) sample.push_back(i);
     std::vector<double> target;
     for (size_t i : sample) target.push_back(a[i]);
+    // The subject's feature on a one-degree latitude-longitude grid: the hundreds of rotations
+    // tried then cost a bilinear lookup per point instead of a search of the subject's mesh.
+    constexpr int kLat = 181, kLon = 360;
+    std::vector<double> grid(size_t(kLat) * kLon);
+    for (int i = 0; i < kLat; ++i) {
+      int32_t h = -1;
+      const double theta = i * M_PI / 180.0;
+      for (int j = 0; j < kLon; ++j) {
+        const double phi = j * M_PI / 180.0;
+        grid[size_t(i) * kLon + size_t(j)] = field.sample(
+            {std::sin(theta) * std::cos(phi), std::sin(theta) * std::sin(phi), std::cos(theta)}, h);
+      }
+    }
+    auto on_grid = [&](const Eigen::Vector3d& q) {
+      const double theta = std::acos(std::clamp(q[2] / q.norm(), -1.0, 1.0)) * 180.0 / M_PI;
+      double phi = std::atan2(q[1], q[0]) * 180.0 / M_PI;
+      if (phi < 0) phi += 360.0;
+      const int i0 = std::min(int(theta), kLat - 2), j0 = int(phi) % kLon, j1 = (j0 + 1) % kLon;
+      const double a = theta - i0, b = phi - std::floor(phi);
+      auto at = [&](int i, int j) { return grid[size_t(i) * kLon + size_t(j)]; };
+      return (1 - a) * ((1 - b) * at(i0, j0) + b * at(i0, j1)) +
+             a * ((1 - b) * at(i0 + 1, j0) + b * at(i0 + 1, j1));
+    };
     auto score = [&](const Eigen::Matrix3d& r) {
       std::vector<double> v(sample.size());
       for (size_t k = 0; k < sample.size(); ++k) {
         const Vec3& p = atlas_x[sample[k]];
-        const Eigen::Vector3d q = r * Eigen::Vector3d(p[0], p[1], p[2]);
-        v[k] = field.sample({q[0], q[1], q[2]}, hint[sample[k]]);
+        v[k] = on_grid(r * Eigen::Vector3d(p[0], p[1], p[2]));
       }
       return correlation(v, target);
     };
-    Eigen::Matrix3d rot = Eigen::Matrix3d::Identity();
-    double best = score(rot);
-    for (double step : {16.0, 8.0, 4.0, 2.0, 1.0}) {
-      for (bool improved = true; improved;) {
-        improved = false;
-        for (int axis = 0; axis < 3; ++axis)
-          for (double sign : {-1.0, 1.0}) {
-            const Eigen::Matrix3d cand = axis_rotation(axis, sign * step) * rot;
-            const double c = score(cand);
-            if (c > best + 1e-4) best = c, rot = cand, improved = true;
-          }
+    auto descend = [&](Eigen::Matrix3d r, double& c0) {
+      c0 = score(r);
+      for (double step : {8.0, 4.0, 2.0, 1.0}) {
+        for (bool improved = true; improved;) {
+          improved = false;
+          for (int axis = 0; axis < 3; ++axis)
+            for (double sign : {-1.0, 1.0}) {
+              const Eigen::Matrix3d cand = axis_rotation(axis, sign * step) * r;
+              const double c = score(cand);
+              if (c > c0 + 1e-4) c0 = c, r = cand, improved = true;
+            }
+        }
       }
-    }
+      return r;
+    };
+    // Starts on a grid of rotations up to 24 degrees about each axis: heads lie tilted in
+    // scanners, and a single descent from the identity stops in the nearest local optimum.
+    Eigen::Matrix3d rot = Eigen::Matrix3d::Identity();
+    double best = -2;
+    for (double ax : {-24.0, 0.0, 24.0})
+      for (double ay : {-24.0, 0.0, 24.0})
+        for (double az : {-24.0, 0.0, 24.0}) {
+          double c;
+          const Eigen::Matrix3d r =
+              descend(axis_rotation(0, ax) * axis_rotation(1, ay) * axis_rotation(2, az), c);
+          if (c > best) best = c, rot = r;
+        }
     out.rigid_correlation = best;
     for (size_t i = 0; i < na; ++i) {
       const Eigen::Vector3d q = rot * Eigen::Vector3d(atlas_x[i][0], atlas_x[i][1], atlas_x[i][2]);
@@ -266,11 +351,8 @@ AtlasCorrespondence register_to_atlas(const Mesh& subject_white, const Mesh& sub
   std::vector<Vec3> step(na), smoothed(na);
   std::vector<double> final_a, final_s(na);
   for (size_t level = 0; level < std::size(kLevels); ++level) {
-    const Level& lv = kLevels[level];
-    const std::vector<double> s =
-        smoothed_feature(lv.sulc ? sulc : curv, subject_nb, lv.smoothing_mm2, subject_edge);
-    const std::vector<double> a =
-        smoothed_feature(lv.sulc ? atlas.sulc : atlas.curv, atlas_nb, lv.smoothing_mm2, atlas_edge);
+    const std::vector<double>& s = features[level].subject;
+    const std::vector<double>& a = features[level].atlas;
     const std::vector<Vec3> grad = tangent_gradient(subject_x, subject_sphere.faces, s);
     const FeatureField field{subject_locator, s, grad};
     for (int it = 0; it < options.iterations; ++it) {
@@ -289,8 +371,9 @@ AtlasCorrespondence register_to_atlas(const Mesh& subject_white, const Mesh& sub
       for (int sm = 0; sm < options.smoothing[level]; ++sm) {
         for (size_t i = 0; i < na; ++i) {
           Vec3 m{0, 0, 0};
-          for (int32_t j : atlas_nb[i]) m += step[size_t(j)];
-          smoothed[i] = 0.5 * step[i] + (0.5 / double(atlas_nb[i].size())) * m;
+          const int64_t s0 = atlas_nb.start[i], s1 = atlas_nb.start[i + 1];
+          for (int64_t k = s0; k < s1; ++k) m += step[size_t(atlas_nb.index[size_t(k)])];
+          smoothed[i] = 0.5 * step[i] + (0.5 / double(s1 - s0)) * m;
         }
         step.swap(smoothed);
       }
@@ -305,7 +388,8 @@ AtlasCorrespondence register_to_atlas(const Mesh& subject_white, const Mesh& sub
         for (size_t i = 0; i < na; ++i) {
           if (!fold[i]) continue;
           Vec3 m{0, 0, 0};
-          for (int32_t j : atlas_nb[i]) m += psi[size_t(j)];
+          for (int64_t k = atlas_nb.start[i]; k < atlas_nb.start[i + 1]; ++k)
+            m += psi[size_t(atlas_nb.index[size_t(k)])];
           psi[i] = on_sphere(m);
         }
       }
