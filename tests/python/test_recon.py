@@ -136,6 +136,27 @@ for hemi in ["lh", "rh"]:
         g = nib.load(os.path.join(surf, f"{hemi}.{name}.shape.gii"))
         check(g.darrays[0].intent == 2005 and np.array_equal(g.darrays[0].data, values),
               f"{hemi}.{name}.shape.gii: NIFTI_INTENT_SHAPE, same values")
+    # Registration to fsaverage5 and the Desikan-Killiany labels through it.
+    reg, reg_faces = nib.freesurfer.read_geometry(os.path.join(surf, f"{hemi}.sphere.reg"))
+    check(np.array_equal(reg_faces, faces) and np.abs(np.linalg.norm(reg, axis=1) - 100).max() < 1e-2,
+          f"{hemi}.sphere.reg: the subject's vertices on a sphere of radius 100")
+    labels, ctab, names = nib.freesurfer.read_annot(os.path.join(out, "label", f"{hemi}.aparc.annot"))
+    present = {names[k].decode() for k in np.unique(labels) if k >= 0}
+    check(len(labels) == len(white) and len(present) >= 30 and {"precentral", "superiorfrontal", "insula"} <= present,
+          f"{hemi}.aparc.annot: {len(present)} of {len(names)} Desikan-Killiany regions, one label per vertex")
+    check(report["parcellation"][hemi]["regions_present"]["aparc"] == len(present), "report counts the regions present")
+    with open(os.path.join(out, "stats", f"{hemi}.aparc.tsv")) as f:
+        rows = list(csv.DictReader(f, delimiter="\t"))
+    fa = 0.5 * np.linalg.norm(np.cross(white[faces[:, 1]] - white[faces[:, 0]], white[faces[:, 2]] - white[faces[:, 0]]), axis=1)
+    va = np.zeros(len(white))
+    for k in range(3):
+        np.add.at(va, faces[:, k], fa / 3)
+    th = nib.freesurfer.read_morph_data(os.path.join(surf, f"{hemi}.thickness"))
+    by_name = {r["region"]: r for r in rows}
+    pre = labels == names.index(b"precentral")
+    check(abs(float(by_name["precentral"]["white_area_mm2"]) - va[pre].sum()) < 0.1 + 1e-3 * va[pre].sum()
+          and abs(float(by_name["precentral"]["thickness_mean_mm"]) - th[pre].mean()) < 2e-3,
+          f"stats/{hemi}.aparc.tsv: precentral area and thickness recomputed from the files")
     if wb:
         for f in [f"{hemi}.sphere.surf.gii", f"{hemi}.inflated.surf.gii", f"{hemi}.sulc.shape.gii"]:
             info = subprocess.run([wb, "-file-information", os.path.join(surf, f)], capture_output=True, text=True)
