@@ -42,6 +42,8 @@ struct InflationOptions {
   double diffusion_mm2 = 420.0;
   // Implicit steps the smoothing is split into; sulc integrates the normal motion per step.
   int steps = 12;
+  // The spherical map is made from the surface inflated this many times longer (rounder).
+  double sphere_diffusion_factor = 4.0;
 };
 
 struct InflatedSurface {
