@@ -145,6 +145,11 @@ for hemi in ["lh", "rh"]:
     check(len(labels) == len(white) and len(present) >= 30 and {"precentral", "superiorfrontal", "insula"} <= present,
           f"{hemi}.aparc.annot: {len(present)} of {len(names)} Desikan-Killiany regions, one label per vertex")
     check(report["parcellation"][hemi]["regions_present"]["aparc"] == len(present), "report counts the regions present")
+    lgii = nib.load(os.path.join(out, "label", f"{hemi}.aparc.label.gii"))
+    table = lgii.labeltable.get_labels_as_dict()
+    check(lgii.darrays[0].intent == 1002 and
+          all(table[k] == names[l].decode() for k, l in zip(lgii.darrays[0].data[:2000:97], labels[:2000:97]) if l >= 0),
+          f"{hemi}.aparc.label.gii: NIFTI_INTENT_LABEL, the annot's regions")
     with open(os.path.join(out, "stats", f"{hemi}.aparc.tsv")) as f:
         rows = list(csv.DictReader(f, delimiter="\t"))
     fa = 0.5 * np.linalg.norm(np.cross(white[faces[:, 1]] - white[faces[:, 0]], white[faces[:, 2]] - white[faces[:, 0]]), axis=1)
@@ -158,8 +163,9 @@ for hemi in ["lh", "rh"]:
           and abs(float(by_name["precentral"]["thickness_mean_mm"]) - th[pre].mean()) < 2e-3,
           f"stats/{hemi}.aparc.tsv: precentral area and thickness recomputed from the files")
     if wb:
-        for f in [f"{hemi}.sphere.surf.gii", f"{hemi}.inflated.surf.gii", f"{hemi}.sulc.shape.gii"]:
-            info = subprocess.run([wb, "-file-information", os.path.join(surf, f)], capture_output=True, text=True)
+        for f in [f"surf/{hemi}.sphere.surf.gii", f"surf/{hemi}.inflated.surf.gii", f"surf/{hemi}.sulc.shape.gii",
+                  f"label/{hemi}.aparc.label.gii"]:
+            info = subprocess.run([wb, "-file-information", os.path.join(out, f)], capture_output=True, text=True)
             check(info.returncode == 0 and str(len(white)) in info.stdout, f"wb_command reads {f}")
 print(run("eval", "--recon", out, "--truth", sim, "--samples", "20000").stdout)
 

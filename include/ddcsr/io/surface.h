@@ -61,6 +61,11 @@ struct Annotation {
 // reads). Reading maps a vertex whose value has no colour-table entry to -1.
 Annotation read_annot(const std::string& path);
 void write_annot(const Annotation& annotation, const std::string& path);
+// The same as a GIFTI label file (.label.gii: NIFTI_INTENT_LABEL, keys = region index + 1, 0 =
+// unlabelled, with the colour table), as Workbench and nibabel read it.
+void write_gifti_labels(const Annotation& annotation, const std::string& hemi,
+                        const std::string& path,
+                        GiftiEncoding encoding = GiftiEncoding::GZipBase64Binary);
 
 // FreeSurfer ASCII label (as label/lh.cortex.label): the given vertices of `mesh` with their
 // surface RAS coordinates (scanner RAS - c_ras of mesh.geometry, the white surface's by

@@ -99,8 +99,8 @@ HemisphereParcellation parcellate_hemisphere(const std::string& hemi, const Mesh
                                              const std::string& fsaverage_dir,
                                              const std::vector<std::string>& atlases);
 
-// Writes, under a subject folder: surf/HEMI.sphere.reg (+ .surf.gii), label/HEMI.ATLAS.annot,
-// stats/HEMI.ATLAS.tsv (region_stats with a header row), each atomically.
+// Writes, under a subject folder: surf/HEMI.sphere.reg (+ .surf.gii), label/HEMI.ATLAS.annot
+// (+ .label.gii), stats/HEMI.ATLAS.tsv (region_stats with a header row), each atomically.
 void write_parcellation(const HemisphereParcellation& p, const std::string& hemi, const Mesh& white,
                         const Mesh& pial, const std::vector<float>& thickness,
                         const VolumeGeometry& geometry, const std::string& subject_dir);

@@ -345,6 +345,46 @@ std::string serialize_gifti_vertex_map(const std::vector<float>& values, const s
   return out;
 }
 
+std::string serialize_gifti_labels(const Annotation& a, const std::string& hemi,
+                                   GiftiEncoding encoding) {
+  // Keys are region indices + 1; 0 is "???" (unlabelled), as mris_convert --annot writes it.
+  std::vector<int32_t> keys(a.labels.size());
+  for (size_t v = 0; v < keys.size(); ++v) keys[v] = a.labels[v] + 1;
+  std::string raw(keys.size() * 4, '\0');
+  std::memcpy(raw.data(), keys.data(), raw.size());
+  std::string ascii;
+  if (encoding == GiftiEncoding::Ascii)
+    for (int32_t k : keys) ascii += std::to_string(k) + "\n";
+  auto label = [](int key, double r, double g, double b, double alpha, const std::string& name) {
+    char buf[160];
+    std::snprintf(buf, sizeof buf,
+                  "    <Label Key=\"%d\" Red=\"%.6g\" Green=\"%.6g\" Blue=\"%.6g\" Alpha=\"%.6g\">",
+                  key, r, g, b, alpha);
+    return std::string(buf) + "<![CDATA[" + name + "]]></Label>\n";
+  };
+  std::string table = "  <LabelTable>\n" + label(0, 0, 0, 0, 0, "???");
+  for (size_t e = 0; e < a.names.size(); ++e)
+    table += label(int(e) + 1, a.colours[e][0] / 255.0, a.colours[e][1] / 255.0,
+                   a.colours[e][2] / 255.0, 1, a.names[e]);
+  table += "  </LabelTable>\n";
+  const std::string endian = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? "BigEndian" : "LittleEndian";
+  std::string out =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<!DOCTYPE GIFTI SYSTEM \"http://www.nitrc.org/frs/download.php/115/gifti.dtd\">\n"
+      "<GIFTI Version=\"1.0\" NumberOfDataArrays=\"1\">\n"
+      "  <MetaData>\n" +
+      md("generator", std::string("ddcsr ") + kVersion);
+  if (hemi == "lh" || hemi == "rh")
+    out += md("AnatomicalStructurePrimary", hemi == "lh" ? "CortexLeft" : "CortexRight");
+  out += "  </MetaData>\n" + table +
+         "  <DataArray Intent=\"NIFTI_INTENT_LABEL\" DataType=\"NIFTI_TYPE_INT32\" "
+         "ArrayIndexingOrder=\"RowMajorOrder\" Dimensionality=\"1\" Dim0=\"" +
+         std::to_string(keys.size()) + "\" Encoding=\"" + encoding_name(encoding) + "\" Endian=\"" +
+         endian + "\" ExternalFileName=\"\" ExternalFileOffset=\"\">\n    <MetaData/>\n    <Data>" +
+         encode_array(raw, ascii, encoding) + "</Data>\n  </DataArray>\n</GIFTI>\n";
+  return out;
+}
+
 std::string serialize_gifti(const Mesh& mesh, GiftiEncoding encoding) {
   std::string points_raw(mesh.vertices.size() * 12, '\0'), faces_raw(mesh.faces.size() * 12, '\0');
   std::memcpy(points_raw.data(), mesh.vertices.data(), points_raw.size());

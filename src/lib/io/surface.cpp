@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <filesystem>
+#include <stdexcept>
 
 #include "ddcsr/error.h"
 #include "ddcsr/io/atomic_file.h"
@@ -99,6 +100,14 @@ void write_gifti_shape(const std::vector<float>& values, const std::string& hemi
   for (float v : values)
     if (!std::isfinite(v)) throw InputError(path, "per-vertex map holds NaN or infinite values");
   write_file_atomic(path, detail::serialize_gifti_vertex_map(values, hemi, name, encoding));
+}
+
+void write_gifti_labels(const Annotation& annotation, const std::string& hemi,
+                        const std::string& path, GiftiEncoding encoding) {
+  for (int32_t l : annotation.labels)
+    if (l < -1 || l >= int32_t(annotation.names.size()))
+      throw std::invalid_argument("write_gifti_labels: label out of range");
+  write_file_atomic(path, detail::serialize_gifti_labels(annotation, hemi, encoding));
 }
 
 }  // namespace ddcsr

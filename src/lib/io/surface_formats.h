@@ -16,6 +16,8 @@ std::string serialize_freesurfer_binary(const Mesh& mesh, const std::string& cre
                                         int64_t created_time = -1);
 std::string serialize_freesurfer_ascii(const Mesh& mesh, const std::string& source_name);
 std::string serialize_gifti(const Mesh& mesh, GiftiEncoding encoding);
+std::string serialize_gifti_labels(const Annotation& a, const std::string& hemi,
+                                   GiftiEncoding encoding);
 std::vector<float> parse_gifti_vertex_map(const std::string& xml, const std::string& source);
 std::string serialize_gifti_vertex_map(const std::vector<float>& values, const std::string& hemi,
                                        const std::string& name, GiftiEncoding encoding);

@@ -68,6 +68,8 @@ void write_parcellation(const HemisphereParcellation& p, const std::string& hemi
   write_surface(reg, (root / "surf" / (hemi + ".sphere.reg")).string());
   for (const auto& [name, labels] : p.annotations) {
     write_annot(labels, (root / "label" / (hemi + "." + name + ".annot")).string());
+    write_gifti_labels(labels, hemi,
+                       (root / "label" / (hemi + "." + name + ".label.gii")).string());
     std::string tsv =
         "region\tvertices\twhite_area_mm2\tpial_area_mm2\tgrey_volume_mm3\tthickness_mean_mm\t"
         "thickness_sd_mm\n";
