@@ -560,14 +560,26 @@ void derive_surface_maps(SubjectRun& r) {
 // Registration to fsaverage5 and the atlases' labels (ddcsr/parcellation/parcellation.h).
 void parcellate_cortex(SubjectRun& r) {
   json out = json::object();
+  // One hemisphere per thread: much of a registration (point location, the rigid search) is
+  // serial.
+  r.parcellations.assign(r.hemispheres.size(), HemisphereParcellation{});
+  parallel_for(
+      int64_t(r.hemispheres.size()),
+      [&](int64_t begin, int64_t end) {
+        for (int64_t i = begin; i < end; ++i) {
+          const HemisphereSurfaces& h = r.hemispheres[size_t(i)];
+          const HemisphereMaps& m = r.maps[size_t(i)];
+          r.parcellations[size_t(i)] =
+              parcellate_hemisphere(h.hemi, h.white, m.sphere, m.sulc, m.curv,
+                                    r.options.fsaverage_dir, r.options.atlases);
+        }
+      },
+      1);
   for (size_t i = 0; i < r.hemispheres.size(); ++i) {
     const HemisphereSurfaces& h = r.hemispheres[i];
-    const HemisphereMaps& m = r.maps[i];
-    r.parcellations.push_back(parcellate_hemisphere(h.hemi, h.white, m.sphere, m.sulc, m.curv,
-                                                    r.options.fsaverage_dir, r.options.atlases));
-    const AtlasCorrespondence& c = r.parcellations.back().correspondence;
+    const AtlasCorrespondence& c = r.parcellations[i].correspondence;
     json regions = json::object();
-    for (const auto& [name, labels] : r.parcellations.back().annotations) {
+    for (const auto& [name, labels] : r.parcellations[i].annotations) {
       std::vector<uint8_t> seen(labels.names.size(), 0);
       for (int32_t l : labels.labels)
         if (l >= 0) seen[size_t(l)] = 1;
