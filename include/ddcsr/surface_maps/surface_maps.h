@@ -16,12 +16,11 @@
 // mm^2 of diffusion time, so a 150,000-vertex reconstruction and fsaverage5 (10,242 vertices)
 // inflate alike.
 // Method: inflation by implicit (backward Euler) graph-Laplacian smoothing; the sphere by a
-// Tutte embedding of the punctured surface with clamped cotangent weights of the inflated
-// surface (bijective by Tutte's theorem, nearly conformal), inverse stereographic projection,
-// Moebius centring of the area measure, and the rotation that best aligns it with the
-// inflated surface's radial directions (Angenent et al. 1999, "On the Laplace-Beltrami
-// operator and brain surface flattening"; Floater 2003, "One-to-one piecewise linear
-// mappings over triangulations"; Desbrun et al. 1999 for implicit fairing).
+// Tutte embedding of the surface punctured at one face (uniform weights: one-to-one by Tutte's
+// theorem), inverse stereographic projection, Moebius centring of the area measure, and the
+// rotation that best aligns it with the inflated surface's radial directions (Angenent et al. 1999,
+// "On the Laplace-Beltrami operator and brain surface flattening"; Floater 2003, "One-to-one
+// piecewise linear mappings over triangulations"; Desbrun et al. 1999 for implicit fairing).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -42,8 +41,6 @@ struct InflationOptions {
   double diffusion_mm2 = 420.0;
   // Implicit steps the smoothing is split into; sulc integrates the normal motion per step.
   int steps = 12;
-  // The spherical map is made from the surface inflated this many times longer (rounder).
-  double sphere_diffusion_factor = 4.0;
 };
 
 struct InflatedSurface {
@@ -59,7 +56,7 @@ struct SphericalMap {
   double area_distortion = 0;  // median |log(sphere area share / surface area share)| per face
 };
 
-// Maps `white` onto the sphere; `inflated` (same triangles) gives the weights and orientation.
+// Maps `white` onto the sphere; `inflated` (same triangles) gives the puncture and orientation.
 SphericalMap spherical_map(const Mesh& white, const Mesh& inflated);
 
 // The surface half-way between white and pial, vertex by vertex (same triangles).

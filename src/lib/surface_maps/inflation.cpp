@@ -207,15 +207,7 @@ HemisphereMaps hemisphere_maps(const Mesh& white, const Mesh& pial,
   InflatedSurface inflation = inflate_surface(white, options);
   out.sulc = std::move(inflation.sulc);
   out.inflated = std::move(inflation.inflated);
-  // The sphere's weights and orientation come from a rounder surface than the inflated one:
-  // on a protrusion (a temporal pole, a field-of-view cut) the conformal map of the inflated
-  // surface crowds most of the hemisphere into a small part of the sphere.
-  InflationOptions rounder = options;
-  rounder.diffusion_mm2 = options.diffusion_mm2 * options.sphere_diffusion_factor;
-  const Mesh round = rounder.diffusion_mm2 > options.diffusion_mm2
-                         ? inflate_surface(white, rounder).inflated
-                         : out.inflated;
-  SphericalMap map = spherical_map(white, round);
+  SphericalMap map = spherical_map(white, out.inflated);
   out.sphere = std::move(map.sphere);
   out.sphere_folded_faces = map.folded_faces;
   out.sphere_area_distortion = map.area_distortion;

@@ -17,10 +17,6 @@ namespace {
 
 constexpr double kSphereRadius = 100.0;  // FreeSurfer's ?h.sphere
 
-// Cotangent weights would make the map conformal, but obtuse corners give negative weights, and
-// Tutte's guarantee of a one-to-one map needs every weight positive: they are clamped.
-constexpr double kMinEdgeWeight = 1e-3;
-
 int64_t count_folded(const std::vector<V3>& p, const Mesh& m) {
   int64_t folded = 0;
   for (const auto& f : m.faces)
@@ -107,34 +103,20 @@ SphericalMap spherical_map(const Mesh& white, const Mesh& inflated) {
   std::vector<double> weight_sum(n, 0.0);
   std::vector<Eigen::Triplet<double>> t;
   Eigen::MatrixXd rhs = Eigen::MatrixXd::Zero(inner, 2);
-  {
-    // Edge weights: half the sum of the cotangents opposite the edge, clamped positive.
-    std::vector<std::tuple<int32_t, int32_t, double>> half;
-    half.reserve(3 * white.faces.size());
-    for (const auto& f : white.faces)
-      for (int k = 0; k < 3; ++k) {
-        const int32_t i = f[k], j = f[(k + 1) % 3], l = f[(k + 2) % 3];
-        const V3 a = x[i] - x[l], b = x[j] - x[l];
-        const double s = norm(cross(a, b));
-        half.emplace_back(std::min(i, j), std::max(i, j), s > 0 ? 0.5 * dot(a, b) / s : 0.0);
-      }
-    std::sort(half.begin(), half.end());
-    for (size_t k = 0; k < half.size();) {
-      const auto [i, j, w0] = half[k];
-      double w = 0;
-      for (; k < half.size() && std::get<0>(half[k]) == i && std::get<1>(half[k]) == j; ++k)
-        w += std::get<2>(half[k]);
-      w = std::max(w, kMinEdgeWeight);
-      (void)w0;
-      weight_sum[i] += w;
-      weight_sum[j] += w;
-      for (const auto& [a, b] : {std::pair<int32_t, int32_t>{i, j}, {j, i}}) {
-        if (index[a] < 0) continue;
-        if (index[b] >= 0)
-          t.emplace_back(index[a], index[b], -w);
-        else
-          for (int d = 0; d < 2; ++d) rhs(index[a], d) += w * u[b][d];
-      }
+  // Uniform weights (Tutte's own): cotangent weights of the inflated surface would make the map
+  // conformal, but a conformal map of an elongated surface (a slab scan's hemisphere, flattened
+  // where the field of view cuts it) crowds its ends by factors of e^10, and the solve then
+  // folded 1,200-14,000 faces of the XA30 sample. The meshes here have near-equal edges, so
+  // uniform weights also distort areas less (median 0.40 against 0.49 on h1).
+  for (const auto& [i, j] : unique_edges(white)) {
+    weight_sum[i] += 1.0;
+    weight_sum[j] += 1.0;
+    for (const auto& [a, b] : {std::pair<int32_t, int32_t>{i, j}, {j, i}}) {
+      if (index[a] < 0) continue;
+      if (index[b] >= 0)
+        t.emplace_back(index[a], index[b], -1.0);
+      else
+        for (int d = 0; d < 2; ++d) rhs(index[a], d) += u[b][d];
     }
   }
   for (size_t i = 0; i < n; ++i)
