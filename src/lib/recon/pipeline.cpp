@@ -546,7 +546,8 @@ void derive_surface_maps(SubjectRun& r) {
     const HemisphereMaps& m = r.maps[i];
     const std::string& hemi = r.hemispheres[i].hemi;
     out[hemi] = {{"sphere_folded_faces", m.sphere_folded_faces},
-                 {"sphere_area_distortion", std::round(m.sphere_area_distortion * 1000) / 1000}};
+                 {"sphere_area_distortion", std::round(m.sphere_area_distortion * 1000) / 1000},
+                 {"sphere_weights", m.sphere_uniform_weights ? "uniform" : "cotangent"}};
     if (m.sphere_folded_faces > 0) {
       const std::string msg = hemi + ": " + std::to_string(m.sphere_folded_faces) +
                               " faces fold over on the spherical map (surf/" + hemi + ".sphere)";

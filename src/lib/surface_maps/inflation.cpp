@@ -207,7 +207,19 @@ HemisphereMaps hemisphere_maps(const Mesh& white, const Mesh& pial,
   InflatedSurface inflation = inflate_surface(white, options);
   out.sulc = std::move(inflation.sulc);
   out.inflated = std::move(inflation.inflated);
-  SphericalMap map = spherical_map(white, out.inflated);
+  InflationOptions rounder = options;
+  rounder.diffusion_mm2 = options.diffusion_mm2 * std::max(1.0, options.sphere_diffusion_factor);
+  const Mesh round = rounder.diffusion_mm2 > options.diffusion_mm2
+                         ? inflate_surface(white, rounder).inflated
+                         : out.inflated;
+  SphericalMap map = spherical_map(white, round, SphereWeights::Cotangent);
+  if (map.folded_faces > 0) {
+    SphericalMap fallback = spherical_map(white, out.inflated, SphereWeights::Uniform);
+    if (fallback.folded_faces < map.folded_faces) {
+      map = std::move(fallback);
+      out.sphere_uniform_weights = true;
+    }
+  }
   out.sphere = std::move(map.sphere);
   out.sphere_folded_faces = map.folded_faces;
   out.sphere_area_distortion = map.area_distortion;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <stdexcept>
+#include <tuple>
 
 #include "ddcsr/surface_maps/surface_maps.h"
 #include "surface_maps_detail.h"
@@ -57,7 +58,7 @@ void moebius_to_origin(std::vector<V3>& p, const V3& c) {
 
 }  // namespace
 
-SphericalMap spherical_map(const Mesh& white, const Mesh& inflated) {
+SphericalMap spherical_map(const Mesh& white, const Mesh& inflated, SphereWeights weights) {
   if (white.vertices.size() != inflated.vertices.size() ||
       white.faces.size() != inflated.faces.size() || white.faces.size() < 4)
     throw std::invalid_argument("spherical_map: white and inflated do not share one mesh");
@@ -103,20 +104,46 @@ SphericalMap spherical_map(const Mesh& white, const Mesh& inflated) {
   std::vector<double> weight_sum(n, 0.0);
   std::vector<Eigen::Triplet<double>> t;
   Eigen::MatrixXd rhs = Eigen::MatrixXd::Zero(inner, 2);
-  // Uniform weights (Tutte's own): cotangent weights of the inflated surface would make the map
-  // conformal, but a conformal map of an elongated surface (a slab scan's hemisphere, flattened
-  // where the field of view cuts it) crowds its ends by factors of e^10, and the solve then
-  // folded 1,200-14,000 faces of the XA30 sample. The meshes here have near-equal edges, so
-  // uniform weights also distort areas less (median 0.40 against 0.49 on h1).
-  for (const auto& [i, j] : unique_edges(white)) {
-    weight_sum[i] += 1.0;
-    weight_sum[j] += 1.0;
-    for (const auto& [a, b] : {std::pair<int32_t, int32_t>{i, j}, {j, i}}) {
-      if (index[a] < 0) continue;
-      if (index[b] >= 0)
-        t.emplace_back(index[a], index[b], -1.0);
-      else
-        for (int d = 0; d < 2; ++d) rhs(index[a], d) += u[b][d];
+  if (weights == SphereWeights::Uniform) {
+    for (const auto& [i, j] : unique_edges(white)) {
+      weight_sum[i] += 1.0;
+      weight_sum[j] += 1.0;
+      for (const auto& [a, b] : {std::pair<int32_t, int32_t>{i, j}, {j, i}}) {
+        if (index[a] < 0) continue;
+        if (index[b] >= 0)
+          t.emplace_back(index[a], index[b], -1.0);
+        else
+          for (int d = 0; d < 2; ++d) rhs(index[a], d) += u[b][d];
+      }
+    }
+  } else {
+    // Half the sum of the cotangents opposite each edge, clamped positive: obtuse corners give
+    // negative weights, and Tutte's guarantee needs every weight positive.
+    std::vector<std::tuple<int32_t, int32_t, double>> half;
+    half.reserve(3 * white.faces.size());
+    for (const auto& f : white.faces)
+      for (int k = 0; k < 3; ++k) {
+        const int32_t i = f[k], j = f[(k + 1) % 3], l = f[(k + 2) % 3];
+        const V3 a = x[i] - x[l], b = x[j] - x[l];
+        const double s = norm(cross(a, b));
+        half.emplace_back(std::min(i, j), std::max(i, j), s > 0 ? 0.5 * dot(a, b) / s : 0.0);
+      }
+    std::sort(half.begin(), half.end());
+    for (size_t k = 0; k < half.size();) {
+      const int32_t i = std::get<0>(half[k]), j = std::get<1>(half[k]);
+      double w = 0;
+      for (; k < half.size() && std::get<0>(half[k]) == i && std::get<1>(half[k]) == j; ++k)
+        w += std::get<2>(half[k]);
+      w = std::max(w, 1e-3);
+      weight_sum[i] += w;
+      weight_sum[j] += w;
+      for (const auto& [a, b] : {std::pair<int32_t, int32_t>{i, j}, {j, i}}) {
+        if (index[a] < 0) continue;
+        if (index[b] >= 0)
+          t.emplace_back(index[a], index[b], -w);
+        else
+          for (int d = 0; d < 2; ++d) rhs(index[a], d) += w * u[b][d];
+      }
     }
   }
   for (size_t i = 0; i < n; ++i)
