@@ -312,6 +312,28 @@ std::vector<float> parse_gifti_vertex_map(const std::string& document, const std
   throw InputError(source, "GIFTI file has no per-vertex array (one value per vertex)");
 }
 
+// A GIFTI file of one per-vertex array (shape or label): the document around `data`.
+std::string one_array_gifti(const std::string& hemi, const std::string& label_table,
+                            const std::string& intent, const std::string& type, size_t count,
+                            const std::string& array_meta, const std::string& data,
+                            GiftiEncoding encoding) {
+  const std::string endian = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? "BigEndian" : "LittleEndian";
+  std::string out =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
+      "<!DOCTYPE GIFTI SYSTEM \"http://www.nitrc.org/frs/download.php/115/gifti.dtd\">\n"
+      "<GIFTI Version=\"1.0\" NumberOfDataArrays=\"1\">\n"
+      "  <MetaData>\n" +
+      md("generator", std::string("ddcsr ") + kVersion);
+  if (hemi == "lh" || hemi == "rh")
+    out += md("AnatomicalStructurePrimary", hemi == "lh" ? "CortexLeft" : "CortexRight");
+  return out + "  </MetaData>\n" + label_table + "  <DataArray Intent=\"" + intent +
+         "\" DataType=\"" + type +
+         "\" ArrayIndexingOrder=\"RowMajorOrder\" Dimensionality=\"1\" Dim0=\"" +
+         std::to_string(count) + "\" Encoding=\"" + encoding_name(encoding) + "\" Endian=\"" +
+         endian + "\" ExternalFileName=\"\" ExternalFileOffset=\"\">\n" + array_meta +
+         "    <Data>" + data + "</Data>\n  </DataArray>\n</GIFTI>\n";
+}
+
 std::string serialize_gifti_vertex_map(const std::vector<float>& values, const std::string& hemi,
                                        const std::string& name, GiftiEncoding encoding) {
   std::string raw(values.size() * 4, '\0');
@@ -324,25 +346,9 @@ std::string serialize_gifti_vertex_map(const std::vector<float>& values, const s
       ascii += buf;
     }
   }
-  const std::string endian = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? "BigEndian" : "LittleEndian";
-  std::string out =
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<!DOCTYPE GIFTI SYSTEM \"http://www.nitrc.org/frs/download.php/115/gifti.dtd\">\n"
-      "<GIFTI Version=\"1.0\" NumberOfDataArrays=\"1\">\n"
-      "  <MetaData>\n" +
-      md("generator", std::string("ddcsr ") + kVersion);
-  if (hemi == "lh" || hemi == "rh")
-    out += md("AnatomicalStructurePrimary", hemi == "lh" ? "CortexLeft" : "CortexRight");
-  out +=
-      "  </MetaData>\n"
-      "  <LabelTable/>\n"
-      "  <DataArray Intent=\"NIFTI_INTENT_SHAPE\" DataType=\"NIFTI_TYPE_FLOAT32\" "
-      "ArrayIndexingOrder=\"RowMajorOrder\" Dimensionality=\"1\" Dim0=\"" +
-      std::to_string(values.size()) + "\" Encoding=\"" + encoding_name(encoding) + "\" Endian=\"" +
-      endian + "\" ExternalFileName=\"\" ExternalFileOffset=\"\">\n    <MetaData>\n" +
-      md("Name", name) + "    </MetaData>\n    <Data>" + encode_array(raw, ascii, encoding) +
-      "</Data>\n  </DataArray>\n</GIFTI>\n";
-  return out;
+  return one_array_gifti(hemi, "  <LabelTable/>\n", "NIFTI_INTENT_SHAPE", "NIFTI_TYPE_FLOAT32",
+                         values.size(), "    <MetaData>\n" + md("Name", name) + "    </MetaData>\n",
+                         encode_array(raw, ascii, encoding), encoding);
 }
 
 std::string serialize_gifti_labels(const Annotation& a, const std::string& hemi,
@@ -367,22 +373,8 @@ std::string serialize_gifti_labels(const Annotation& a, const std::string& hemi,
     table += label(int(e) + 1, a.colours[e][0] / 255.0, a.colours[e][1] / 255.0,
                    a.colours[e][2] / 255.0, 1, a.names[e]);
   table += "  </LabelTable>\n";
-  const std::string endian = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__ ? "BigEndian" : "LittleEndian";
-  std::string out =
-      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-      "<!DOCTYPE GIFTI SYSTEM \"http://www.nitrc.org/frs/download.php/115/gifti.dtd\">\n"
-      "<GIFTI Version=\"1.0\" NumberOfDataArrays=\"1\">\n"
-      "  <MetaData>\n" +
-      md("generator", std::string("ddcsr ") + kVersion);
-  if (hemi == "lh" || hemi == "rh")
-    out += md("AnatomicalStructurePrimary", hemi == "lh" ? "CortexLeft" : "CortexRight");
-  out += "  </MetaData>\n" + table +
-         "  <DataArray Intent=\"NIFTI_INTENT_LABEL\" DataType=\"NIFTI_TYPE_INT32\" "
-         "ArrayIndexingOrder=\"RowMajorOrder\" Dimensionality=\"1\" Dim0=\"" +
-         std::to_string(keys.size()) + "\" Encoding=\"" + encoding_name(encoding) + "\" Endian=\"" +
-         endian + "\" ExternalFileName=\"\" ExternalFileOffset=\"\">\n    <MetaData/>\n    <Data>" +
-         encode_array(raw, ascii, encoding) + "</Data>\n  </DataArray>\n</GIFTI>\n";
-  return out;
+  return one_array_gifti(hemi, table, "NIFTI_INTENT_LABEL", "NIFTI_TYPE_INT32", keys.size(),
+                         "    <MetaData/>\n", encode_array(raw, ascii, encoding), encoding);
 }
 
 std::string serialize_gifti(const Mesh& mesh, GiftiEncoding encoding) {
