@@ -11,6 +11,7 @@ if [[ "${1:-}" == "--test" ]]; then
   packages+=(libgtest-dev libgmock-dev python3 python3-numpy python3-nibabel python3-scipy python3-dipy python3-torch
     python3-pil  # bench/simulate_picture.py
     connectome-workbench  # wb_command reads the GIFTI outputs
+    mrtrix3  # mrinfo reads the ribbon label volume
     clang libclang-rt-14-dev clang-format bc
     slurmctld slurmd slurm-client munge)  # a one-node SLURM cluster for the job-array test
 fi

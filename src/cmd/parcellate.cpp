@@ -62,6 +62,10 @@ ddcsr::cli::Command make_parcellate_command() {
       const std::vector<std::string> atlases = split_list(o->atlases);
       if (atlases.empty()) throw ddcsr::UsageError("--atlas: give at least one atlas");
       const fs::path surf = fs::path(o->subject_dir) / "surf";
+      // Kept for the ribbon, which labels both hemispheres in one volume.
+      std::vector<ddcsr::Mesh> whites, pials;
+      std::vector<std::string> hemis;
+      std::vector<std::vector<std::pair<std::string, ddcsr::Annotation>>> labels;
       for (const std::string hemi : {"lh", "rh"}) {
         if (o->hemi != "both" && o->hemi != hemi) continue;
         const fs::path white_path = surf / (hemi + ".white");
@@ -95,6 +99,19 @@ ddcsr::cli::Command make_parcellate_command() {
             "r {:.2f}, {} atlas faces folded); wrote label/{}.{{{}}}.annot",
             hemi, p.correspondence.rigid_correlation, p.correspondence.final_correlation,
             p.correspondence.folded_atlas_faces, hemi, o->atlases);
+        hemis.push_back(hemi);
+        whites.push_back(white);
+        pials.push_back(pial);
+        labels.push_back(p.annotations);
+      }
+      for (const std::string& atlas : atlases) {
+        std::vector<ddcsr::RibbonHemisphere> ribbon;
+        for (size_t i = 0; i < hemis.size(); ++i)
+          for (const auto& [name, l] : labels[i])
+            if (name == atlas) ribbon.push_back({hemis[i], &whites[i], &pials[i], &l});
+        if (ribbon.empty()) continue;
+        ddcsr::write_ribbon_labels(ribbon, atlas, whites.front().geometry, o->subject_dir);
+        spdlog::info("wrote label/{}.ribbon.nii.gz and its colour table", atlas);
       }
       return 0;
     };

@@ -18,8 +18,9 @@ sys.path.insert(0, os.path.dirname(__file__))
 from common import DDCSR, run, workdir, MODEL, require_model, small_phantom, check, finish  # noqa: E402
 
 W = workdir("interrupt")
-# Small and fast: the phantom of test_recon.py, few vertices, no QC pictures.
-RECON_OPTS = ["--vertices", "4000", "--no-qc"]
+# Small and fast: the phantom of test_recon.py, few vertices, no QC pictures, no surface maps
+# (test_recon.py and test_determinism.py check those).
+RECON_OPTS = ["--vertices", "4000", "--no-qc", "--no-surface-maps"]
 # Stage start lines (non-terminal progress output): "<id> <stage>..."
 STAGE = re.compile(r"(\S+) (load|features|sdfnet|reinitialise|diffcoseg\w*|write|qc)\.\.\.\s*$")
 

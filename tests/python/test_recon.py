@@ -167,6 +167,37 @@ for hemi in ["lh", "rh"]:
                   f"label/{hemi}.aparc.label.gii"]:
             info = subprocess.run([wb, "-file-information", os.path.join(out, f)], capture_output=True, text=True)
             check(info.returncode == 0 and str(len(white)) in info.stdout, f"wb_command reads {f}")
+# The cortical ribbon labelled by region on the DWI's grid (connectome nodes): each labelled voxel
+# takes the region of the midthickness vertex nearest to it (checked with an independent KD-tree).
+ribbon = nib.load(os.path.join(out, "label", "aparc.ribbon.nii.gz"))
+rib = np.asarray(ribbon.dataobj)
+check(ribbon.shape == dwi.shape[:3] and np.allclose(ribbon.affine, dwi.affine, atol=1e-4) and rib.dtype == np.int16,
+      "aparc.ribbon.nii.gz: int16 on the DWI's grid")
+lut = {int(l.split("\t")[0]): l.split("\t")[1] for l in open(os.path.join(out, "label", "aparc.ribbon_lut.txt"))
+       if not l.startswith("#")}
+check(set(np.unique(rib).tolist()) <= set(lut), "every ribbon label is in the colour table")
+ijk = np.argwhere(rib > 0)
+ras = (ribbon.affine @ np.c_[ijk, np.ones(len(ijk))].T).T[:, :3]
+points, expected = [], []
+for hemi, base in [("lh", 1000), ("rh", 2000)]:
+    mid, _ = nib.freesurfer.read_geometry(os.path.join(out, "surf", f"{hemi}.midthickness"))
+    _, _, meta = nib.freesurfer.read_geometry(os.path.join(out, "surf", f"{hemi}.white"), read_metadata=True)
+    labels, _, names = nib.freesurfer.read_annot(os.path.join(out, "label", f"{hemi}.aparc.annot"))
+    points.append(mid + meta["cras"])
+    expected.append(np.where(labels >= 0, base + labels, 0))
+    regions = {v for v in np.unique(rib).tolist() if base < v < base + 1000}
+    check(len(regions) >= 25 and all(lut[v] == f"ctx-{hemi}-" + names[v - base].decode() for v in regions),
+          f"aparc.ribbon: {len(regions)} {hemi} regions, named as FreeSurfer's ctx-{hemi}-*")
+from scipy.spatial import cKDTree  # noqa: E402
+dist, nearest = cKDTree(np.vstack(points)).query(ras)
+agree = np.mean(np.concatenate(expected)[nearest] == rib[tuple(ijk.T)])
+check(len(ijk) > 2000 and agree > 0.9 and np.percentile(dist, 99) < 4.0,
+      f"aparc.ribbon: {len(ijk)} voxels, {100 * agree:.1f} % carry their nearest midthickness vertex's region, "
+      f"99 % within {np.percentile(dist, 99):.1f} mm of it")
+mrinfo = shutil.which("mrinfo")
+if mrinfo:
+    info = subprocess.run([mrinfo, os.path.join(out, "label", "aparc.ribbon.nii.gz")], capture_output=True, text=True)
+    check(info.returncode == 0 and "signed 16 bit integer" in info.stdout, "mrinfo reads label/aparc.ribbon.nii.gz")
 print(run("eval", "--recon", out, "--truth", sim, "--samples", "20000").stdout)
 
 # Re-run: finished subject skipped (report untouched).

@@ -29,7 +29,8 @@ if not os.path.exists(os.path.join(scan, "T1w.nii.gz")):
     sys.exit(0)
 W = workdir("t1_boundaries_real")
 out = os.path.join(W, "recon")
-run("--threads", "2", "-q", "recon", os.path.join(scan, "dwi.nii.gz"), "-o", out, "--no-qc", "--force")
+run("--threads", "2", "-q", "recon", os.path.join(scan, "dwi.nii.gz"), "-o", out, "--no-qc", "--force",
+    "--no-surface-maps")
 numbers = os.path.join(W, "t1.json")
 proc = subprocess.run(["/usr/bin/python3", os.path.join(SOURCE, "bench", "t1_boundaries.py"),
                        "--t1", os.path.join(scan, "T1w.nii.gz"),

@@ -104,5 +104,46 @@ TEST(Parcellation, RegionStatisticsAddUp) {
   EXPECT_NEAR(stats[0].thickness_sd_mm, 0.0, 1e-9);
 }
 
+// The ribbon between two concentric spheres (white 20 mm, pial 24 mm), left half region 1 and
+// right half region 2 of one "lh": voxel centres between the spheres carry 1000 + region by
+// their side, all others 0; the colour table lists every region under FreeSurfer's names.
+TEST(Parcellation, RibbonLabelsTheVoxelsBetweenWhiteAndPial) {
+  const Mesh white = make_icosphere(5, 20.0), pial = make_icosphere(5, 24.0);
+  Annotation labels;
+  labels.names = {"unknown", "left_half", "right_half"};
+  labels.colours = {{0, 0, 0}, {200, 10, 10}, {10, 10, 200}};
+  for (const auto& v : white.vertices) labels.labels.push_back(v[0] < 0 ? 1 : 2);
+  const int64_t n = 32;  // 1.75 mm voxels, oblique to the spheres' symmetry
+  const Affine a =
+      Affine::from_linear_translation({1.75, 0, 0, 0, 1.75, 0, 0, 0, 1.75}, {-27.3, -26.9, -27.1});
+  const Volume grid({n, n, n}, 1, a, 0.f);
+  const std::vector<RibbonHemisphere> hemis{{"lh", &white, &pial, &labels}};
+  const Volume ribbon = label_ribbon(grid, hemis, "aparc");
+  int64_t inside = 0, wrong = 0;
+  for (int64_t k = 0; k < n; ++k)
+    for (int64_t j = 0; j < n; ++j)
+      for (int64_t i = 0; i < n; ++i) {
+        const Vec3 p = a.apply({double(i), double(j), double(k)});
+        const double r = std::sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]);
+        const float got = ribbon.at(i, j, k);
+        // The icosphere's flat faces lie up to 0.1 mm inside the sphere: judge away from them.
+        if (r > 20.15 && r < 23.85 && std::abs(p[0]) > 0.5) {
+          ++inside;
+          if (got != (p[0] < 0 ? 1001.f : 1002.f)) ++wrong;
+        } else if (r < 19.9 || r > 24.05) {
+          if (got != 0.f) ++wrong;
+        }
+      }
+  EXPECT_GT(inside, 1000);
+  EXPECT_EQ(wrong, 0);
+  const std::string lut = ribbon_colour_table(hemis, "aparc");
+  EXPECT_NE(lut.find("0\tUnknown\t0\t0\t0\t0\n"), std::string::npos);
+  EXPECT_NE(lut.find("1001\tctx-lh-left_half\t200\t10\t10\t0\n"), std::string::npos);
+  EXPECT_NE(lut.find("1002\tctx-lh-right_half\t10\t10\t200\t0\n"), std::string::npos);
+  EXPECT_EQ(ribbon_label_base("aparc.a2009s", "rh"), 12100);
+  EXPECT_NE(ribbon_colour_table(hemis, "aparc.a2009s").find("11101\tctx_lh_left_half"),
+            std::string::npos);
+}
+
 }  // namespace
 }  // namespace ddcsr

@@ -32,10 +32,18 @@ std::vector<Vec3> directions(int n) {
   return d;
 }
 
+struct SphereTissue {
+  double contrast = 1.0;          // white matter's anisotropy, relative
+  bool tangential_white = false;  // fibres along circles of latitude instead of radial
+  double cortex_anisotropy = 0;   // radial excess diffusivity of cortex, um2/ms
+  bool keep_deviatoric = false;   // fit_dti keeps the tensors (as recon's features do)
+};
+
 // A ball of white matter with radial fibres, a shell of isotropic cortex, CSF, and nothing
 // outside (a skull-stripped scan). Partial volumes by 5^3 sub-samples per voxel; S0 of cortex
 // and CSF 1.2 and 2.5 times white matter's, b = 1000 over 30 directions and 2 b0.
-Phantom sphere_phantom(double voxel_mm, double contrast = 1.0) {
+Phantom sphere_phantom(double voxel_mm, const SphereTissue& tissue = {}) {
+  const double contrast = tissue.contrast;
   const int64_t n = static_cast<int64_t>(std::ceil(2 * (kCsfRadius + 6) / voxel_mm));
   const double origin = -0.5 * voxel_mm * double(n - 1);
   const Affine affine = Affine::from_linear_translation(
@@ -75,21 +83,28 @@ Phantom sphere_phantom(double voxel_mm, double contrast = 1.0) {
         for (double& x : f) x /= sub * sub * sub;
         const Vec3 c = affine.apply({double(i), double(j), double(k)});
         const double rc = std::max(1e-6, std::sqrt(c[0] * c[0] + c[1] * c[1] + c[2] * c[2]));
-        const Vec3 fibre{c[0] / rc, c[1] / rc, c[2] / rc};
+        const Vec3 radial{c[0] / rc, c[1] / rc, c[2] / rc};
+        const double rxy = std::max(1e-6, std::hypot(c[0], c[1]));
+        const Vec3 fibre = tissue.tangential_white ? Vec3{-c[1] / rxy, c[0] / rxy, 0.0} : radial;
         if (f[0] + f[1] + f[2] > 0) mask.at(i, j, k) = 1;
         for (int64_t t = 0; t < dwi.nvols; ++t) {
           const Vec3& g = protocol.bvecs[size_t(t)];
           const double b = protocol.bvals[size_t(t)] * 1e-3;  // um2/ms
           const double cos2 = std::pow(g[0] * fibre[0] + g[1] * fibre[1] + g[2] * fibre[2], 2);
           const double white = std::exp(-b * (0.3 + contrast * 1.4 * cos2));
-          dwi.at(i, j, k, t) =
-              static_cast<float>(100.0 * (f[0] * white + 1.2 * f[1] * std::exp(-b * 0.8) +
-                                          2.5 * f[2] * std::exp(-b * 3.0)));
+          const double cos2_radial =
+              std::pow(g[0] * radial[0] + g[1] * radial[1] + g[2] * radial[2], 2);
+          const double cortex = std::exp(
+              -b * (0.8 - tissue.cortex_anisotropy / 3 + tissue.cortex_anisotropy * cos2_radial));
+          dwi.at(i, j, k, t) = static_cast<float>(
+              100.0 * (f[0] * white + 1.2 * f[1] * cortex + 2.5 * f[2] * std::exp(-b * 3.0)));
         }
       }
   Phantom p;
   p.mask = mask;
-  p.maps = fit_dti(dwi, protocol, mask);
+  DtiOptions options;
+  options.keep_deviatoric = tissue.keep_deviatoric;
+  p.maps = fit_dti(dwi, protocol, mask, options);
   return p;
 }
 
@@ -136,8 +151,10 @@ TEST(Placement, TissueSignaturesAreMeasuredInTheSubject) {
 // Surfaces that DiffCoSeg left too far out (white +1 mm, pial +1.5 mm, as the network's bias on
 // phantoms of another tissue model) come back to the boundaries, and the guarantees hold.
 TEST(Placement, BiasedSurfacesMoveOntoTheBoundaries) {
+  SphereTissue as_recon;
+  as_recon.keep_deviatoric = true;
   for (const double voxel : {1.5, 2.0, 2.5}) {
-    const Phantom p = sphere_phantom(voxel);
+    const Phantom p = sphere_phantom(voxel, as_recon);
     const TissueEvidence ev =
         estimate_tissue_evidence(p.maps, p.mask, sphere_sdf(kWhiteRadius + 1));
     Mesh white = make_icosphere(5, kWhiteRadius + 1.0);
@@ -157,6 +174,36 @@ TEST(Placement, BiasedSurfacesMoveOntoTheBoundaries) {
   }
 }
 
+// Superficial white matter runs along the cortex (U-fibres) and cortex is radially anisotropic:
+// in a half-and-half voxel the two deviatoric tensors partly cancel, so the anisotropy's
+// magnitude crosses half-way inside the boundary. Projected onto the step from cortex's tensor
+// to white matter's, the mixture is linear again.
+TEST(Placement, WhiteBoundaryWhereTangentialWhiteMeetsRadialCortex) {
+  const Volume sdf = sphere_sdf(kWhiteRadius + 1);
+  double magnitude_radius = 0;
+  for (const bool tensors : {false, true}) {
+    SphereTissue tissue;
+    tissue.tangential_white = true;
+    tissue.cortex_anisotropy = 0.45;
+    tissue.keep_deviatoric = tensors;
+    const Phantom p = sphere_phantom(2.0, tissue);
+    const TissueEvidence ev = estimate_tissue_evidence(p.maps, p.mask, sdf);
+    EXPECT_EQ(ev.deviatoric.data.size(), tensors ? 5 * p.mask.data.size() : 0);
+    Mesh white = make_icosphere(5, kWhiteRadius + 1.0);
+    Mesh pial = make_icosphere(5, kPialRadius + 1.5);
+    PlacementOptions only_white;
+    only_white.place_pial = false;
+    const HemispherePlacement r = place_surfaces(white, pial, ev, sdf, {}, only_white);
+    EXPECT_GT(r.white.evidence_percent, 90) << (tensors ? "tensors" : "magnitude");
+    if (tensors) {
+      EXPECT_NEAR(mean_radius(white), kWhiteRadius, 0.15);
+      EXPECT_GT(mean_radius(white), magnitude_radius + 0.1);
+    } else {
+      magnitude_radius = mean_radius(white);
+    }
+  }
+}
+
 // Surfaces already on the boundaries stay; vertices that are excluded (a field-of-view cut) or
 // whose scan shows no step stay where they are.
 TEST(Placement, SurfacesOnTheBoundariesAndWithoutEvidenceStay) {
@@ -168,7 +215,7 @@ TEST(Placement, SurfacesOnTheBoundariesAndWithoutEvidenceStay) {
   EXPECT_LT(std::abs(on.pial.mean_mm), 0.15);
 
   // No anisotropy and no free water anywhere: no evidence, nothing moves.
-  const Phantom flat = sphere_phantom(2.0, 0.0);
+  const Phantom flat = sphere_phantom(2.0, {0.0});
   TissueEvidence none = estimate_tissue_evidence(flat.maps, flat.mask, sphere_sdf(kWhiteRadius));
   std::fill(none.tissue_fraction.data.begin(), none.tissue_fraction.data.end(), 1.f);
   Mesh w2 = make_icosphere(5, kWhiteRadius + 1), p2 = make_icosphere(5, kPialRadius + 1.5);

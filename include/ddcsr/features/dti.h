@@ -17,6 +17,8 @@ struct DtiOptions {
   // Signals below this fraction of the voxel's mean b0 are raised to it before the logarithm,
   // so a zero sample (background, signal dropout) does not dominate the fit.
   double signal_floor = 1e-3;
+  // Also keep the deviatoric part of each tensor (DiffusionMaps::deviatoric).
+  bool keep_deviatoric = false;
 };
 
 // Per-voxel maps on the DWI's grid. Units: b0 as the scan; diffusivities in mm^2/s; FA and
@@ -28,6 +30,11 @@ struct DiffusionMaps {
       names;  // "b0", "fa", "md", "ad", "rd", "l1", "l2", "l3", "shell_b1000", ...
   std::vector<double> shell_bvals;  // b-value of each shell map, ascending
   int64_t fitted_voxels = 0;
+  // With DtiOptions::keep_deviatoric: the tensor's deviatoric part D - tr(D)/3 I as its five
+  // coordinates in an orthonormal basis of traceless symmetric matrices (mm^2/s; the frame of
+  // the gradient table), so a Frobenius inner product of two of them is a dot product and a
+  // mixture's tensor, linear in its compartments, stays linear here.
+  Volume deviatoric;
 };
 
 // Weighted (iteratively reweighted) least-squares tensor fit of log-signals in the voxels where

@@ -24,6 +24,7 @@
 
 #include "ddcsr/io/surface.h"
 #include "ddcsr/mesh.h"
+#include "ddcsr/volume.h"
 
 namespace ddcsr {
 
@@ -82,6 +83,37 @@ struct RegionStats {
 };
 std::vector<RegionStats> region_stats(const Annotation& labels, const Mesh& white, const Mesh& pial,
                                       const std::vector<float>& thickness);
+
+// The cortical ribbon on a grid, labelled by region: connectome nodes in the scan's own space
+// (no registration to a T1).
+struct RibbonHemisphere {
+  std::string hemi;  // "lh" or "rh"
+  const Mesh* white = nullptr;
+  const Mesh* pial = nullptr;  // the same triangulation as white
+  const Annotation* labels = nullptr;
+};
+// FreeSurfer's numbers for cortical labels in volumes (FreeSurferColorLUT.txt): aparc and any
+// other atlas 1000 + region index (lh), 2000 + index (rh); aparc.a2009s 11100 + index, 12100 +
+// index.
+int ribbon_label_base(const std::string& atlas, const std::string& hemi);
+// Each voxel centre of `grid` (its dims and vox2ras; data ignored) that lies inside a
+// hemisphere's pial surface and outside its white surface gets the region of the nearest point
+// of that hemisphere's midthickness surface (label base + region index; 0 for an unlabelled
+// vertex), every other voxel 0. A voxel in both hemispheres' ribbons (banks touching across the
+// fissure) goes to the nearer midthickness. Multi-threaded.
+Volume label_ribbon(const Volume& grid, const std::vector<RibbonHemisphere>& hemispheres,
+                    const std::string& atlas);
+// The colour table of those labels in FreeSurferColorLUT's text form ("index name R G B A"
+// lines; names ctx-lh-REGION, or ctx_lh_REGION for aparc.a2009s), as MRtrix3's labelconvert and
+// Freeview read it; label 0 is "Unknown".
+std::string ribbon_colour_table(const std::vector<RibbonHemisphere>& hemispheres,
+                                const std::string& atlas);
+
+// Writes label/ATLAS.ribbon.nii.gz (label_ribbon on the grid `geometry` describes, int16) and
+// label/ATLAS.ribbon_lut.txt (ribbon_colour_table) under a subject folder, each atomically.
+// InputError when the geometry is not valid (surfaces without the scan's volume information).
+void write_ribbon_labels(const std::vector<RibbonHemisphere>& hemispheres, const std::string& atlas,
+                         const VolumeGeometry& geometry, const std::string& subject_dir);
 
 // The bundled fsaverage5 folder (surfaces, sphere, label/*.annot): $DDCSR_FSAVERAGE when set,
 // else data/fsaverage5 beside the executable's build or install tree.

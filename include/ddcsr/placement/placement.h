@@ -13,12 +13,18 @@
 //   without enough CSF, free water at body temperature); a two-compartment model removes their
 //   partial volumes. The boundary itself is read on the b0 alone, whose geometry is one, where
 //   diffusion-weighted volumes without eddy-current correction sit slightly apart from it.
-// - White: the tensor's anisotropy magnitude sqrt(3/2)|dev D| (FA times the tensor's norm), which
-//   a mixture of white matter and isotropic cortex scales in proportion to the white matter's
-//   share (FA itself does not: a half-and-half voxel has 60 % of white matter's FA), between
-//   cortex's regional level (Gaussian-weighted over 10 mm) and white matter's level along the
-//   vertex's own normal just beyond the scan's blur inside the boundary (white matter's
-//   anisotropy varies with its fibre configuration and falls where fibres turn into cortex).
+// - White: white matter's share f of each sample x = f W + (1 - f) G of the tensor's deviatoric
+//   part along the vertex's normal, where |W| is white matter's anisotropy read just beyond the
+//   scan's blur inside the boundary (it varies with the fibre configuration and falls where
+//   fibres turn into cortex) and G is cortex's own deviatoric tensor read just outside it; f
+//   solves |x - (1 - f) G| = f |W|. Exact for the mixture whatever the two orientations: the
+//   magnitude alone is not, because radial cortex and tangential superficial white matter
+//   (U-fibres) partly cancel and a half-and-half voxel looks mostly cortex; and free of white
+//   matter's turning with depth, which a projection onto the deep tensor is not. Without the
+//   tensors (DiffusionMaps::deviatoric), the magnitude sqrt(3/2)|dev D| between cortex's
+//   regional level and white matter's. The tensor of a mixed voxel averages its compartments by
+//   signal, not by volume, and cortex is brighter than white matter in b0 (T2): a half-and-half
+//   voxel has f = Sw / (Sw + Sg) (Sw, Sg: their b0 levels), which is where the boundary lies.
 // A boundary blurred by a symmetric point-spread function crosses half-way between its two
 // sides' levels where it lies. Each vertex searches its normal over +-search_mm for that
 // crossing nearest to the surface; where the profile shows no clear step (a closed sulcus, a
@@ -48,6 +54,8 @@ struct TissueEvidence {
   Volume anisotropy;         // sqrt(3/2)|dev D|, um2/ms
   Volume cortex_level;       // regional anisotropy of cortex, um2/ms
   Volume cortex_b0, csf_b0;  // regional b0 of cortex and of CSF (the scan's units)
+  Volume b0;                 // the scan's mean b0
+  Volume deviatoric;         // 5 frames: DiffusionMaps::deviatoric in um2/ms; empty without it
   // The signatures measured in the subject.
   double reference_bval = 0;      // s/mm2: the shell the free-water fraction leans on most
   double tissue_attenuation = 0;  // S/S0 of tissue at reference_bval

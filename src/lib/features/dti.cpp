@@ -3,6 +3,7 @@
 
 #include <Eigen/Dense>
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <cmath>
 #include <mutex>
@@ -60,6 +61,15 @@ Design make_design(const Protocol& p) {
 struct TensorScalars {
   double l1 = 0, l2 = 0, l3 = 0;
 };
+
+// The five coordinates of the deviatoric part of the tensor in beta, in the orthonormal basis
+// diag(1,-1,0)/sqrt2, diag(1,1,-2)/sqrt6, and (e_i e_j^T + e_j e_i^T)/sqrt2 for xy, xz, yz.
+std::array<double, 5> deviatoric_coordinates(const Vec7& beta) {
+  const double xx = beta(1), yy = beta(2), zz = beta(3), xy = beta(4), xz = beta(5), yz = beta(6);
+  const double r2 = std::sqrt(2.0), r6 = std::sqrt(6.0);
+  return {kBScale * (xx - yy) / r2, kBScale * (xx + yy - 2 * zz) / r6, kBScale * r2 * xy,
+          kBScale * r2 * xz, kBScale * r2 * yz};
+}
 
 TensorScalars eigenvalues(const Vec7& beta) {
   Eigen::Matrix3d tensor;
@@ -119,6 +129,7 @@ DiffusionMaps fit_dti(const Volume& dwi, const Protocol& protocol, const Volume&
   }
   const int64_t nmaps = static_cast<int64_t>(out.names.size());
   out.maps = dwi.like(nmaps, 0.f);
+  if (options.keep_deviatoric) out.deviatoric = dwi.like(5, 0.f);
   const int64_t nvox = dwi.voxels_per_volume();
   const int64_t nvols = dwi.nvols;
   const auto nb0 = static_cast<double>(protocol.b0_volumes.size());
@@ -196,6 +207,11 @@ DiffusionMaps fit_dti(const Volume& dwi, const Protocol& protocol, const Volume&
             put(DiffusionMaps::kL1, t.l1);
             put(DiffusionMaps::kL2, t.l2);
             put(DiffusionMaps::kL3, t.l3);
+            if (options.keep_deviatoric) {
+              const auto dev = deviatoric_coordinates(beta);
+              for (int64_t c = 0; c < 5; ++c)
+                out.deviatoric.data[size_t(c * nvox + v)] = static_cast<float>(dev[size_t(c)]);
+            }
             for (int sh = 0; sh < nshell; ++sh) {
               double sum = 0;
               for (int64_t t2 : protocol.shells[sh].volumes) sum += s[t2 * len];

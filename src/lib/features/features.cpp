@@ -246,7 +246,9 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
                       sp[0] * sp[1] * sp[2] / 1000.0;
   report(progress, kMaskShare);
 
-  DiffusionMaps maps = fit_dti(dwi, fs.protocol, dilate_one_voxel(brain), options.dti,
+  DtiOptions dti = options.dti;
+  dti.keep_deviatoric = dti.keep_deviatoric || options.keep_native;  // placement reads it
+  DiffusionMaps maps = fit_dti(dwi, fs.protocol, dilate_one_voxel(brain), dti,
                                [&](double f) { report(progress, kMaskShare + kFitShare * f); });
 
   // Native channels in the network's order (mask last), then onto the grid.

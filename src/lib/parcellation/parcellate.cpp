@@ -5,6 +5,7 @@
 
 #include "ddcsr/error.h"
 #include "ddcsr/io/atomic_file.h"
+#include "ddcsr/io/nifti.h"
 #include "ddcsr/parcellation/parcellation.h"
 
 namespace fs = std::filesystem;
@@ -82,6 +83,24 @@ void write_parcellation(const HemisphereParcellation& p, const std::string& hemi
     }
     write_file_atomic((root / "stats" / (hemi + "." + name + ".tsv")).string(), tsv);
   }
+}
+
+void write_ribbon_labels(const std::vector<RibbonHemisphere>& hemispheres, const std::string& atlas,
+                         const VolumeGeometry& geometry, const std::string& subject_dir) {
+  if (!geometry.valid)
+    throw InputError(subject_dir, "the surfaces carry no volume geometry: no grid for the ribbon");
+  const fs::path label = fs::path(subject_dir) / "label";
+  fs::create_directories(label);
+  const Volume grid(
+      {int64_t(geometry.dims[0]), int64_t(geometry.dims[1]), int64_t(geometry.dims[2])}, 1,
+      geometry.vox2ras(), 0.f);
+  VolumeWriteOptions as_labels;
+  as_labels.type = VolumeWriteOptions::Type::Int16;
+  as_labels.int16_slope = 1.0;
+  write_volume(label_ribbon(grid, hemispheres, atlas),
+               (label / (atlas + ".ribbon.nii.gz")).string(), as_labels);
+  write_file_atomic((label / (atlas + ".ribbon_lut.txt")).string(),
+                    ribbon_colour_table(hemispheres, atlas));
 }
 
 }  // namespace ddcsr

@@ -1,6 +1,7 @@
 #include "ddcsr/placement/placement.h"
 
 #include <algorithm>
+#include <array>
 #include <chrono>
 #include <cmath>
 #include <limits>
@@ -18,6 +19,9 @@ using Vec3f = std::array<float, 3>;
 
 // Narrower CSF gaps than this (mm) are taken for noise.
 constexpr double kMinGapWidthMm = 0.2;
+// White matter's signal share in a half-and-half voxel is kept within [this, 1 - this]: grey
+// over white b0 is 1.1-1.4 in diffusion protocols (share 0.42-0.48).
+constexpr double kMinWhiteShare = 0.35;
 
 Vec3 along(const Vec3f& x, const Vec3f& n, double t) {
   return {x[0] + t * n[0], x[1] + t * n[1], x[2] + t * n[2]};
@@ -149,6 +153,25 @@ double inner_level(const std::vector<float>& a, double search, double step, doub
   auto mid = inside.begin() + inside.size() / 2;
   std::nth_element(inside.begin(), mid, inside.end());
   return *mid;
+}
+
+using Dev5 = std::array<double, 5>;
+
+// Mean of a profile of deviatoric tensors (sampled at t0 + k * step) over [lo, hi]; false with
+// fewer than three samples there.
+bool window_mean(const std::vector<std::array<float, 5>>& profile, double t0, double step,
+                 double lo, double hi, Dev5& mean) {
+  mean = {};
+  int n = 0;
+  for (size_t k = 0; k < profile.size(); ++k) {
+    const double t = t0 + step * double(k);
+    if (t < lo - 1e-9 || t > hi + 1e-9) continue;
+    for (size_t c = 0; c < 5; ++c) mean[c] += profile[k][c];
+    ++n;
+  }
+  if (n < 3) return false;
+  for (double& m : mean) m /= n;
+  return true;
 }
 
 // How far along `dir` from x a signed distance map keeps moving away from zero in `sign`'s
@@ -283,7 +306,11 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
   const double blur_mm = std::max({evidence_spacing[0], evidence_spacing[1], evidence_spacing[2]});
   const int64_t skip = std::lround((blur_mm + 1.0) / o.sample_mm);
   const double inner_depth = double(skip) * o.sample_mm;
-  const int64_t deep_samples = samples + skip;
+  // Cortex's own tensor is read half a blur outside the boundary, over 1 mm: past most of
+  // white matter's partial volume, short of the pial surface of a 2.5 mm cortex.
+  const double outer_start = 0.5 * blur_mm, outer_end = outer_start + 1.0;
+  const int64_t deep_samples = samples + skip + std::lround(outer_end / o.sample_mm);
+  const bool tensors = ev.deviatoric.nvols == 5;
 
   // Paired vertices: pial vertex i grew from white vertex i, so their distance is the thickness
   // the two may share between them.
@@ -307,7 +334,8 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
   std::vector<double> white_room_in(nv, 0), pial_room_out(nv, 0), pial_to_white(nv, 0);
   parallel_for(static_cast<int64_t>(nv), [&](int64_t b, int64_t e) {
     std::vector<float> q(static_cast<size_t>(samples));
-    std::vector<float> a(static_cast<size_t>(deep_samples));
+    std::vector<float> a(static_cast<size_t>(deep_samples)), s0(a.size());
+    std::vector<std::array<float, 5>> dev(tensors ? a.size() : 0);
     for (int64_t vi = b; vi < e; ++vi) {
       const size_t v = size_t(vi);
       if (!movable(v)) continue;
@@ -332,19 +360,65 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
       // cortex.
       const Vec3 xw3{xw[0], xw[1], xw[2]};
       const double lc = ev.cortex_level.sample_linear(xw3, 0, float(ev.cortex_anisotropy));
-      for (int64_t k = 0; o.place_white && k < deep_samples; ++k)
-        a[size_t(k)] = ev.anisotropy.sample_linear(
-            along(xw, nw, -o.search_mm - inner_depth + double(k) * o.sample_mm));
+      const double cortex_b0 = ev.cortex_b0.sample_linear(xw3, 0, 0.f);
+      for (int64_t k = 0; o.place_white && k < deep_samples; ++k) {
+        const Vec3 x = along(xw, nw, -o.search_mm - inner_depth + double(k) * o.sample_mm);
+        a[size_t(k)] = ev.anisotropy.sample_linear(x);
+        s0[size_t(k)] = ev.b0.sample_linear(x);
+        for (int64_t c = 0; tensors && c < 5; ++c)
+          dev[size_t(k)][size_t(c)] = ev.deviatoric.sample_linear(x, c);
+      }
       double boundary = 0;
       for (int pass = 0; o.place_white && pass < 2; ++pass) {
-        const double lw =
-            inner_level(a, o.search_mm + inner_depth, o.sample_mm, boundary - blur_mm + 1.0);
+        const double depth = boundary - blur_mm + 1.0;
+        const double lw = inner_level(a, o.search_mm + inner_depth, o.sample_mm, depth);
         if (std::isnan(lw) || lw - lc < 0.3 * global_contrast) {
           white_found[v] = std::numeric_limits<double>::quiet_NaN();
           break;
         }
-        for (int64_t k = 0; k < samples; ++k)
-          q[size_t(k)] = static_cast<float>((a[size_t(k + skip)] - lc) / (lw - lc));
+        // Signal share of white matter in a half-and-half voxel; bounded, because a level
+        // read in a thin blade or beside a vessel can be far off.
+        const double white_b0 = inner_level(s0, o.search_mm + inner_depth, o.sample_mm, depth);
+        const double share = cortex_b0 > 0 && white_b0 > 0
+                                 ? std::clamp(white_b0 / (white_b0 + cortex_b0), kMinWhiteShare,
+                                              1.0 - kMinWhiteShare)
+                                 : 0.5;
+        // White matter's share f of a voxel x = f W + (1 - f) G. With the tensors, cortex's
+        // own deviatoric tensor G (read just outside the boundary) is taken out and f solves
+        // |x - (1 - f) G| = f |W|: exact for the mixture whatever the two orientations, where
+        // the magnitude alone is not (radial cortex and tangential superficial white matter
+        // partly cancel), and free of white matter's orientation, which turns with depth (a
+        // projection onto the deep tensor is not). Without the tensors, or where cortex's is not
+        // measured: the magnitude between the regional cortex level and white matter's.
+        Dev5 cortex_dev{};
+        const bool subtract =
+            tensors && window_mean(dev, -o.search_mm - inner_depth, o.sample_mm,
+                                   boundary + outer_start, boundary + outer_end, cortex_dev);
+        double cortex2 = 0;
+        for (double c : cortex_dev) cortex2 += c * c;
+        const double white2 = lw * lw / 1.5;  // |W|^2 from sqrt(3/2)|dev W| = lw
+        const double quad_a = white2 - cortex2;
+        if (subtract && 1.5 * quad_a < std::pow(0.3 * global_contrast, 2)) {
+          white_found[v] = std::numeric_limits<double>::quiet_NaN();
+          break;
+        }
+        for (int64_t k = 0; k < samples; ++k) {
+          double f;
+          if (subtract) {
+            // (|W|^2 - |G|^2) f^2 - 2 <x - G, G> f - |x - G|^2 = 0, the non-negative root.
+            double xg_g = 0, xg2 = 0;
+            for (size_t c = 0; c < 5; ++c) {
+              const double xg = double(dev[size_t(k + skip)][c]) - cortex_dev[c];
+              xg_g += xg * cortex_dev[c];
+              xg2 += xg * xg;
+            }
+            const double half_b = -xg_g;
+            f = (-half_b + std::sqrt(std::max(0.0, half_b * half_b + quad_a * xg2))) / quad_a;
+          } else {
+            f = (a[size_t(k + skip)] - lc) / (lw - lc);
+          }
+          q[size_t(k)] = static_cast<float>(f + 0.5 - share);
+        }
         white_found[v] = nearest_step(q, o.search_mm, o.sample_mm, o.low, o.high, window);
         if (std::isnan(white_found[v])) break;
         boundary = white_found[v];

@@ -270,6 +270,11 @@ TissueEvidence estimate_tissue_evidence(const DiffusionMaps& maps, const Volume&
   }
   ev.cortex_b0 = cortex_b0_level;
   ev.csf_b0 = csf_b0_level;
+  ev.b0 = b0;
+  if (maps.deviatoric.nvols == 5 && maps.deviatoric.dims == m.dims) {
+    ev.deviatoric = maps.deviatoric;
+    for (float& x : ev.deviatoric.data) x *= 1000.f;
+  }
   ev.tissue_fraction = mask.like();
   for (int64_t v = 0; v < n; ++v) {
     const double s = map_at(DiffusionMaps::kB0, v);

@@ -731,6 +731,21 @@ void write_surfaces(SubjectRun& r) {
   }
 }
 
+// The cortical ribbon of the scan's grid labelled by each atlas: connectome nodes
+// (label/ATLAS.ribbon.nii.gz with label/ATLAS.ribbon_lut.txt).
+void label_cortical_ribbon(SubjectRun& r) {
+  const std::vector<std::string>& atlases = r.options.atlases;
+  for (const std::string& atlas : atlases) {
+    std::vector<RibbonHemisphere> hemispheres;
+    for (size_t i = 0; i < r.hemispheres.size(); ++i)
+      for (const auto& [name, labels] : r.parcellations[i].annotations)
+        if (name == atlas)
+          hemispheres.push_back(
+              {r.hemispheres[i].hemi, &r.hemispheres[i].white, &r.hemispheres[i].pial, &labels});
+    write_ribbon_labels(hemispheres, atlas, r.geometry, r.out_dir);
+  }
+}
+
 void write_qc_pictures(SubjectRun& r) {
   const fs::path qc = fs::path(r.out_dir) / "qc";
   fs::create_directories(qc);
@@ -824,6 +839,7 @@ ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions
   if (options.surface_maps) r.stage("surface_maps", derive_surface_maps);
   if (options.surface_maps && !options.atlases.empty()) r.stage("parcellation", parcellate_cortex);
   r.stage("write", write_surfaces);
+  if (!r.parcellations.empty()) r.stage("ribbon", label_cortical_ribbon);
   if (options.qc && r.has_native_maps()) r.stage("qc", write_qc_pictures);
   finish_report(r, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   return r.summary;
