@@ -1,4 +1,5 @@
 // ddcsr report: one table of a cohort's outcome from the report.json of every subject.
+#include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
 #include <cstdio>
@@ -12,7 +13,7 @@
 namespace {
 
 struct ReportCli {
-  std::string root, subjects, bids, output;
+  std::string root, subjects, bids, output, regions;
 };
 
 ddcsr::cli::Command make_report_command() {
@@ -35,7 +36,11 @@ ddcsr::cli::Command make_report_command() {
       "sorted by id. Reads only: safe while array tasks still run.\n"
       "Example, the subjects to rerun or to look at:\n"
       "  ddcsr report ROOT --subjects LIST.tsv -o ROOT/cohort.tsv\n"
-      "  awk -F'\\t' 'NR > 1 && ($2 != \"ok\" || $(NF-2) > 0) {print $1, $2}' ROOT/cohort.tsv";
+      "  awk -F'\\t' 'NR > 1 && ($2 != \"ok\" || $(NF-2) > 0) {print $1, $2}' ROOT/cohort.tsv\n"
+      "With --regions ATLAS (aparc, aparc.a2009s): instead, one regional table of the finished\n"
+      "subjects, one row per subject, hemisphere and region (vertices, white and pial area,\n"
+      "grey-matter volume, thickness mean and SD), from their stats/{lh,rh}.ATLAS.tsv:\n"
+      "  ddcsr report ROOT --regions aparc -o ROOT/aparc_regions.tsv";
   c.order = 12;
   c.setup = [](CLI::App& app) {
     auto o = std::make_shared<ReportCli>();
@@ -45,6 +50,8 @@ ddcsr::cli::Command make_report_command() {
                    "The subject list given to recon: a row for every listed subject");
     app.add_option("--bids", o->bids, "The BIDS dataset given to recon: a row for every DWI");
     app.add_option("-o,--output", o->output, "Write the table to this file instead of stdout");
+    app.add_option("--regions", o->regions,
+                   "Gather the regional statistics of this atlas instead (aparc, aparc.a2009s)");
     return [o]() -> int {
       if (!o->subjects.empty() && !o->bids.empty())
         throw ddcsr::UsageError("give at most one of --subjects and --bids");
@@ -55,7 +62,10 @@ ddcsr::cli::Command make_report_command() {
         rows = ddcsr::gather_cohort_reports(ddcsr::find_bids_subjects(o->bids, o->root));
       else
         rows = ddcsr::find_cohort_reports(o->root);
-      const std::string table = ddcsr::cohort_table_tsv(rows);
+      std::vector<std::string> without_stats;
+      const std::string table = o->regions.empty()
+                                    ? ddcsr::cohort_table_tsv(rows)
+                                    : ddcsr::cohort_regions_tsv(rows, o->regions, without_stats);
       if (o->output.empty())
         std::fputs(table.c_str(), stdout);
       else
@@ -64,6 +74,11 @@ ddcsr::cli::Command make_report_command() {
       spdlog::info("{} subject(s): {} ok ({} with problems), {} missing, {} unfinished{}",
                    rows.size(), n.ok, n.ok_with_problems, n.missing, n.unfinished,
                    o->output.empty() ? "" : "; table in " + o->output);
+      if (!without_stats.empty())
+        spdlog::warn(
+            "{} finished subject(s) without stats/{{lh,rh}}.{}.tsv (run `ddcsr "
+            "parcellate` on them): {}",
+            without_stats.size(), o->regions, fmt::join(without_stats, ", "));
       return ddcsr::kExitOk;
     };
   };

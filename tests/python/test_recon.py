@@ -1,6 +1,7 @@
 """End-to-end `ddcsr recon`: one phantom subject, outputs checked with nibabel; a cohort list with a
 broken subject; skipping finished subjects; job-array selection."""
 import csv
+import io
 import json
 import os
 import shutil
@@ -194,6 +195,13 @@ agree = np.mean(np.concatenate(expected)[nearest] == rib[tuple(ijk.T)])
 check(len(ijk) > 2000 and agree > 0.9 and np.percentile(dist, 99) < 4.0,
       f"aparc.ribbon: {len(ijk)} voxels, {100 * agree:.1f} % carry their nearest midthickness vertex's region, "
       f"99 % within {np.percentile(dist, 99):.1f} mm of it")
+# The parcellation picture: contours coloured by region, many regions visible.
+from PIL import Image  # noqa: E402
+picture = np.asarray(Image.open(os.path.join(out, "qc", "aparc.png")).convert("RGB")).reshape(-1, 3)
+_, ctab, _ = nib.freesurfer.read_annot(os.path.join(out, "label", "lh.aparc.annot"))
+colours = {tuple(c[:3]) for c in ctab if len(set(c[:3])) > 1}  # not grey: not in the b0 or FA
+seen = {tuple(p) for p in np.unique(picture, axis=0)} & colours
+check(len(seen) >= 15, f"qc/aparc.png: contours in {len(seen)} region colours")
 mrinfo = shutil.which("mrinfo")
 if mrinfo:
     info = subprocess.run([mrinfo, os.path.join(out, "label", "aparc.ribbon.nii.gz")], capture_output=True, text=True)
@@ -240,6 +248,13 @@ check(int(rows[1]["problems"]) == len(good["problems"]), "report: problem count"
 check("1 ok" in proc.stderr and "1 missing" in proc.stderr, "report: counts on stderr")
 found = run("report", root).stdout.splitlines()
 check(len(found) == 2 and found[1].startswith("good\tok\t"), "report without a list finds the finished subject")
+# The cohort's regional table: every row of the finished subject's stats, with its id and hemisphere.
+regions = list(csv.DictReader(io.StringIO(run("report", root, "--regions", "aparc").stdout), delimiter="\t"))
+stats = list(csv.DictReader(open(os.path.join(root, "good", "stats", "lh.aparc.tsv")), delimiter="\t"))
+check(len(regions) == len(stats) >= 30 and all(r["id"] == "good" and r["hemi"] == "lh" for r in regions)
+      and [r["region"] for r in regions] == [r["region"] for r in stats]
+      and [r["thickness_mean_mm"] for r in regions] == [r["thickness_mean_mm"] for r in stats],
+      f"report --regions aparc: the subject's {len(stats)} lh regions, one row each")
 
 # Array index: task 1 (base 0) is the good subject, already finished -> skipped, exit 0.
 env = dict(os.environ, SLURM_ARRAY_TASK_ID="1")

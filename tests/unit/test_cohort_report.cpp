@@ -140,3 +140,30 @@ TEST(CohortReport, TableHasOneRowPerSubjectAndNoStrayTabs) {
   EXPECT_EQ(table[2][width - 3], "0");
   EXPECT_EQ(table[2][width - 1], root + "/s2");
 }
+
+TEST(CohortReport, RegionalTableGathersEachFinishedSubjectsStatistics) {
+  const std::string root = test::fresh_dir("cohort_report", "regions");
+  const std::string header =
+      "region\tvertices\twhite_area_mm2\tpial_area_mm2\tgrey_volume_mm3\tthickness_mean_mm\t"
+      "thickness_sd_mm\n";
+  write(fs::path(root) / "s1" / "report.json", report("s1"));
+  write(fs::path(root) / "s1" / "stats" / "lh.aparc.tsv",
+        header + "bankssts\t10\t1.0\t2.0\t3.0\t2.500\t0.100\ninsula\t20\t4\t5\t6\t3.000\t0.200\n");
+  write(fs::path(root) / "s1" / "stats" / "rh.aparc.tsv",
+        header + "bankssts\t11\t1.5\t2.5\t3.5\t2.600\t0.150\n");
+  write(fs::path(root) / "s2" / "report.json", report("s2"));  // finished, never parcellated
+  std::vector<std::string> without;
+  const auto table = parse_tsv(cohort_regions_tsv(find_cohort_reports(root), "aparc", without));
+  ASSERT_EQ(table.size(), 4u);
+  EXPECT_EQ(table[0][0], "id");
+  EXPECT_EQ(table[0][2], "region");
+  EXPECT_EQ(table[1], (std::vector<std::string>{"s1", "lh", "bankssts", "10", "1.0", "2.0", "3.0",
+                                                "2.500", "0.100"}));
+  EXPECT_EQ(table[2][2], "insula");
+  EXPECT_EQ(table[3][1], "rh");
+  EXPECT_EQ(without, std::vector<std::string>{"s2"});
+  // A file that is not ddcsr's statistics is named, not silently read.
+  write(fs::path(root) / "s2" / "stats" / "lh.aparc.tsv", "StructName\tNumVert\n");
+  without.clear();
+  EXPECT_THROW(cohort_regions_tsv(find_cohort_reports(root), "aparc", without), InputError);
+}

@@ -14,6 +14,8 @@ namespace ddcsr {
 struct QcContour {
   const Mesh* mesh = nullptr;  // scanner RAS
   std::array<uint8_t, 3> rgb{255, 255, 0};
+  // When not empty, one colour per face of `mesh` instead of `rgb` (cortical regions).
+  std::vector<std::array<uint8_t, 3>> face_rgb;
 };
 
 enum class QcView { Sagittal = 0, Coronal = 1, Axial = 2 };  // the scanner-RAS axis cut

@@ -39,6 +39,14 @@ std::vector<CohortRow> gather_cohort_reports(const std::vector<SubjectInput>& su
 // problems, the problems ("; "-joined), the folder. Tabs and newlines inside a field become spaces.
 std::string cohort_table_tsv(const std::vector<CohortRow>& rows);
 
+// One regional table for a cohort, in long form (one row per subject, hemisphere and region, as
+// R and pandas read it): every row of each finished subject's stats/{lh,rh}.ATLAS.tsv (written by
+// recon's parcellation stage or `ddcsr parcellate`), prefixed by the subject's id and the
+// hemisphere. Finished subjects without that atlas's statistics are appended to `without_stats`.
+// InputError naming the file when a statistics file is not one of ddcsr's.
+std::string cohort_regions_tsv(const std::vector<CohortRow>& rows, const std::string& atlas,
+                               std::vector<std::string>& without_stats);
+
 struct CohortCounts {
   int ok = 0, ok_with_problems = 0, missing = 0, unfinished = 0;
 };

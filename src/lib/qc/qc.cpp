@@ -142,7 +142,9 @@ RgbImage render_qc(const std::vector<const Volume*>& images, const std::vector<Q
       for (const QcContour& contour : contours) {
         if (!contour.mesh) continue;
         const Mesh& mesh = *contour.mesh;
-        for (const auto& f : mesh.faces) {
+        const bool per_face = contour.face_rgb.size() == mesh.faces.size();
+        for (size_t fi = 0; fi < mesh.faces.size(); ++fi) {
+          const auto& f = mesh.faces[fi];
           double d[3];
           for (int k = 0; k < 3; ++k) d[k] = mesh.vertices[f[k]][axis] - slice;
           std::vector<std::pair<double, double>> hits;
@@ -158,7 +160,7 @@ RgbImage render_qc(const std::vector<const Volume*>& images, const std::vector<Q
           }
           if (hits.size() == 2)
             draw_line(out, hits[0].first, hits[0].second, hits[1].first, hits[1].second,
-                      contour.rgb, x_origin, x_origin + w);
+                      per_face ? contour.face_rgb[fi] : contour.rgb, x_origin, x_origin + w);
         }
       }
     }

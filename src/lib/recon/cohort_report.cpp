@@ -176,6 +176,32 @@ std::string cohort_table_tsv(const std::vector<CohortRow>& rows) {
   return out;
 }
 
+std::string cohort_regions_tsv(const std::vector<CohortRow>& rows, const std::string& atlas,
+                               std::vector<std::string>& without_stats) {
+  // The columns of stats/HEMI.ATLAS.tsv (parcellation/parcellate.cpp).
+  const std::string header =
+      "region\tvertices\twhite_area_mm2\tpial_area_mm2\tgrey_volume_mm3\tthickness_mean_mm\t"
+      "thickness_sd_mm";
+  std::string out = "id\themi\t" + header + "\n";
+  for (const CohortRow& r : rows) {
+    if (r.status != "ok") continue;
+    bool any = false;
+    for (const std::string hemi : {"lh", "rh"}) {
+      const fs::path path = fs::path(r.folder) / "stats" / (hemi + "." + atlas + ".tsv");
+      std::ifstream in(path);
+      if (!in) continue;
+      std::string line;
+      if (!std::getline(in, line) || line != header)
+        throw InputError(path.string(), "not a ddcsr regional statistics table (header differs)");
+      any = true;
+      while (std::getline(in, line))
+        if (!line.empty()) out += tsv_field(r.id) + "\t" + hemi + "\t" + line + "\n";
+    }
+    if (!any) without_stats.push_back(r.id);
+  }
+  return out;
+}
+
 CohortCounts count_cohort(const std::vector<CohortRow>& rows) {
   CohortCounts c;
   for (const CohortRow& r : rows) {

@@ -746,6 +746,33 @@ void label_cortical_ribbon(SubjectRun& r) {
   }
 }
 
+// qc/ATLAS.png for the first atlas: white and pial contours coloured by region, axial slices
+// of b0 and FA, so a glance shows whether the regions sit where the anatomy says.
+void write_parcellation_picture(const SubjectRun& r, const Volume& b0, const Volume& fa,
+                                const QcOptions& options) {
+  const std::string& atlas = r.options.atlases.front();
+  std::vector<QcContour> contours;
+  for (size_t i = 0; i < r.hemispheres.size(); ++i)
+    for (const auto& [name, labels] : r.parcellations[i].annotations) {
+      if (name != atlas) continue;
+      const HemisphereSurfaces& h = r.hemispheres[i];
+      QcContour white{&h.white, {0, 0, 0}, {}}, pial{&h.pial, {0, 0, 0}, {}};
+      for (const auto& f : h.white.faces) {
+        // The face takes its first vertex's region: contours are a few faces wide at most.
+        const int32_t region = labels.labels[size_t(f[0])];
+        const std::array<uint8_t, 3> rgb = region >= 0 && size_t(region) < labels.colours.size()
+                                               ? labels.colours[size_t(region)]
+                                               : std::array<uint8_t, 3>{128, 128, 128};
+        white.face_rgb.push_back(rgb);
+        pial.face_rgb.push_back(rgb);
+      }
+      contours.push_back(std::move(white));
+      contours.push_back(std::move(pial));
+    }
+  const fs::path path = fs::path(r.out_dir) / "qc" / (atlas + ".png");
+  write_png(render_qc({&b0, &fa}, contours, QcView::Axial, options), path.string());
+}
+
 void write_qc_pictures(SubjectRun& r) {
   const fs::path qc = fs::path(r.out_dir) / "qc";
   fs::create_directories(qc);
@@ -764,6 +791,7 @@ void write_qc_pictures(SubjectRun& r) {
                                                   {QcView::Sagittal, "sagittal.png"}};
   for (const auto& [view, name] : views)
     write_png(render_qc({&b0, &fa}, contours, view, qopts), (qc / name).string());
+  if (!r.parcellations.empty()) write_parcellation_picture(r, b0, fa, qopts);
 }
 
 // The report, written last: a report with status "ok" marks the subject finished.
