@@ -38,6 +38,10 @@ struct Volume {
   float sample_linear(const Vec3& ras, int64_t t = 0, float outside = 0.f) const;
   // Trilinear interpolation at continuous voxel coordinates.
   float sample_voxel_linear(const Vec3& ijk, int64_t t = 0, float outside = 0.f) const;
+  // The same for frames first .. first + count - 1 into out[0 .. count - 1], the weights computed
+  // once (a profile of tensors costs one lookup, not one per component).
+  void sample_voxel_linear_frames(const Vec3& ijk, int64_t first, int64_t count, float* out,
+                                  float outside = 0.f) const;
   // One 3D frame of a 4D volume.
   Volume frame(int64_t t) const;
   // Same grid and affine, `nvols` frames, filled.

@@ -311,6 +311,11 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
   const double outer_start = 0.5 * blur_mm, outer_end = outer_start + 1.0;
   const int64_t deep_samples = samples + skip + std::lround(outer_end / o.sample_mm);
   const bool tensors = ev.deviatoric.nvols == 5;
+  // Every evidence map lies on the scan's grid: one voxel position serves them all.
+  for (const Volume* m : {&ev.b0, &ev.tissue_fraction, &ev.deviatoric})
+    if (!m->data.empty() && m->dims != ev.anisotropy.dims)
+      throw std::logic_error("placement: evidence maps on different grids");
+  const Affine ras2vox = ev.anisotropy.vox2ras.inverse();
 
   // Paired vertices: pial vertex i grew from white vertex i, so their distance is the thickness
   // the two may share between them.
@@ -362,11 +367,11 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
       const double lc = ev.cortex_level.sample_linear(xw3, 0, float(ev.cortex_anisotropy));
       const double cortex_b0 = ev.cortex_b0.sample_linear(xw3, 0, 0.f);
       for (int64_t k = 0; o.place_white && k < deep_samples; ++k) {
-        const Vec3 x = along(xw, nw, -o.search_mm - inner_depth + double(k) * o.sample_mm);
-        a[size_t(k)] = ev.anisotropy.sample_linear(x);
-        s0[size_t(k)] = ev.b0.sample_linear(x);
-        for (int64_t c = 0; tensors && c < 5; ++c)
-          dev[size_t(k)][size_t(c)] = ev.deviatoric.sample_linear(x, c);
+        const Vec3 ijk =
+            ras2vox.apply(along(xw, nw, -o.search_mm - inner_depth + double(k) * o.sample_mm));
+        a[size_t(k)] = ev.anisotropy.sample_voxel_linear(ijk);
+        s0[size_t(k)] = ev.b0.sample_voxel_linear(ijk);
+        if (tensors) ev.deviatoric.sample_voxel_linear_frames(ijk, 0, 5, dev[size_t(k)].data());
       }
       double boundary = 0;
       for (int pass = 0; o.place_white && pass < 2; ++pass) {
@@ -429,8 +434,8 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
       const Vec3f& xp = pial.vertices[v];
       const Vec3f& np = pial_normals[v];
       for (int64_t k = 0; k < samples; ++k)
-        q[size_t(k)] =
-            ev.tissue_fraction.sample_linear(along(xp, np, -o.search_mm + double(k) * o.sample_mm));
+        q[size_t(k)] = ev.tissue_fraction.sample_voxel_linear(
+            ras2vox.apply(along(xp, np, -o.search_mm + double(k) * o.sample_mm)));
       pial_found[v] = nearest_step(q, o.search_mm, o.sample_mm, o.low, o.high, window);
       if (std::isnan(pial_found[v]))
         pial_found[v] = gap_near_bank(q, o.search_mm, o.sample_mm, kMinGapWidthMm);
