@@ -73,6 +73,13 @@ TEST(Volume, TrilinearIsExactForLinearFields) {
   const Volume f = v.frame(1);
   EXPECT_EQ(f.nvols, 1);
   EXPECT_EQ(f.at(3, 4, 5), v.at(3, 4, 5, 1));
+  // All frames at once: the same values, also at the clamped edge and outside.
+  for (const Vec3& ijk : {Vec3{2.3, 4.6, 7.1}, Vec3{-0.4, 8.3, 9.2}, Vec3{8.0, 1.0, 1.0}}) {
+    float both[2];
+    v.sample_voxel_linear_frames(ijk, 0, 2, both, -3.f);
+    for (int64_t t = 0; t < 2; ++t)
+      EXPECT_NEAR(both[t], v.sample_voxel_linear(ijk, t, -3.f), 1e-5) << ijk[0];
+  }
 }
 
 TEST(Filters, BsplineResamplingPassesThroughSamplesAndReproducesCubics) {
