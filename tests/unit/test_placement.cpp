@@ -37,6 +37,7 @@ struct SphereTissue {
   bool tangential_white = false;  // fibres along circles of latitude instead of radial
   double cortex_anisotropy = 0;   // radial excess diffusivity of cortex, um2/ms
   bool keep_deviatoric = false;   // fit_dti keeps the tensors (as recon's features do)
+  bool csf = true;                // false: nothing around the pial surface (an ex vivo specimen)
 };
 
 // A ball of white matter with radial fibres, a shell of isotropic cortex, CSF, and nothing
@@ -77,7 +78,7 @@ Phantom sphere_phantom(double voxel_mm, const SphereTissue& tissue = {}) {
                 f[0] += 1;
               else if (r < kPialRadius)
                 f[1] += 1;
-              else if (r < kCsfRadius)
+              else if (r < kCsfRadius && tissue.csf)
                 f[2] += 1;
             }
         for (double& x : f) x /= sub * sub * sub;
@@ -202,6 +203,25 @@ TEST(Placement, WhiteBoundaryWhereTangentialWhiteMeetsRadialCortex) {
       magnitude_radius = mean_radius(white);
     }
   }
+}
+
+// An ex vivo specimen in a medium without signal: no CSF to measure, the pial surface is where
+// tissue meets void, and the biased surfaces still come back.
+TEST(Placement, SpecimenWithoutCsfPialMeetsTheVoid) {
+  SphereTissue specimen;
+  specimen.csf = false;
+  specimen.keep_deviatoric = true;
+  const Phantom p = sphere_phantom(2.0, specimen);
+  const Volume sdf = sphere_sdf(kWhiteRadius + 1);
+  const TissueEvidence ev = estimate_tissue_evidence(p.maps, p.mask, sdf);
+  EXPECT_FALSE(ev.csf_outside);
+  Mesh white = make_icosphere(5, kWhiteRadius + 1.0);
+  Mesh pial = make_icosphere(5, kPialRadius - 1.0);  // too deep, as the network on specimens
+  const HemispherePlacement r = place_surfaces(white, pial, ev, sdf, {});
+  EXPECT_GT(r.pial.evidence_percent, 95);
+  EXPECT_NEAR(mean_radius(pial), kPialRadius, 0.25);
+  EXPECT_NEAR(mean_radius(white), kWhiteRadius, 0.2);
+  EXPECT_EQ(fraction_vertices_outside(white, pial), 0.0);
 }
 
 // Surfaces already on the boundaries stay; vertices that are excluded (a field-of-view cut) or

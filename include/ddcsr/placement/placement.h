@@ -13,6 +13,8 @@
 //   without enough CSF, free water at body temperature); a two-compartment model removes their
 //   partial volumes. The boundary itself is read on the b0 alone, whose geometry is one, where
 //   diffusion-weighted volumes without eddy-current correction sit slightly apart from it.
+//   Around an ex vivo specimen in a medium without signal there is no CSF to be brighter than
+//   cortex: the tissue fraction is then the b0 over cortex's level (tissue against void).
 // - White: white matter's share f of each sample x = f W + (1 - f) G of the tensor's deviatoric
 //   part along the vertex's normal, where |W| is white matter's anisotropy read just beyond the
 //   scan's blur inside the boundary (it varies with the fibre configuration and falls where
@@ -64,6 +66,9 @@ struct TissueEvidence {
   double white_anisotropy = 0, cortex_anisotropy = 0;  // medians, um2/ms
   int64_t tissue_voxels = 0, water_voxels = 0, white_voxels = 0, cortex_voxels = 0;
   bool water_measured = false;  // false: free water at 37 C assumed (3.0 um2/ms)
+  // false: no CSF brighter than cortex around the brain (a specimen in a medium without
+  // signal); the tissue fraction is then tissue against void.
+  bool csf_outside = true;
 };
 
 struct PlacementOptions {

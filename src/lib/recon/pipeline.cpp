@@ -483,6 +483,7 @@ void place_on_scan_boundaries(SubjectRun& r) {
                 {"water_attenuation", ev.water_attenuation},
                 {"water_measured", ev.water_measured},
                 {"water_to_tissue_s0", ev.water_to_tissue_s0},
+                {"outside_brain", ev.csf_outside ? "csf" : "no signal"},
                 {"white_anisotropy_um2_per_ms", ev.white_anisotropy},
                 {"cortex_anisotropy_um2_per_ms", ev.cortex_anisotropy},
                 {"voxels",
