@@ -19,32 +19,14 @@ float Volume::sample_linear(const Vec3& ras, int64_t t, float outside) const {
 }
 
 float Volume::sample_voxel_linear(const Vec3& ijk, int64_t t, float outside) const {
-  // Points up to half a voxel beyond the edge take the edge value (clamped), farther is outside.
-  double p[3];
-  for (int a = 0; a < 3; ++a) {
-    if (!(ijk[a] >= -0.5 && ijk[a] <= dims[a] - 0.5)) return outside;
-    p[a] = std::clamp(ijk[a], 0.0, static_cast<double>(dims[a] - 1));
-  }
-  int64_t i0[3], i1[3];
-  double f[3];
-  for (int a = 0; a < 3; ++a) {
-    i0[a] = static_cast<int64_t>(std::floor(p[a]));
-    i1[a] = std::min<int64_t>(i0[a] + 1, dims[a] - 1);
-    f[a] = p[a] - i0[a];
-  }
-  double v = 0;
-  for (int c = 0; c < 8; ++c) {
-    const int64_t i = (c & 1) ? i1[0] : i0[0], j = (c & 2) ? i1[1] : i0[1],
-                  k = (c & 4) ? i1[2] : i0[2];
-    const double w =
-        ((c & 1) ? f[0] : 1 - f[0]) * ((c & 2) ? f[1] : 1 - f[1]) * ((c & 4) ? f[2] : 1 - f[2]);
-    if (w != 0) v += w * at(i, j, k, t);
-  }
-  return static_cast<float>(v);
+  float value;
+  sample_voxel_linear_frames(ijk, t, 1, &value, outside);
+  return value;
 }
 
 void Volume::sample_voxel_linear_frames(const Vec3& ijk, int64_t first, int64_t count, float* out,
                                         float outside) const {
+  // Points up to half a voxel beyond the edge take the edge value (clamped), farther is outside.
   double p[3];
   for (int a = 0; a < 3; ++a) {
     if (!(ijk[a] >= -0.5 && ijk[a] <= dims[a] - 0.5)) {
@@ -71,7 +53,8 @@ void Volume::sample_voxel_linear_frames(const Vec3& ijk, int64_t first, int64_t 
   for (int64_t t = 0; t < count; ++t) {
     const size_t offset = static_cast<size_t>(first + t) * stride;
     double v = 0;
-    for (int c = 0; c < 8; ++c) v += weight[c] * data[offset + corner[c]];
+    for (int c = 0; c < 8; ++c)
+      if (weight[c] != 0) v += weight[c] * data[offset + corner[c]];  // a far corner may be NaN
     out[t] = static_cast<float>(v);
   }
 }
