@@ -72,7 +72,8 @@ ddcsr::cli::Command make_parcellate_command() {
         if (o->hemi == "both" && !fs::exists(white_path)) continue;  // a one-hemisphere scan
         const ddcsr::Mesh white = ddcsr::read_surface(white_path.string());
         const ddcsr::Mesh pial = ddcsr::read_surface((surf / (hemi + ".pial")).string());
-        const ddcsr::Mesh sphere = ddcsr::read_surface((surf / (hemi + ".sphere")).string());
+        // The sphere as FreeSurfer stores it, centred at surface RAS 0.
+        const ddcsr::Mesh sphere = ddcsr::read_centred_sphere((surf / (hemi + ".sphere")).string());
         const std::vector<float> sulc = ddcsr::read_curv((surf / (hemi + ".sulc")).string());
         const std::vector<float> curv = ddcsr::read_curv((surf / (hemi + ".curv")).string());
         const std::vector<float> thickness =
@@ -86,13 +87,8 @@ ddcsr::cli::Command make_parcellate_command() {
             throw ddcsr::InputError((surf / (hemi + "." + what)).string(),
                                     "holds " + std::to_string(n) + " vertices, " + hemi +
                                         ".white " + std::to_string(white.vertices.size()));
-        // The sphere as FreeSurfer stores it, centred at surface RAS 0.
-        ddcsr::Mesh centred = sphere;
-        if (sphere.geometry.valid)
-          for (auto& v : centred.vertices)
-            for (int d = 0; d < 3; ++d) v[d] -= float(sphere.geometry.c_ras[d]);
         const ddcsr::HemisphereParcellation p =
-            ddcsr::parcellate_hemisphere(hemi, white, centred, sulc, curv, fsavg, atlases);
+            ddcsr::parcellate_hemisphere(hemi, white, sphere, sulc, curv, fsavg, atlases);
         ddcsr::write_parcellation(p, hemi, white, pial, thickness, white.geometry, o->subject_dir);
         spdlog::info(
             "{}: registered to fsaverage5 (sulcal depth r {:.2f} after rotation, final "

@@ -58,10 +58,7 @@ ddcsr::cli::Command make_resample_command() {
         if (!fs::exists(reg_path))
           throw ddcsr::InputError(reg_path.string(),
                                   "no sphere.reg: run recon with an --atlas, or ddcsr parcellate");
-        ddcsr::Mesh reg = ddcsr::read_surface(reg_path.string());
-        if (reg.geometry.valid)  // back to the centred sphere FreeSurfer stores
-          for (auto& v : reg.vertices)
-            for (int d = 0; d < 3; ++d) v[d] -= float(reg.geometry.c_ras[d]);
+        const ddcsr::Mesh reg = ddcsr::read_centred_sphere(reg_path.string());
         const ddcsr::Mesh target = ddcsr::read_surface(
             (fs::path(fsavg) / (hemi == "lh" ? "sphere_left.gii.gz" : "sphere_right.gii.gz"))
                 .string());

@@ -37,6 +37,15 @@ struct SurfaceWriteOptions {
 // `mesh.geometry` (when valid; scanner RAS with no footer otherwise).
 void write_surface(const Mesh& mesh, const std::string& path, const SurfaceWriteOptions& opts = {});
 
+// Spheres (sphere, sphere.reg) are centred at 0 in both forms: FreeSurfer's file at surface RAS
+// 0 with the scan's `geometry` in its footer, its GIFTI twin (`freesurfer_path` + ".surf.gii")
+// at scanner RAS 0, as FreeSurfer and Workbench expect. `sphere` is centred at 0.
+void write_centred_sphere(const Mesh& sphere, const VolumeGeometry& geometry,
+                          const std::string& freesurfer_path);
+// Reads a sphere back centred at 0 whichever form the file is (read_surface shifts FreeSurfer
+// files into scanner RAS by their c_ras).
+Mesh read_centred_sphere(const std::string& path);
+
 // FreeSurfer per-vertex scalar ("curv") files, e.g. lh.thickness.
 std::vector<float> read_curv(const std::string& path);
 void write_curv(const std::vector<float>& values, int64_t num_faces, const std::string& path);

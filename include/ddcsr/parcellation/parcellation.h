@@ -83,6 +83,8 @@ struct RegionStats {
 };
 std::vector<RegionStats> region_stats(const Annotation& labels, const Mesh& white, const Mesh& pial,
                                       const std::vector<float>& thickness);
+// The header row of stats/HEMI.ATLAS.tsv (write_parcellation), without its newline.
+const std::string& region_stats_header();
 
 // The cortical ribbon on a grid, labelled by region: connectome nodes in the scan's own space
 // (no registration to a T1).

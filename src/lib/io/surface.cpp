@@ -89,6 +89,27 @@ void write_surface(const Mesh& mesh, const std::string& path, const SurfaceWrite
   write_file_atomic(path, bytes);
 }
 
+void write_centred_sphere(const Mesh& sphere, const VolumeGeometry& geometry,
+                          const std::string& freesurfer_path) {
+  Mesh out = sphere;
+  out.geometry = VolumeGeometry();
+  write_surface(out, freesurfer_path + ".surf.gii");
+  if (geometry.valid) {  // the FreeSurfer writer subtracts c_ras
+    out.geometry = geometry;
+    for (auto& v : out.vertices)
+      for (int d = 0; d < 3; ++d) v[size_t(d)] += float(geometry.c_ras[size_t(d)]);
+  }
+  write_surface(out, freesurfer_path);
+}
+
+Mesh read_centred_sphere(const std::string& path) {
+  Mesh sphere = read_surface(path);
+  if (sphere.geometry.valid)
+    for (auto& v : sphere.vertices)
+      for (int d = 0; d < 3; ++d) v[size_t(d)] -= float(sphere.geometry.c_ras[size_t(d)]);
+  return sphere;
+}
+
 std::vector<float> read_vertex_map(const std::string& path) {
   const std::string bytes = read_file_maybe_gz(path, size_t(1) << 30);
   if (bytes.find("<GIFTI") != std::string::npos) return detail::parse_gifti_vertex_map(bytes, path);

@@ -50,6 +50,13 @@ HemisphereParcellation parcellate_hemisphere(const std::string& hemi, const Mesh
   return out;
 }
 
+const std::string& region_stats_header() {
+  static const std::string header =
+      "region\tvertices\twhite_area_mm2\tpial_area_mm2\tgrey_volume_mm3\tthickness_mean_mm\t"
+      "thickness_sd_mm";
+  return header;
+}
+
 void write_parcellation(const HemisphereParcellation& p, const std::string& hemi, const Mesh& white,
                         const Mesh& pial, const std::vector<float>& thickness,
                         const VolumeGeometry& geometry, const std::string& subject_dir) {
@@ -59,21 +66,12 @@ void write_parcellation(const HemisphereParcellation& p, const std::string& hemi
   fs::create_directories(root / "stats");
   Mesh reg = p.correspondence.sphere_reg;
   reg.hemi = hemi;
-  reg.geometry = VolumeGeometry();
-  write_surface(reg, (root / "surf" / (hemi + ".sphere.reg.surf.gii")).string());
-  if (geometry.valid) {  // FreeSurfer's sphere.reg is centred at surface RAS 0
-    reg.geometry = geometry;
-    for (auto& v : reg.vertices)
-      for (int d = 0; d < 3; ++d) v[d] += float(geometry.c_ras[d]);
-  }
-  write_surface(reg, (root / "surf" / (hemi + ".sphere.reg")).string());
+  write_centred_sphere(reg, geometry, (root / "surf" / (hemi + ".sphere.reg")).string());
   for (const auto& [name, labels] : p.annotations) {
     write_annot(labels, (root / "label" / (hemi + "." + name + ".annot")).string());
     write_gifti_labels(labels, hemi,
                        (root / "label" / (hemi + "." + name + ".label.gii")).string());
-    std::string tsv =
-        "region\tvertices\twhite_area_mm2\tpial_area_mm2\tgrey_volume_mm3\tthickness_mean_mm\t"
-        "thickness_sd_mm\n";
+    std::string tsv = region_stats_header() + "\n";
     for (const RegionStats& s : region_stats(labels, white, pial, thickness)) {
       char line[512];
       std::snprintf(line, sizeof line, "%s\t%lld\t%.1f\t%.1f\t%.1f\t%.3f\t%.3f\n", s.name.c_str(),

@@ -7,6 +7,7 @@
 
 #include "ddcsr/geometry/mesh_distance.h"
 #include "ddcsr/parcellation/parcellation.h"
+#include "ddcsr/surface_maps/surface_maps.h"
 #include "ddcsr/threads.h"
 
 namespace ddcsr {
@@ -16,17 +17,6 @@ namespace {
 // Cortex is at most about 5 mm thick (Fischl and Dale 2000): a ribbon voxel lies within this of
 // both surfaces, so farther voxels need no exact sign.
 constexpr double kRibbonReachMm = 6.0;
-
-Mesh midthickness_of(const Mesh& white, const Mesh& pial) {
-  Mesh mid;
-  mid.faces = white.faces;
-  mid.vertices.resize(white.vertices.size());
-  for (size_t v = 0; v < white.vertices.size(); ++v)
-    for (int d = 0; d < 3; ++d)
-      mid.vertices[v][size_t(d)] =
-          0.5f * (white.vertices[v][size_t(d)] + pial.vertices[v][size_t(d)]);
-  return mid;
-}
 
 }  // namespace
 
@@ -47,7 +37,7 @@ Volume label_ribbon(const Volume& grid, const std::vector<RibbonHemisphere>& hem
                                   ": white, pial and labels differ in their vertices");
     if (h.white->vertices.empty()) continue;
     const int base = ribbon_label_base(atlas, h.hemi);
-    const Mesh mid = midthickness_of(*h.white, *h.pial);
+    const Mesh mid = midthickness_surface(*h.white, *h.pial);
     const MeshDistance white_d(*h.white), pial_d(*h.pial), mid_d(mid);
     // The voxels of the pial surface's bounding box, a voxel beyond it.
     std::array<int64_t, 3> lo{}, hi{};

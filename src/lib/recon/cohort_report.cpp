@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "ddcsr/error.h"
+#include "ddcsr/parcellation/parcellation.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
@@ -178,10 +179,7 @@ std::string cohort_table_tsv(const std::vector<CohortRow>& rows) {
 
 std::string cohort_regions_tsv(const std::vector<CohortRow>& rows, const std::string& atlas,
                                std::vector<std::string>& without_stats) {
-  // The columns of stats/HEMI.ATLAS.tsv (parcellation/parcellate.cpp).
-  const std::string header =
-      "region\tvertices\twhite_area_mm2\tpial_area_mm2\tgrey_volume_mm3\tthickness_mean_mm\t"
-      "thickness_sd_mm";
+  const std::string& header = region_stats_header();
   std::string out = "id\themi\t" + header + "\n";
   for (const CohortRow& r : rows) {
     if (r.status != "ok") continue;

@@ -23,14 +23,7 @@ void write_hemisphere_maps(const HemisphereMaps& maps, const std::string& hemi,
   }
   Mesh sphere = maps.sphere;
   sphere.hemi = hemi;
-  sphere.geometry = VolumeGeometry();
-  write_surface(sphere, (surf / (hemi + ".sphere.surf.gii")).string());
-  if (geometry.valid) {  // the FreeSurfer writer subtracts c_ras
-    sphere.geometry = geometry;
-    for (auto& p : sphere.vertices)
-      for (int d = 0; d < 3; ++d) p[d] += float(geometry.c_ras[d]);
-  }
-  write_surface(sphere, (surf / (hemi + ".sphere")).string());
+  write_centred_sphere(sphere, geometry, (surf / (hemi + ".sphere")).string());
   for (const auto& [name, values] :
        {std::pair<std::string, const std::vector<float>&>{"sulc", maps.sulc},
         {"curv", maps.curv}}) {
