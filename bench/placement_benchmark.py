@@ -22,7 +22,9 @@
    and the mean signed offset (positive: the reconstruction lies OUTSIDE the true surface), over
    all of the reconstruction and over its part on the cerebral side (nearer the subject's
    cerebrum than its cerebellum / brainstem, by distance transforms of its tissue fractions or
-   labels on the DWI grid), with the share of its area on the hindbrain side; the median
+   labels on the DWI grid), with the share of its area on the hindbrain side; the same offset
+   seen from the truth (at points of the true surface: it counts a gyrus the reconstruction
+   misses) and the share of the true surface farther than 2 mm from the reconstruction; the median
    thickness error (the same exact white-to-pial distance measure on the reconstruction's
    cerebral side and on the truth).
 4. philips_enh, with bench/data/philips_enh_tentorium.json, over the vertices above the
@@ -181,7 +183,7 @@ def evaluate_phantom(recon_dir, phantom, samples):
         ps = so.sample_surface(pred[0], pred[1], samples, so.SEED)
         rs = so.sample_surface(ref[0], ref[1], samples, so.SEED + 1)
         d_pr, s_pr, _ = rt.query(ps)
-        d_rp, _, _ = pt.query(rs)
+        d_rp, s_rp, _ = pt.query(rs)
         hb = side(ps)
         cer = ~hb
         out[name] = {
@@ -192,6 +194,10 @@ def evaluate_phantom(recon_dir, phantom, samples):
             "offset_cerebral_median": float(np.median(s_pr[cer])) if cer.any() else float("nan"),
             "hindbrain_percent": 100.0 * hb.mean(),
             "assd_cerebral": 0.5 * (d_pr[cer].mean() + d_rp.mean()) if cer.any() else float("nan"),
+            # Seen from the truth: where the reconstruction misses a gyrus the recon-side offset
+            # cannot tell, since no reconstructed point lies near the missed part.
+            "offset_from_truth": float(-s_rp.mean()), "offset_from_truth_median": float(-np.median(s_rp)),
+            "truth_missed_percent": 100.0 * float((d_rp > 2.0).mean()),
         }
     for hemi in ("lh", "rh"):
         w, p = meshes[hemi + ".white"], meshes[hemi + ".pial"]
@@ -261,6 +267,8 @@ def main():
             t = r[name.split(".")[0] + ".thickness"]
             rows.append(f"| {label} | {name} | {fmt(m['assd'])} | {fmt(m['hd90'])} | {fmt(m['offset'], True)} | "
                         f"{fmt(m['offset_cerebral'], True)} ({fmt(m['offset_cerebral_median'], True)}) | "
+                        f"{fmt(m['offset_from_truth'], True)} ({fmt(m['offset_from_truth_median'], True)}; "
+                        f"{m['truth_missed_percent']:.1f} %) | "
                         f"{m['hindbrain_percent']:.1f} | {fmt(t['error'], True)} ({fmt(t['recon_median'])} / {fmt(t['truth_median'])}) | — |")
     if not a.no_real:
         real = os.path.join(SHARED, "dwi", REAL)
@@ -280,17 +288,19 @@ def main():
         results["real"][REAL] = {"recon": out, "wall_s": run.get("wall_s"), "t1": t1, "t1_half_way": half}
         for name in so.SURFACES:
             m, h = t1[name], half[name]
-            rows.append(f"| {REAL} (2 mm, b=1000 x 16, real) | {name} | — | — | — | — | {m['below_tentorium_percent']:.1f} (below tentorium) | — | "
+            rows.append(f"| {REAL} (2 mm, b=1000 x 16, real) | {name} | — | — | — | — | — | {m['below_tentorium_percent']:.1f} (below tentorium) | — | "
                         f"half-way {h['offset_mm']:+.2f} (vertex median {h['vertex_median_mm']:+.2f}); "
                         f"peak {m['offset_mm']:+.2f} (contrast {m['contrast']:.3f}, {m['positive_percent']:.0f} % +) |")
         notes.append(f"philips_enh picture (white blue, pial red, tentorium yellow): `{pic}`")
     head = [f"ddcsr: `{version}` (sha256 {results['ddcsr_sha256'][:12]}), recon extra args: `{' '.join(extra) or '(none)'}`, "
             f"--threads {a.threads}; WORK `{work}`", "",
             "| subject | surface | ASSD | HD90 | mean signed offset (all) | offset, cerebral side: mean (median) | "
-            "area on hindbrain side / below tentorium % | median thickness error (recon / truth) | T1 boundary offset above tentorium |",
-            "|---|---|---|---|---|---|---|---|---|"]
+            "offset seen from the truth: mean (median; truth > 2 mm away) | area on hindbrain side / below tentorium % | median thickness error (recon / truth) | T1 boundary offset above tentorium |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     tail = ["", "mm. Signed offsets: positive = the reconstruction lies OUTSIDE the true surface. T1 boundary offset: "
-            "negative = the T1 puts the boundary INSIDE the surface. Thickness: median exact white-to-pial distance "
+            "negative = the T1 puts the boundary INSIDE the surface. Seen from the truth: the same sign, "
+            "measured at points of the true surface (a gyrus the reconstruction misses counts there and not in the "
+            "reconstruction's own offset). Thickness: median exact white-to-pial distance "
             "(cerebral side of the reconstruction vs the truth), per hemisphere. T1 half-way: FreeSurfer's criterion on the mean "
             "profile (t1_boundaries.py); peak: of the mean 1 mm-in minus 1 mm-out step (t1_agreement.py; lands on the "
             "grey/CSF edge for white)."] + notes
