@@ -23,7 +23,8 @@ TEST(Qc, ContoursLandWhereTheSurfaceCutsTheSlice) {
   QcOptions opts;
   opts.pixel_mm = 1.0;
   opts.slice_fractions = {0.5};
-  const RgbImage pic = render_qc({&image, &image}, {{&sphere, {255, 0, 0}}}, QcView::Axial, opts);
+  const RgbImage pic =
+      render_qc({&image, &image}, {{&sphere, {255, 0, 0}, {}}}, QcView::Axial, opts);
   ASSERT_GT(pic.width, 200);  // two panels of ~124 px
   // Red pixels: on a circle of radius ~30 mm about each panel's centre.
   const int panel = (pic.width - 2) / 2;

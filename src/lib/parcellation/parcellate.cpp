@@ -7,23 +7,14 @@
 #include "ddcsr/io/atomic_file.h"
 #include "ddcsr/io/nifti.h"
 #include "ddcsr/parcellation/parcellation.h"
+#include "ddcsr/shipped_files.h"
 
 namespace fs = std::filesystem;
 
 namespace ddcsr {
 
 std::string default_fsaverage_dir(const std::string& executable_path) {
-  if (const char* env = std::getenv("DDCSR_FSAVERAGE"); env && *env) return env;
-  std::error_code ec;
-  fs::path exe = fs::canonical(executable_path, ec);
-  if (ec) exe = fs::canonical("/proc/self/exe", ec);
-  const fs::path dir = exe.parent_path();
-  for (const fs::path& candidate :
-       {dir / ".." / "data" / "fsaverage5", dir / ".." / ".." / "data" / "fsaverage5",
-        dir / ".." / "share" / "ddcsr" / "data" / "fsaverage5"})
-    if (fs::exists(candidate / "sphere_left.gii.gz", ec))
-      return fs::weakly_canonical(candidate, ec).string();
-  return (dir / ".." / "share" / "ddcsr" / "data" / "fsaverage5").lexically_normal().string();
+  return shipped_path(executable_path, "data/fsaverage5", "DDCSR_FSAVERAGE", "sphere_left.gii.gz");
 }
 
 HemisphereParcellation parcellate_hemisphere(const std::string& hemi, const Mesh& white,

@@ -28,6 +28,7 @@
 #include "ddcsr/recon/field_of_view.h"
 #include "ddcsr/recon/hemispheres.h"
 #include "ddcsr/recon/sign_repair.h"
+#include "ddcsr/shipped_files.h"
 #include "ddcsr/surface_maps/surface_maps.h"
 #include "ddcsr/threads.h"
 #include "ddcsr/version.h"
@@ -781,8 +782,8 @@ void write_qc_pictures(SubjectRun& r) {
   const Volume fa = r.features.native.maps.frame(DiffusionMaps::kFA);
   std::vector<QcContour> contours;
   for (const auto& h : r.hemispheres) {
-    contours.push_back({&h.white, {40, 140, 255}});
-    contours.push_back({&h.pial, {255, 40, 40}});
+    contours.push_back({&h.white, {40, 140, 255}, {}});
+    contours.push_back({&h.pial, {255, 40, 40}, {}});
   }
   QcOptions qopts;
   qopts.region = &r.features.native_mask;
@@ -837,16 +838,7 @@ void finish_report(SubjectRun& r, double seconds) {
 }  // namespace
 
 std::string default_model_path(const std::string& executable_path) {
-  if (const char* env = std::getenv("DDCSR_MODEL"); env && *env) return env;
-  std::error_code ec;
-  fs::path exe = fs::canonical(executable_path, ec);
-  if (ec) exe = fs::canonical("/proc/self/exe", ec);
-  const fs::path dir = exe.parent_path();
-  for (const fs::path& candidate :
-       {dir / ".." / "models" / "sdfnet.pt", dir / ".." / ".." / "models" / "sdfnet.pt",
-        dir / ".." / "share" / "ddcsr" / "models" / "sdfnet.pt"})
-    if (fs::exists(candidate, ec)) return fs::weakly_canonical(candidate, ec).string();
-  return (dir / ".." / "share" / "ddcsr" / "models" / "sdfnet.pt").lexically_normal().string();
+  return shipped_path(executable_path, "models/sdfnet.pt", "DDCSR_MODEL");
 }
 
 ReconSummary reconstruct_subject(const SubjectInput& subject, const ReconOptions& options,
