@@ -6,6 +6,7 @@
 #include <stdexcept>
 
 #include "ddcsr/error.h"
+#include "ddcsr/frames.h"
 #include "ddcsr/io/atomic_file.h"
 #include "io/surface_formats.h"
 
@@ -89,6 +90,19 @@ void write_surface(const Mesh& mesh, const std::string& path, const SurfaceWrite
   write_file_atomic(path, bytes);
 }
 
+namespace {
+// Every vertex through one of frames.h's conversions between surface RAS and scanner RAS, with
+// c_ras rounded to float as the vertices are: the sum then rounds as float arithmetic would, and
+// a sphere written and read back keeps its coordinates.
+void convert_vertices(Mesh& mesh, const Vec3& c_ras, Vec3 (*convert)(const Vec3&, const Vec3&)) {
+  const Vec3 c{double(float(c_ras[0])), double(float(c_ras[1])), double(float(c_ras[2]))};
+  for (auto& v : mesh.vertices) {
+    const Vec3 p = convert({v[0], v[1], v[2]}, c);
+    for (int d = 0; d < 3; ++d) v[size_t(d)] = float(p[size_t(d)]);
+  }
+}
+}  // namespace
+
 void write_centred_sphere(const Mesh& sphere, const VolumeGeometry& geometry,
                           const std::string& freesurfer_path) {
   Mesh out = sphere;
@@ -96,8 +110,7 @@ void write_centred_sphere(const Mesh& sphere, const VolumeGeometry& geometry,
   write_surface(out, freesurfer_path + ".surf.gii");
   if (geometry.valid) {  // the FreeSurfer writer subtracts c_ras
     out.geometry = geometry;
-    for (auto& v : out.vertices)
-      for (int d = 0; d < 3; ++d) v[size_t(d)] += float(geometry.c_ras[size_t(d)]);
+    convert_vertices(out, geometry.c_ras, surface_ras_to_scanner_ras);
   }
   write_surface(out, freesurfer_path);
 }
@@ -105,8 +118,7 @@ void write_centred_sphere(const Mesh& sphere, const VolumeGeometry& geometry,
 Mesh read_centred_sphere(const std::string& path) {
   Mesh sphere = read_surface(path);
   if (sphere.geometry.valid)
-    for (auto& v : sphere.vertices)
-      for (int d = 0; d < 3; ++d) v[size_t(d)] -= float(sphere.geometry.c_ras[size_t(d)]);
+    convert_vertices(sphere, sphere.geometry.c_ras, scanner_ras_to_surface_ras);
   return sphere;
 }
 

@@ -1,6 +1,5 @@
 // One hemisphere's registration, labels, statistics and their files.
 #include <cstdio>
-#include <cstdlib>
 #include <filesystem>
 
 #include "ddcsr/error.h"
