@@ -46,5 +46,8 @@ std::vector<std::array<float, 3>> vertex_normals(const Mesh& mesh);
 double mesh_area(const Mesh& mesh);
 // Signed volume enclosed (positive for outward-facing counter-clockwise faces).
 double mesh_volume(const Mesh& mesh);
+// Mean curvature per vertex (1/mm, FreeSurfer's sign: positive where the surface is concave, in
+// sulci), from the cotangent Laplace-Beltrami operator with mixed Voronoi areas.
+std::vector<float> mean_curvature(const Mesh& surface);
 
 }  // namespace ddcsr

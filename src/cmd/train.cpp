@@ -25,6 +25,7 @@ struct TrainCliOptions {
   std::vector<std::string> sims;                 // `ddcsr simulate` folders
   std::vector<std::string> scans;                // DWI,SURF_DIR[,AFFINE[,MASK]]
   std::vector<std::string> val_sims, val_scans;  // the same, for validation only
+  std::vector<std::string> average;              // models whose weights are averaged instead
   std::string save_pairs;
   bool resample_targets = false;
   std::string sim_mask = "truth";
@@ -78,10 +79,14 @@ ddcsr::cli::Command make_train_command() {
       "Input normalisation (per-channel mean and standard deviation inside the model): an\n"
       "untrained export gets it from the training features; a trained model (fine-tuning, e.g.\n"
       "models/sdfnet.pt on your own --scan pairs) keeps its own, which its weights were learnt\n"
-      "with. --normalisation data|keep overrides either.";
+      "with. --normalisation data|keep overrides either.\n"
+      "--average A.pt B.pt ... writes the mean of the models' weights to --output (checkpoints of\n"
+      "one run with one input normalisation), a model steadier on unseen data than its rounds.";
   c.references = {
       "Oktay et al. (2018). Attention U-Net: learning where to look for the pancreas. MIDL.",
-      "Kingma & Ba (2015). Adam: a method for stochastic optimization. ICLR."};
+      "Kingma & Ba (2015). Adam: a method for stochastic optimization. ICLR.",
+      "Izmailov et al. (2018). Averaging weights leads to wider optima and better generalization. "
+      "UAI."};
   c.order = 80;
   c.setup = [](CLI::App& app) {
     auto o = std::make_shared<TrainCliOptions>();
@@ -103,6 +108,10 @@ ddcsr::cli::Command make_train_command() {
            "Brain mask of --sim folders: truth (their mask.nii.gz) or computed (recon's own, "
            "as on a real scan)")
         ->check(CLI::IsMember({"truth", "computed"}));
+    app.add_option("--average", o->average,
+                   "Write the mean of these models' weights (checkpoints of one run, repeatable) "
+                   "to --output instead of training")
+        ->check(CLI::ExistingFile);
     app.add_option("--save-pairs", o->save_pairs, "Write the computed features and targets here");
     app.add_option("--grid-mm", o->grid_mm, "Feature grid spacing (default: the model's)")
         ->check(CLI::PositiveNumber);
@@ -153,6 +162,13 @@ ddcsr::cli::Command make_train_command() {
         ->check(CLI::PositiveNumber);
     return [o]() -> int {
       auto& t = o->train;
+      if (!o->average.empty()) {
+        if (!o->model.empty() || !o->pairs.empty() || !o->sims.empty() || !o->scans.empty())
+          throw ddcsr::UsageError("--average trains nothing: give no --model or training data");
+        ddcsr::average_sdfnet_weights(o->average).save(o->output);
+        spdlog::info("{}: mean of the weights of {} models", o->output, o->average.size());
+        return 0;
+      }
       t.checkpoint_path =
           o->checkpoint.empty()
               ? std::filesystem::path(o->output).replace_extension(".ckpt.pt").string()

@@ -2,6 +2,7 @@
 // whose diffusion signal is made from partial volumes of white matter, cortex and CSF.
 #include <gtest/gtest.h>
 
+#include <array>
 #include <cmath>
 #include <numeric>
 
@@ -38,6 +39,7 @@ struct SphereTissue {
   double cortex_anisotropy = 0;   // radial excess diffusivity of cortex, um2/ms
   bool keep_deviatoric = false;   // fit_dti keeps the tensors (as recon's features do)
   bool csf = true;                // false: nothing around the pial surface (an ex vivo specimen)
+  double white_radius = kWhiteRadius, pial_radius = kPialRadius, csf_radius = kCsfRadius;
 };
 
 // A ball of white matter with radial fibres, a shell of isotropic cortex, CSF, and nothing
@@ -45,7 +47,7 @@ struct SphereTissue {
 // and CSF 1.2 and 2.5 times white matter's, b = 1000 over 30 directions and 2 b0.
 Phantom sphere_phantom(double voxel_mm, const SphereTissue& tissue = {}) {
   const double contrast = tissue.contrast;
-  const int64_t n = static_cast<int64_t>(std::ceil(2 * (kCsfRadius + 6) / voxel_mm));
+  const int64_t n = static_cast<int64_t>(std::ceil(2 * (tissue.csf_radius + 6) / voxel_mm));
   const double origin = -0.5 * voxel_mm * double(n - 1);
   const Affine affine = Affine::from_linear_translation(
       {voxel_mm, 0, 0, 0, voxel_mm, 0, 0, 0, voxel_mm}, {origin, origin, origin});
@@ -74,11 +76,11 @@ Phantom sphere_phantom(double voxel_mm, const SphereTissue& tissue = {}) {
               const Vec3 p = affine.apply({i + (a + 0.5) / sub - 0.5, j + (b + 0.5) / sub - 0.5,
                                            k + (c + 0.5) / sub - 0.5});
               const double r = std::sqrt(p[0] * p[0] + p[1] * p[1] + p[2] * p[2]);
-              if (r < kWhiteRadius)
+              if (r < tissue.white_radius)
                 f[0] += 1;
-              else if (r < kPialRadius)
+              else if (r < tissue.pial_radius)
                 f[1] += 1;
-              else if (r < kCsfRadius && tissue.csf)
+              else if (r < tissue.csf_radius && tissue.csf)
                 f[2] += 1;
             }
         for (double& x : f) x /= sub * sub * sub;
@@ -173,6 +175,36 @@ TEST(Placement, BiasedSurfacesMoveOntoTheBoundaries) {
     EXPECT_EQ(self_intersection_fraction(pial), 0.0);
     EXPECT_EQ(fraction_vertices_outside(white, pial), 0.0);
   }
+}
+
+// A small ball at 2.5 mm: its blurred boundaries cross half-way inside the true ones by the
+// blur's variance times the mean curvature (here 0.7 mm for white, radius 6 mm, and 0.3 mm for
+// pial, radius 9 mm), and the default correction takes most of that back.
+TEST(Placement, CurvedBoundariesAreNotRoundedOff) {
+  SphereTissue small;
+  small.keep_deviatoric = true;
+  small.white_radius = 6.0;
+  small.pial_radius = 9.0;
+  small.csf_radius = 14.0;
+  const Phantom p = sphere_phantom(2.5, small);
+  const Volume sdf = sphere_sdf(small.white_radius);
+  const TissueEvidence ev = estimate_tissue_evidence(p.maps, p.mask, sdf);
+  auto placed = [&](double variance_voxels) {
+    PlacementOptions o;
+    o.blur_variance_voxels = variance_voxels;
+    Mesh white = make_icosphere(4, small.white_radius), pial = make_icosphere(4, small.pial_radius);
+    const HemispherePlacement r = place_surfaces(white, pial, ev, sdf, {}, o);
+    EXPECT_FALSE(r.reverted);
+    EXPECT_GT(r.white.evidence_percent, 80);
+    EXPECT_GT(r.pial.evidence_percent, 95);
+    return std::array<double, 2>{mean_radius(white) - small.white_radius,
+                                 mean_radius(pial) - small.pial_radius};
+  };
+  const auto uncorrected = placed(0.0), corrected = placed(PlacementOptions{}.blur_variance_voxels);
+  EXPECT_LT(uncorrected[0], -0.4);
+  EXPECT_LT(uncorrected[1], -0.2);
+  EXPECT_LT(std::abs(corrected[0]), 0.5 * std::abs(uncorrected[0]));
+  EXPECT_LT(std::abs(corrected[1]), 0.12);
 }
 
 // Superficial white matter runs along the cortex (U-fibres) and cortex is radially anisotropic:

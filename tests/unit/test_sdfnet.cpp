@@ -17,6 +17,7 @@
 #include "ddcsr/sdfnet/sdfnet.h"
 #include "ddcsr/sdfnet/train.h"
 #include "ddcsr/sdfnet/training_data.h"
+#include "sdfnet/sdfnet_impl.h"
 
 namespace fs = std::filesystem;
 using namespace ddcsr;
@@ -352,6 +353,47 @@ TEST_F(SdfNetTest, TinyTrainingLowersLossCheckpointsAndResumes) {
   // Resuming from a model that is not a checkpoint is refused.
   SdfNet fresh = SdfNet::load(model(), kChannels);
   EXPECT_THROW(train_sdfnet(fresh, pairs, more), InputError);
+}
+
+// The weight average of checkpoints of one run is their parameters' element-wise mean; models
+// with another input normalisation or another architecture are refused.
+TEST_F(SdfNetTest, WeightAverageIsTheMeanOfTheCheckpoints) {
+  SdfNet net = SdfNet::load(model(), kChannels, Device::Cpu);
+  std::vector<SdfTrainingPair> pairs{sphere_phantom({28, 24, 24}, 4),
+                                     sphere_phantom({28, 24, 24}, 5)};
+  SdfTrainOptions o;
+  o.steps = 6;
+  o.patch = 16;
+  o.learning_rate = 5e-3;
+  o.validation_every = 0;
+  o.checkpoint_path = dir_ + "/avg_ckpt.pt";
+  train_sdfnet(net, pairs, o);
+  net.save(dir_ + "/avg_a.pt");
+  o.set_normalisation = false;  // the second half of the run keeps the inputs of the first
+  train_sdfnet(net, pairs, o);
+  net.save(dir_ + "/avg_b.pt");
+  const SdfNet mean = average_sdfnet_weights({dir_ + "/avg_a.pt", dir_ + "/avg_b.pt"});
+  const SdfNet a = SdfNet::load(dir_ + "/avg_a.pt", kChannels, Device::Cpu);
+  const SdfNet b = SdfNet::load(dir_ + "/avg_b.pt", kChannels, Device::Cpu);
+  std::vector<torch::Tensor> pa, pb;
+  for (const auto& p : a.impl().module.parameters()) pa.push_back(p);
+  for (const auto& p : b.impl().module.parameters()) pb.push_back(p);
+  size_t k = 0;
+  double changed = 0;
+  for (const auto& p : mean.impl().module.parameters()) {
+    ASSERT_LT(k, pa.size());
+    EXPECT_TRUE(torch::allclose(p, 0.5 * (pa[k] + pb[k]), 1e-5, 1e-7)) << "parameter " << k;
+    changed += (pa[k] - pb[k]).abs().sum().item<double>();
+    ++k;
+  }
+  EXPECT_EQ(k, pa.size());
+  EXPECT_GT(changed, 0);  // the two checkpoints differ, so the mean is not either of them
+  EXPECT_NE(mean.metadata().json.find("\"weight_average\""), std::string::npos);
+
+  export_model(dir_ + "/avg_other.pt",
+               "--channels white_like,pial_like,noise --spacing 2 --width 4 --levels 2");
+  EXPECT_THROW(average_sdfnet_weights({dir_ + "/avg_a.pt", dir_ + "/avg_other.pt"}), InputError);
+  EXPECT_THROW(average_sdfnet_weights({dir_ + "/avg_a.pt", model()}), InputError);  // inputs
 }
 
 TEST_F(SdfNetTest, ValidationOnlyPairsAreNeverTrainedOnAndTheBestModelIsKept) {

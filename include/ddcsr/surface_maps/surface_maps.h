@@ -31,10 +31,6 @@
 
 namespace ddcsr {
 
-// Mean curvature per vertex (1/mm, FreeSurfer's sign: positive in sulci), from the cotangent
-// Laplace-Beltrami operator.
-std::vector<float> mean_curvature(const Mesh& surface);
-
 struct InflationOptions {
   // Total smoothing, in mm^2 of diffusion time (uniform graph Laplacian scaled by the mean edge
   // length squared). 420 mm^2 reproduces FreeSurfer's fsaverage5 inflated surface (vertex

@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cmath>
 #include <limits>
+#include <numeric>
 #include <string>
 
 #include "ddcsr/error.h"
@@ -251,7 +252,31 @@ std::vector<double> smoothed_displacement(const std::vector<double>& found, cons
   return out;
 }
 
-void summarise(SurfacePlacement& s, const std::vector<double>& found) {
+// Outward correction of the found boundaries for the curvature bias of the half-way level: the
+// level of a blurred convex boundary lies inside it by variance * H (H = (k1 + k2) / 2, the mean
+// curvature, convex positive; a Gaussian blur is mean-curvature flow of the level set for a time
+// of half the variance), so the boundary lies that much beyond the level found. H is the
+// surface's own, lightly smoothed (curvature from a mesh is noisy at single vertices); the
+// correction is bounded by `cap_mm` and fades where under `min_evidence` of the neighbourhood
+// found a boundary, as the displacements do.
+std::vector<double> curvature_correction(const Mesh& surface, const std::vector<double>& found,
+                                         const Adjacency& adj, int share_iterations,
+                                         double variance_mm2, double cap_mm, double min_evidence) {
+  const size_t nv = found.size();
+  const std::vector<float> concave = mean_curvature(surface);  // FreeSurfer's sign: -H
+  std::vector<double> h(concave.begin(), concave.end()), share(nv);
+  smooth_on_surface(h, adj, 2);
+  for (size_t v = 0; v < nv; ++v) share[v] = std::isnan(found[v]) ? 0.0 : 1.0;
+  smooth_on_surface(share, adj, share_iterations);
+  std::vector<double> c(nv);
+  for (size_t v = 0; v < nv; ++v)
+    c[v] =
+        std::clamp(-variance_mm2 * h[v], -cap_mm, cap_mm) * std::min(1.0, share[v] / min_evidence);
+  return c;
+}
+
+void summarise(SurfacePlacement& s, const std::vector<double>& found,
+               const std::vector<double>& correction) {
   const size_t nv = s.displacement.size();
   s.evidence_vertices = 0;
   double found_sum = 0;
@@ -278,6 +303,11 @@ void summarise(SurfacePlacement& s, const std::vector<double>& found) {
   s.p95_abs_mm = *p95;
   s.evidence_percent = 100.0 * double(s.evidence_vertices) / double(nv);
   s.moved_percent = 100.0 * double(s.moved_vertices) / double(nv);
+  for (size_t v = 0; v < nv; ++v) abs_d[v] = float(std::abs(correction[v]));
+  s.curvature_correction_mean_abs_mm =
+      std::accumulate(abs_d.begin(), abs_d.end(), 0.0) / double(nv);
+  std::nth_element(abs_d.begin(), p95, abs_d.end());
+  s.curvature_correction_p95_abs_mm = *p95;
 }
 
 }  // namespace
@@ -449,6 +479,21 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
           : 0;
   std::vector<double> dw = smoothed_displacement(white_found, adj, iterations, o.min_evidence);
   std::vector<double> dp = smoothed_displacement(pial_found, adj, iterations, o.min_evidence);
+  std::vector<double> white_correction(nv, 0.0), pial_correction(nv, 0.0);
+  if (o.blur_variance_voxels > 0) {
+    // The variance along the surface in mm^2: the voxel's mean squared size.
+    const Vec3& h = evidence_spacing;
+    const double variance = o.blur_variance_voxels * (h[0] * h[0] + h[1] * h[1] + h[2] * h[2]) / 3;
+    const double cap = 0.5 * blur_mm;
+    white_correction =
+        curvature_correction(white, white_found, adj, iterations, variance, cap, o.min_evidence);
+    pial_correction =
+        curvature_correction(pial, pial_found, adj, iterations, variance, cap, o.min_evidence);
+    for (size_t v = 0; v < nv; ++v) {
+      dw[v] += white_correction[v];
+      dp[v] += pial_correction[v];
+    }
+  }
   // Bounds: white stays inside pial and short of its blade's medial sheet, pial outside the
   // moved white and short of its sulcus's medial sheet.
   for (size_t v = 0; v < nv; ++v) {
@@ -539,8 +584,8 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
   result.seconds_check = std::chrono::duration<double>(Clock::now() - t1).count();
   result.white.displacement.assign(dw.begin(), dw.end());
   result.pial.displacement.assign(dp.begin(), dp.end());
-  summarise(result.white, white_found);
-  summarise(result.pial, pial_found);
+  summarise(result.white, white_found, white_correction);
+  summarise(result.pial, pial_found, pial_correction);
   for (size_t v = 0; v < nv; ++v) {
     result.white.taken_back_vertices += taken_back[v];
     result.pial.taken_back_vertices += taken_back[v + nv];

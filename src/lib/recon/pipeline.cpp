@@ -169,6 +169,8 @@ json surface_placement_json(const SurfacePlacement& s) {
           {"moved_percent", r3(s.moved_percent)},
           {"evidence_percent", r3(s.evidence_percent)},
           {"mean_boundary_offset_found_mm", r3(s.mean_found_offset_mm)},
+          {"curvature_correction_mean_abs_mm", r3(s.curvature_correction_mean_abs_mm)},
+          {"curvature_correction_p95_abs_mm", r3(s.curvature_correction_p95_abs_mm)},
           {"taken_back_vertices", s.taken_back_vertices}};
 }
 

@@ -542,4 +542,36 @@ std::vector<double> sdf_mae_near_surface(const Volume& predicted, const Volume& 
   return mae;
 }
 
+SdfNet average_sdfnet_weights(const std::vector<std::string>& paths) {
+  if (paths.empty()) throw UsageError("no models to average");
+  SdfNet first = SdfNet::load(paths[0], {}, Device::Cpu);
+  torch::jit::Module& sum = first.impl().module;
+  torch::NoGradGuard no_grad;
+  const auto input_mean = sum.attr("input_mean").toTensor().clone();
+  const auto input_std = sum.attr("input_std").toTensor().clone();
+  for (size_t i = 1; i < paths.size(); ++i) {
+    const SdfNet other = SdfNet::load(paths[i], {}, Device::Cpu);
+    const torch::jit::Module& m = other.impl().module;
+    if (!torch::equal(m.attr("input_mean").toTensor(), input_mean) ||
+        !torch::equal(m.attr("input_std").toTensor(), input_std))
+      throw InputError(paths[i], "input normalisation differs from " + paths[0] +
+                                     "'s: weights learnt with other inputs do not average");
+    std::vector<std::pair<std::string, torch::Tensor>> theirs;
+    for (const auto& p : m.named_parameters(true)) theirs.emplace_back(p.name, p.value);
+    size_t k = 0;
+    for (const auto& p : sum.named_parameters(true)) {
+      if (k == theirs.size() || theirs[k].first != p.name ||
+          !theirs[k].second.sizes().equals(p.value.sizes()))
+        throw InputError(paths[i], "parameters differ from " + paths[0] + "'s at " + p.name);
+      p.value.add_(theirs[k++].second);
+    }
+    if (k != theirs.size()) throw InputError(paths[i], "has more parameters than " + paths[0]);
+  }
+  for (const auto& p : sum.named_parameters(true)) p.value.div_(double(paths.size()));
+  nlohmann::ordered_json doc = nlohmann::ordered_json::parse(first.metadata().json);
+  doc["weight_average"] = paths;
+  first.impl().set_metadata(doc);
+  return first;
+}
+
 }  // namespace ddcsr

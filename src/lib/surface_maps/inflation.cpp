@@ -1,4 +1,4 @@
-// Mean curvature, inflation with sulcal depth, and the midthickness surface.
+// Inflation with sulcal depth, and the midthickness surface.
 #include <Eigen/Sparse>
 #include <Eigen/SparseCholesky>
 #include <algorithm>
@@ -79,50 +79,6 @@ std::vector<std::pair<int32_t, int32_t>> unique_edges(const Mesh& m) {
 }  // namespace surface_maps_detail
 
 using namespace surface_maps_detail;
-
-std::vector<float> mean_curvature(const Mesh& surface) {
-  const std::vector<V3> x = to_v3(surface);
-  std::vector<V3> lap(x.size(), V3{0, 0, 0});
-  // Cotangent Laplacian: for each corner l opposite edge (i, j), 0.5 cot(angle at l) (x_j - x_i).
-  for (const auto& f : surface.faces)
-    for (int k = 0; k < 3; ++k) {
-      const int32_t i = f[k], j = f[(k + 1) % 3], l = f[(k + 2) % 3];
-      const V3 u = x[i] - x[l], v = x[j] - x[l];
-      const double s = norm(cross(u, v));
-      if (s <= 0) continue;
-      const V3 d = (0.5 * dot(u, v) / s) * (x[j] - x[i]);
-      lap[i] = lap[i] + d;
-      lap[j] = lap[j] - d;
-    }
-  // Mixed Voronoi areas (Meyer et al. 2003): a third of each face is off by 15 % at vertices of
-  // valence 5 and 7.
-  std::vector<double> area(x.size(), 0.0);
-  for (const auto& f : surface.faces) {
-    const double fa = 0.5 * norm(face_normal_unscaled(x, f));
-    if (fa <= 0) continue;
-    std::array<double, 3> cosine;
-    for (int k = 0; k < 3; ++k)
-      cosine[k] = dot(x[f[(k + 1) % 3]] - x[f[k]], x[f[(k + 2) % 3]] - x[f[k]]);
-    const int obtuse = cosine[0] < 0 ? 0 : cosine[1] < 0 ? 1 : cosine[2] < 0 ? 2 : -1;
-    for (int k = 0; k < 3; ++k) {
-      if (obtuse >= 0) {
-        area[f[k]] += k == obtuse ? fa / 2 : fa / 4;
-        continue;
-      }
-      // Corner k's share: the two half-edges from it, each times the cotangent opposite.
-      const int a = (k + 1) % 3, b = (k + 2) % 3;
-      const V3 ea = x[f[a]] - x[f[k]], eb = x[f[b]] - x[f[k]];
-      area[f[k]] += (dot(ea, ea) * cosine[b] / (2 * fa) + dot(eb, eb) * cosine[a] / (2 * fa)) / 8;
-    }
-  }
-  const std::vector<V3> n = vertex_normals_of(x, surface);
-  std::vector<float> h(x.size(), 0.0f);
-  // The Laplace-Beltrami of the position is 2 H times the inward normal on a convex patch; its
-  // outward component is therefore positive where the surface is concave (sulcal fundi).
-  for (size_t i = 0; i < x.size(); ++i)
-    if (area[i] > 0) h[i] = float(0.5 * dot(lap[i], n[i]) / area[i]);
-  return h;
-}
 
 InflatedSurface inflate_surface(const Mesh& white, const InflationOptions& options) {
   if (options.steps < 1 || !(options.diffusion_mm2 > 0))
