@@ -16,9 +16,10 @@
 //   Around an ex vivo specimen in a medium without signal there is no CSF to be brighter than
 //   cortex: the tissue fraction is then the b0 over cortex's level (tissue against void).
 // - White: white matter's share f of each sample x = f W + (1 - f) G of the tensor's deviatoric
-//   part along the vertex's normal, where |W| is white matter's anisotropy read just beyond the
-//   scan's blur inside the boundary (it varies with the fibre configuration and falls where
-//   fibres turn into cortex) and G is cortex's own deviatoric tensor read just outside it; f
+//   part along the vertex's normal, where |W| is white matter's anisotropy at the boundary,
+//   extrapolated from two readings beyond the scan's blur inside it (it varies with the fibre
+//   configuration and falls where fibres turn into cortex) and G is cortex's own deviatoric
+//   tensor read just outside it; f
 //   solves |x - (1 - f) G| = f |W|. Exact for the mixture whatever the two orientations: the
 //   magnitude alone is not, because radial cortex and tangential superficial white matter
 //   (U-fibres) partly cancel and a half-and-half voxel looks mostly cortex; and free of white
@@ -84,6 +85,15 @@ struct PlacementOptions {
   double min_gap_mm =
       0.2;  // white keeps this far inside pial; surfaces this far from medial sheets
   double min_thickness_mm = 0.3;  // thinner pairs (white touching itself, medial wall) stay
+  // White matter's anisotropy falls towards the cortex where fibres turn into the gyri and
+  // U-fibres cross them; read beyond the scan's blur, its level is too high for the white matter
+  // at the boundary, and white lands too deep (simulate's fsaverage5 subject s9102 −0.49 mm, the
+  // T1 of philips_enh +0.38 mm on rh). Its level at the boundary is therefore extrapolated
+  // linearly, with the slope between two 1 mm readings beyond the whole support of the blur
+  // (1.5 voxels: cortex's partial volume would fake a fall), times this gain (0: the level read
+  // beyond the blur alone); never above that level, never below half-way to cortex's. Where white
+  // matter does not fall, the readings agree and nothing changes (docs/experiments.md).
+  double white_level_extrapolation = 1.0;
   // A step must rise from below `low` to above `high` of its two levels across the search range.
   double low = 0.3, high = 0.7;
   // The half-way level of a boundary blurred by the scan lies inside the boundary where it is

@@ -316,7 +316,8 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
                                    const Volume& white_sdf, const std::vector<uint8_t>& excluded,
                                    const PlacementOptions& o) {
   if (!(o.search_mm > 0 && o.sample_mm > 0 && o.sample_mm < o.search_mm && o.max_step_mm > 0 &&
-        o.smoothing_mm >= 0 && o.min_evidence > 0 && o.min_gap_mm >= 0 && o.low < 0.5 &&
+        o.smoothing_mm >= 0 && o.min_evidence > 0 && o.min_gap_mm >= 0 &&
+        o.white_level_extrapolation >= 0 && o.white_level_extrapolation <= 2 && o.low < 0.5 &&
         o.high > 0.5 && o.max_rounds >= 1))
     throw UsageError("placement: invalid options");
   const size_t nv = white.vertices.size();
@@ -330,11 +331,12 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
   const auto white_normals = vertex_normals(white), pial_normals = vertex_normals(pial);
   const int64_t samples = 2 * std::lround(o.search_mm / o.sample_mm) + 1;
   const double window = 2.0;  // mm either side of a step in which its two levels must show
-  // White matter's own level is read 1 mm deep beyond the blur of the scan (a voxel, and as
-  // much again for trilinear sampling), so the profile reaches that much farther inside.
+  // White matter's own level is read over 1 mm and over the next 1 mm beyond the blur of the
+  // scan (a voxel, and as much again for trilinear sampling), so the profile reaches that much
+  // farther inside.
   const Vec3 evidence_spacing = ev.anisotropy.spacing();
   const double blur_mm = std::max({evidence_spacing[0], evidence_spacing[1], evidence_spacing[2]});
-  const int64_t skip = std::lround((blur_mm + 1.0) / o.sample_mm);
+  const int64_t skip = std::lround((1.5 * blur_mm + 2.0) / o.sample_mm);
   const double inner_depth = double(skip) * o.sample_mm;
   // Cortex's own tensor is read half a blur outside the boundary, over 1 mm: past most of
   // white matter's partial volume, short of the pial surface of a 2.5 mm cortex.
@@ -406,7 +408,18 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
       double boundary = 0;
       for (int pass = 0; o.place_white && pass < 2; ++pass) {
         const double depth = boundary - blur_mm + 1.0;
-        const double lw = inner_level(a, o.search_mm + inner_depth, o.sample_mm, depth);
+        double lw = inner_level(a, o.search_mm + inner_depth, o.sample_mm, depth);
+        // How white matter's level falls towards the boundary: the slope between two readings
+        // beyond the whole support of the blur (1.5 voxels), 1 mm apart. With it, the level read
+        // beyond the blur (centred blur + 0.5 mm inside the boundary) is extrapolated to the
+        // boundary.
+        const double near = inner_level(a, o.search_mm + inner_depth, o.sample_mm,
+                                        boundary - 1.5 * blur_mm + 1.0),
+                     far = inner_level(a, o.search_mm + inner_depth, o.sample_mm,
+                                       boundary - 1.5 * blur_mm);
+        if (!std::isnan(lw) && !std::isnan(near) && !std::isnan(far) && far > near)
+          lw = std::max(lw - o.white_level_extrapolation * (far - near) * (blur_mm + 0.5),
+                        lc + 0.5 * (lw - lc));
         if (std::isnan(lw) || lw - lc < 0.3 * global_contrast) {
           white_found[v] = std::numeric_limits<double>::quiet_NaN();
           break;
