@@ -331,9 +331,9 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
   const auto white_normals = vertex_normals(white), pial_normals = vertex_normals(pial);
   const int64_t samples = 2 * std::lround(o.search_mm / o.sample_mm) + 1;
   const double window = 2.0;  // mm either side of a step in which its two levels must show
-  // White matter's own level is read over 1 mm and over the next 1 mm beyond the blur of the
-  // scan (a voxel, and as much again for trilinear sampling), so the profile reaches that much
-  // farther inside.
+  // White matter's own level is read over 1 mm beyond the blur of the scan (a voxel, and as much
+  // again for trilinear sampling), and its fall over 2 mm beyond the blur's whole support (1.5
+  // voxels), so the profile reaches 1.5 voxels and 2 mm farther inside than the search.
   const Vec3 evidence_spacing = ev.anisotropy.spacing();
   const double blur_mm = std::max({evidence_spacing[0], evidence_spacing[1], evidence_spacing[2]});
   const int64_t skip = std::lround((1.5 * blur_mm + 2.0) / o.sample_mm);
