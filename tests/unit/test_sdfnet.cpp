@@ -388,6 +388,21 @@ TEST_F(SdfNetTest, WeightAverageIsTheMeanOfTheCheckpoints) {
   }
   EXPECT_EQ(k, pa.size());
   EXPECT_GT(changed, 0);  // the two checkpoints differ, so the mean is not either of them
+  // BatchNorm's running statistics belong to the weights: averaged too.
+  std::vector<torch::Tensor> ba, bb;
+  for (const auto& x : a.impl().module.named_buffers(true))
+    if (x.name.find("running_mean") != std::string::npos) ba.push_back(x.value);
+  for (const auto& x : b.impl().module.named_buffers(true))
+    if (x.name.find("running_mean") != std::string::npos) bb.push_back(x.value);
+  size_t r = 0;
+  for (const auto& m : mean.impl().module.named_buffers(true))
+    if (m.name.find("running_mean") != std::string::npos) {
+      ASSERT_LT(r, ba.size());
+      EXPECT_TRUE(torch::allclose(m.value, 0.5 * (ba[r] + bb[r]), 1e-5, 1e-7)) << m.name;
+      ++r;
+    }
+  EXPECT_GT(r, 0u);
+  EXPECT_EQ(r, ba.size());
   EXPECT_NE(mean.metadata().json.find("\"weight_average\""), std::string::npos);
 
   export_model(dir_ + "/avg_other.pt",

@@ -88,11 +88,12 @@ SdfTrainResult train_sdfnet(SdfNet& net, const std::vector<SdfTrainingPair>& pai
                             const SdfTrainOptions& options,
                             const SdfTrainProgressFn& progress = {});
 
-// The element-wise mean of the weights of models of one architecture (checkpoints of one training
-// run: a weight average, Izmailov et al. 2018, steadier on unseen data than any single round),
-// with the first model's metadata and the averaged files recorded in it ("weight_average").
-// InputError naming the file whose parameters differ in name or shape from the first's, or whose
-// input normalisation differs (weights learnt with other inputs do not average).
+// The element-wise mean of the weights (parameters and BatchNorm's running statistics) of models
+// of one architecture (checkpoints of one training run: a weight average, Izmailov et al. 2018,
+// steadier on unseen data than any single round), with the first model's metadata and the
+// averaged files recorded in it ("weight_average"). InputError naming the file whose weights
+// differ in name or shape from the first's, or whose input normalisation differs (weights learnt
+// with other inputs do not average).
 SdfNet average_sdfnet_weights(const std::vector<std::string>& paths);
 
 // Mean absolute SDF error (mm) of `predicted` against `truth` over voxels whose true |sdf| is below

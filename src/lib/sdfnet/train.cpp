@@ -549,6 +549,18 @@ SdfNet average_sdfnet_weights(const std::vector<std::string>& paths) {
   torch::NoGradGuard no_grad;
   const auto input_mean = sum.attr("input_mean").toTensor().clone();
   const auto input_std = sum.attr("input_std").toTensor().clone();
+  // What is averaged: the parameters and the floating-point buffers (BatchNorm's running
+  // statistics belong to the weights they were gathered with), not the input normalisation,
+  // which must agree, nor integer counters.
+  auto averaged = [](const torch::jit::Module& m) {
+    std::vector<std::pair<std::string, torch::Tensor>> tensors;
+    for (const auto& p : m.named_parameters(true)) tensors.emplace_back(p.name, p.value);
+    for (const auto& b : m.named_buffers(true))
+      if (b.value.is_floating_point() && b.name != "input_mean" && b.name != "input_std")
+        tensors.emplace_back(b.name, b.value);
+    return tensors;
+  };
+  const auto total = averaged(sum);
   for (size_t i = 1; i < paths.size(); ++i) {
     const SdfNet other = SdfNet::load(paths[i], {}, Device::Cpu);
     const torch::jit::Module& m = other.impl().module;
@@ -556,18 +568,17 @@ SdfNet average_sdfnet_weights(const std::vector<std::string>& paths) {
         !torch::equal(m.attr("input_std").toTensor(), input_std))
       throw InputError(paths[i], "input normalisation differs from " + paths[0] +
                                      "'s: weights learnt with other inputs do not average");
-    std::vector<std::pair<std::string, torch::Tensor>> theirs;
-    for (const auto& p : m.named_parameters(true)) theirs.emplace_back(p.name, p.value);
-    size_t k = 0;
-    for (const auto& p : sum.named_parameters(true)) {
-      if (k == theirs.size() || theirs[k].first != p.name ||
-          !theirs[k].second.sizes().equals(p.value.sizes()))
-        throw InputError(paths[i], "parameters differ from " + paths[0] + "'s at " + p.name);
-      p.value.add_(theirs[k++].second);
+    const auto theirs = averaged(m);
+    if (theirs.size() != total.size())
+      throw InputError(paths[i], "has another number of weights than " + paths[0]);
+    for (size_t k = 0; k < total.size(); ++k) {
+      if (theirs[k].first != total[k].first ||
+          !theirs[k].second.sizes().equals(total[k].second.sizes()))
+        throw InputError(paths[i], "weights differ from " + paths[0] + "'s at " + total[k].first);
+      total[k].second.add_(theirs[k].second);
     }
-    if (k != theirs.size()) throw InputError(paths[i], "has more parameters than " + paths[0]);
   }
-  for (const auto& p : sum.named_parameters(true)) p.value.div_(double(paths.size()));
+  for (const auto& [name, tensor] : total) tensor.div_(double(paths.size()));
   nlohmann::ordered_json doc = nlohmann::ordered_json::parse(first.metadata().json);
   doc["weight_average"] = paths;
   first.impl().set_metadata(doc);
