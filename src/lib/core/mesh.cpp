@@ -209,7 +209,7 @@ std::vector<float> mean_curvature(const Mesh& surface) {
   // valence 5 and 7.
   std::vector<double> area(nv, 0.0);
   for (const auto& f : surface.faces) {
-    const Vec3 c = cross3(minus(x(f[1]), x(f[0])), minus(x(f[2]), x(f[0])));
+    const Vec3 c = face_cross(surface, f);
     const double fa = 0.5 * std::sqrt(dot3(c, c));
     if (fa <= 0) continue;
     std::array<double, 3> cosine;

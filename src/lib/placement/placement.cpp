@@ -234,21 +234,29 @@ std::vector<std::pair<int, int>> intersections_near(const Mesh& mesh,
   return pairs;
 }
 
-// Evidence-weighted average of the found offsets over the surface; moves fade where under
-// `min_evidence` of the neighbourhood has evidence.
-std::vector<double> smoothed_displacement(const std::vector<double>& found, const Adjacency& adj,
+// The local share of vertices with evidence: 1 where a boundary was found, 0 elsewhere, averaged
+// over the surface as the displacements are.
+std::vector<double> evidence_share(const std::vector<double>& found, const Adjacency& adj,
+                                   int iterations) {
+  std::vector<double> share(found.size());
+  for (size_t v = 0; v < found.size(); ++v) share[v] = std::isnan(found[v]) ? 0.0 : 1.0;
+  smooth_on_surface(share, adj, iterations);
+  return share;
+}
+
+// Evidence-weighted average of the found offsets over the surface (`share`: evidence_share() of
+// them with the same iterations); moves fade where under `min_evidence` of the neighbourhood has
+// evidence.
+std::vector<double> smoothed_displacement(const std::vector<double>& found,
+                                          const std::vector<double>& share, const Adjacency& adj,
                                           int iterations, double min_evidence) {
   const size_t nv = found.size();
-  std::vector<double> num(nv, 0.0), den(nv, 0.0);
+  std::vector<double> num(nv, 0.0);
   for (size_t v = 0; v < nv; ++v)
-    if (!std::isnan(found[v])) {
-      num[v] = found[v];
-      den[v] = 1.0;
-    }
+    if (!std::isnan(found[v])) num[v] = found[v];
   smooth_on_surface(num, adj, iterations);
-  smooth_on_surface(den, adj, iterations);
   std::vector<double> out(nv);
-  for (size_t v = 0; v < nv; ++v) out[v] = num[v] / std::max(den[v], min_evidence);
+  for (size_t v = 0; v < nv; ++v) out[v] = num[v] / std::max(share[v], min_evidence);
   return out;
 }
 
@@ -259,15 +267,13 @@ std::vector<double> smoothed_displacement(const std::vector<double>& found, cons
 // surface's own, lightly smoothed (curvature from a mesh is noisy at single vertices); the
 // correction is bounded by `cap_mm` and fades where under `min_evidence` of the neighbourhood
 // found a boundary, as the displacements do.
-std::vector<double> curvature_correction(const Mesh& surface, const std::vector<double>& found,
-                                         const Adjacency& adj, int share_iterations,
-                                         double variance_mm2, double cap_mm, double min_evidence) {
-  const size_t nv = found.size();
+std::vector<double> curvature_correction(const Mesh& surface, const std::vector<double>& share,
+                                         const Adjacency& adj, double variance_mm2, double cap_mm,
+                                         double min_evidence) {
+  const size_t nv = share.size();
   const std::vector<float> concave = mean_curvature(surface);  // FreeSurfer's sign: -H
-  std::vector<double> h(concave.begin(), concave.end()), share(nv);
+  std::vector<double> h(concave.begin(), concave.end());
   smooth_on_surface(h, adj, 2);
-  for (size_t v = 0; v < nv; ++v) share[v] = std::isnan(found[v]) ? 0.0 : 1.0;
-  smooth_on_surface(share, adj, share_iterations);
   std::vector<double> c(nv);
   for (size_t v = 0; v < nv; ++v)
     c[v] =
@@ -490,18 +496,20 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
       o.smoothing_mm > 0
           ? std::max(1, int(std::lround(4.0 * o.smoothing_mm * o.smoothing_mm / (edge * edge))))
           : 0;
-  std::vector<double> dw = smoothed_displacement(white_found, adj, iterations, o.min_evidence);
-  std::vector<double> dp = smoothed_displacement(pial_found, adj, iterations, o.min_evidence);
+  const std::vector<double> white_share = evidence_share(white_found, adj, iterations),
+                            pial_share = evidence_share(pial_found, adj, iterations);
+  std::vector<double> dw =
+      smoothed_displacement(white_found, white_share, adj, iterations, o.min_evidence);
+  std::vector<double> dp =
+      smoothed_displacement(pial_found, pial_share, adj, iterations, o.min_evidence);
   std::vector<double> white_correction(nv, 0.0), pial_correction(nv, 0.0);
   if (o.blur_variance_voxels > 0) {
     // The variance along the surface in mm^2: the voxel's mean squared size.
     const Vec3& h = evidence_spacing;
     const double variance = o.blur_variance_voxels * (h[0] * h[0] + h[1] * h[1] + h[2] * h[2]) / 3;
     const double cap = 0.5 * blur_mm;
-    white_correction =
-        curvature_correction(white, white_found, adj, iterations, variance, cap, o.min_evidence);
-    pial_correction =
-        curvature_correction(pial, pial_found, adj, iterations, variance, cap, o.min_evidence);
+    white_correction = curvature_correction(white, white_share, adj, variance, cap, o.min_evidence);
+    pial_correction = curvature_correction(pial, pial_share, adj, variance, cap, o.min_evidence);
     for (size_t v = 0; v < nv; ++v) {
       dw[v] += white_correction[v];
       dp[v] += pial_correction[v];
