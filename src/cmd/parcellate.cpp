@@ -7,6 +7,7 @@
 #include <sstream>
 
 #include "cli/command.h"
+#include "cli/subject_folder.h"
 #include "ddcsr/error.h"
 #include "ddcsr/io/surface.h"
 #include "ddcsr/parcellation/parcellation.h"
@@ -15,8 +16,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct ParcellateOptions {
-  std::string subject_dir, atlases = "aparc", hemi = "both", fsaverage;
+struct ParcellateOptions : ddcsr::cli::SubjectFolderOptions {
+  std::string atlases = "aparc";
 };
 
 std::vector<std::string> split_list(const std::string& s) {
@@ -49,16 +50,10 @@ ddcsr::cli::Command make_parcellate_command() {
   c.order = 48;
   c.setup = [](CLI::App& app) {
     auto o = std::make_shared<ParcellateOptions>();
-    app.add_option("subject", o->subject_dir, "Subject folder (recon's output)")->required();
+    ddcsr::cli::add_subject_folder_options(app, *o);
     app.add_option("--atlas", o->atlases, "Comma-separated atlases")->capture_default_str();
-    app.add_option("--hemi", o->hemi, "lh, rh or both")
-        ->check(CLI::IsMember({"lh", "rh", "both"}))
-        ->capture_default_str();
-    app.add_option("--fsaverage", o->fsaverage,
-                   "fsaverage5 folder (default: the bundled data/fsaverage5)");
     return [o]() -> int {
-      const std::string fsavg =
-          o->fsaverage.empty() ? ddcsr::default_fsaverage_dir("/proc/self/exe") : o->fsaverage;
+      const std::string fsavg = ddcsr::cli::fsaverage_dir(*o);
       const std::vector<std::string> atlases = split_list(o->atlases);
       if (atlases.empty()) throw ddcsr::UsageError("--atlas: give at least one atlas");
       const fs::path surf = fs::path(o->subject_dir) / "surf";
@@ -66,11 +61,8 @@ ddcsr::cli::Command make_parcellate_command() {
       std::vector<ddcsr::Mesh> whites, pials;
       std::vector<std::string> hemis;
       std::vector<std::vector<std::pair<std::string, ddcsr::Annotation>>> labels;
-      for (const std::string hemi : {"lh", "rh"}) {
-        if (o->hemi != "both" && o->hemi != hemi) continue;
-        const fs::path white_path = surf / (hemi + ".white");
-        if (o->hemi == "both" && !fs::exists(white_path)) continue;  // a one-hemisphere scan
-        const ddcsr::Mesh white = ddcsr::read_surface(white_path.string());
+      for (const std::string& hemi : ddcsr::cli::subject_hemispheres(*o, "white")) {
+        const ddcsr::Mesh white = ddcsr::read_surface((surf / (hemi + ".white")).string());
         const ddcsr::Mesh pial = ddcsr::read_surface((surf / (hemi + ".pial")).string());
         // The sphere as FreeSurfer stores it, centred at surface RAS 0.
         const ddcsr::Mesh sphere = ddcsr::read_centred_sphere((surf / (hemi + ".sphere")).string());

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "cli/command.h"
+#include "cli/subject_folder.h"
 #include "ddcsr/error.h"
 #include "ddcsr/io/surface.h"
 #include "ddcsr/parcellation/parcellation.h"
@@ -14,8 +15,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-struct ResampleOptions {
-  std::string subject_dir, output, hemi = "both", fsaverage;
+struct ResampleOptions : ddcsr::cli::SubjectFolderOptions {
+  std::string output;
   std::vector<std::string> maps = {"thickness"};
 };
 
@@ -35,26 +36,18 @@ ddcsr::cli::Command make_resample_command() {
   c.order = 49;
   c.setup = [](CLI::App& app) {
     auto o = std::make_shared<ResampleOptions>();
-    app.add_option("subject", o->subject_dir, "Subject folder (recon's output)")->required();
+    ddcsr::cli::add_subject_folder_options(app, *o);
     app.add_option("--map", o->maps, "Per-vertex map under surf/ (repeatable)")
         ->capture_default_str();
     app.add_option("-o,--output", o->output, "Output folder (default: SUBJECT/fsaverage5)");
-    app.add_option("--hemi", o->hemi, "lh, rh or both")
-        ->check(CLI::IsMember({"lh", "rh", "both"}))
-        ->capture_default_str();
-    app.add_option("--fsaverage", o->fsaverage,
-                   "fsaverage5 folder (default: the bundled data/fsaverage5)");
     return [o]() -> int {
-      const std::string fsavg =
-          o->fsaverage.empty() ? ddcsr::default_fsaverage_dir("/proc/self/exe") : o->fsaverage;
+      const std::string fsavg = ddcsr::cli::fsaverage_dir(*o);
       const fs::path surf = fs::path(o->subject_dir) / "surf";
       const std::string out =
           o->output.empty() ? (fs::path(o->subject_dir) / "fsaverage5").string() : o->output;
       int written = 0;
-      for (const std::string hemi : {"lh", "rh"}) {
-        if (o->hemi != "both" && o->hemi != hemi) continue;
+      for (const std::string& hemi : ddcsr::cli::subject_hemispheres(*o, "sphere.reg")) {
         const fs::path reg_path = surf / (hemi + ".sphere.reg");
-        if (o->hemi == "both" && !fs::exists(reg_path)) continue;  // a one-hemisphere scan
         if (!fs::exists(reg_path))
           throw ddcsr::InputError(reg_path.string(),
                                   "no sphere.reg: run recon with an --atlas, or ddcsr parcellate");

@@ -18,6 +18,13 @@ namespace ddcsr {
 
 namespace {
 
+// FreeSurfer files hold surface RAS; a mesh read with a valid footer is in scanner RAS
+// (frames.h: scanner RAS = surface RAS + c_ras). Without the footer the two are the same.
+Vec3 file_coordinates(const std::array<float, 3>& v, const VolumeGeometry& g) {
+  const Vec3 p{v[0], v[1], v[2]};
+  return g.valid ? scanner_ras_to_surface_ras(p, g.c_ras) : p;
+}
+
 constexpr uint32_t kTriangleMagic = 0xFFFFFE, kNewCurvMagic = 0xFFFFFF;
 
 class BigEndianReader {
@@ -189,8 +196,10 @@ Mesh parse_freesurfer_binary(const std::string& bytes, const std::string& source
     for (auto& v : f) v = in.i32();
   mesh.geometry = parse_footer(in, source);
   if (mesh.geometry.valid)
-    for (auto& v : mesh.vertices)
-      for (int a = 0; a < 3; ++a) v[a] = static_cast<float>(v[a] + mesh.geometry.c_ras[a]);
+    for (auto& v : mesh.vertices) {
+      const Vec3 p = surface_ras_to_scanner_ras({v[0], v[1], v[2]}, mesh.geometry.c_ras);
+      for (int a = 0; a < 3; ++a) v[a] = static_cast<float>(p[a]);
+    }
   check_mesh(mesh, source);
   return mesh;
 }
@@ -204,9 +213,10 @@ std::string serialize_freesurfer_binary(const Mesh& mesh, const std::string& cre
   put_u32(out, static_cast<uint32_t>(mesh.vertices.size()));
   put_u32(out, static_cast<uint32_t>(mesh.faces.size()));
   const VolumeGeometry& g = mesh.geometry;
-  for (const auto& v : mesh.vertices)
-    for (int a = 0; a < 3; ++a)
-      put_f32(out, g.valid ? static_cast<float>(v[a] - g.c_ras[a]) : v[a]);
+  for (const auto& v : mesh.vertices) {
+    const Vec3 p = file_coordinates(v, g);
+    for (int a = 0; a < 3; ++a) put_f32(out, static_cast<float>(p[a]));
+  }
   for (const auto& f : mesh.faces)
     for (int32_t v : f) put_u32(out, static_cast<uint32_t>(v));
   if (g.valid) {
@@ -270,9 +280,8 @@ std::string serialize_freesurfer_ascii(const Mesh& mesh, const std::string& sour
   const VolumeGeometry& g = mesh.geometry;
   char buf[128];
   for (const auto& v : mesh.vertices) {
-    const double x = g.valid ? v[0] - g.c_ras[0] : v[0], y = g.valid ? v[1] - g.c_ras[1] : v[1],
-                 z = g.valid ? v[2] - g.c_ras[2] : v[2];
-    std::snprintf(buf, sizeof buf, "%.6f  %.6f  %.6f  0\n", x, y, z);
+    const Vec3 p = file_coordinates(v, g);
+    std::snprintf(buf, sizeof buf, "%.6f  %.6f  %.6f  0\n", p[0], p[1], p[2]);
     out += buf;
   }
   for (const auto& f : mesh.faces) {
@@ -321,8 +330,7 @@ void write_label(const Mesh& mesh, const std::vector<int64_t>& vertices, const s
     if (v < 0 || size_t(v) >= mesh.vertices.size())
       throw std::out_of_range("write_label: vertex " + std::to_string(v) + " not in the mesh");
     const auto& p = mesh.vertices[size_t(v)];
-    double xyz[3];
-    for (int a = 0; a < 3; ++a) xyz[a] = g.valid ? p[a] - g.c_ras[a] : p[a];
+    const Vec3 xyz = file_coordinates(p, g);
     std::snprintf(line, sizeof line, "%lld  %.3f  %.3f  %.3f 0.0000000000\n",
                   static_cast<long long>(v), xyz[0], xyz[1], xyz[2]);
     out += line;
