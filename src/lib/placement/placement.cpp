@@ -519,7 +519,8 @@ HemispherePlacement place_surfaces(Mesh& white, Mesh& pial, const TissueEvidence
   // moved white and short of its sulcus's medial sheet.
   for (size_t v = 0; v < nv; ++v) {
     if (!movable(v)) {
-      dw[v] = dp[v] = 0;
+      // Left still: no correction either, so the summary counts what was applied.
+      dw[v] = dp[v] = white_correction[v] = pial_correction[v] = 0;
       continue;
     }
     const double gap = o.min_gap_mm;
