@@ -76,6 +76,27 @@ V3 medial_direction(const std::vector<V3>& x, const std::vector<double>& area, c
   return m3 > 0 ? -1.0 * axis : axis;
 }
 
+// The area centroid of the faces that face within 30 degrees of `medial` (unit): the centre of
+// a hemisphere's medial face. An average over the whole face, it moves less with the axis's
+// tilt than the point where the axis itself leaves the surface (h3 rh: 6.9 against 7.6 degrees
+// from fsaverage5's sphere beyond a rotation). The centroid of all faces if none do.
+V3 medial_face_centre(const std::vector<V3>& x, const Mesh& m, const V3& medial) {
+  const double cos_max = std::cos(30.0 * M_PI / 180.0);
+  V3 c{0, 0, 0}, all{0, 0, 0};
+  double w = 0, w_all = 0;
+  for (const auto& f : m.faces) {
+    const V3 n2 = face_normal_unscaled(x, f);
+    const double a2 = norm(n2);
+    const V3 centroid = (1.0 / 3.0) * (x[f[0]] + x[f[1]] + x[f[2]]);
+    all += a2 * centroid;
+    w_all += a2;
+    if (!(a2 > 0) || dot(n2, medial) < cos_max * a2) continue;
+    c += a2 * centroid;
+    w += a2;
+  }
+  return w > 0 ? (1.0 / w) * c : (1.0 / w_all) * all;
+}
+
 // The face through which the ray from `origin` along `direction` last leaves the surface
 // (Moeller-Trumbore intersection with every face); false if the ray meets none.
 bool exit_face(const std::vector<V3>& x, const Mesh& m, const V3& origin, const V3& direction,
@@ -108,18 +129,19 @@ SphericalMap spherical_map(const Mesh& white, const Mesh& inflated, SphereWeight
   const size_t n = white.vertices.size();
   const std::vector<V3> x = to_v3(inflated);
 
-  // Puncture: where the surface's thinnest principal axis, pointing medially, leaves the
-  // surface: the middle of the medial face, in the medial wall (on fsaverage5, both
+  // Puncture: where the ray from the centre towards the centre of the medial face (the faces
+  // facing along the thinnest principal axis, pointing medially) leaves the surface: the middle
+  // of the medial face, in the medial wall (on fsaverage5 at the corpus callosum in both
   // hemispheres), where no label needs the map's accuracy. The axis's sign is the medial side's,
-  // not the eigensolver's: taken from the eigensolver, the puncture fell on the medial face of some
-  // hemispheres and on the lateral face of others, and the two choices give spheres that differ by
-  // several degrees beyond a rotation (DK labels 77 against 89 % on h2 lh, docs/experiments.md).
-  // Where the axis leaves the surface, not the face farthest along it: on the flat medial face the
-  // farthest face moves by centimetres with small changes of shape (2.6 cm between h1 lh's
-  // reconstruction and fsaverage5). (The face farthest from the centre instead is the tip of a
-  // protrusion, a temporal pole or the stalk a reconstruction leaves towards the brainstem, and the
-  // map then crowds the hemisphere into a corner of the sphere: median area distortion 1.95 on
-  // philips_enh.)
+  // not the eigensolver's: taken from the eigensolver, the puncture fell on the medial face of
+  // some hemispheres and on the lateral face of others, and the two choices give spheres that
+  // differ by several degrees beyond a rotation (DK labels 77 against 89 % on h2 lh,
+  // docs/experiments.md). The middle of the medial face, not the face farthest along the axis:
+  // on the flat medial face the farthest face moves by centimetres with small changes of shape
+  // (2.6 cm between h1 lh's reconstruction and fsaverage5). (The face farthest from the centre
+  // instead is the tip of a protrusion, a temporal pole or the stalk a reconstruction leaves
+  // towards the brainstem, and the map then crowds the hemisphere into a corner of the sphere:
+  // median area distortion 1.95 on philips_enh.)
   const std::vector<double> area = vertex_areas(x, inflated);
   V3 centre{0, 0, 0};
   for (const V3& p : x) centre += p;
@@ -133,11 +155,12 @@ SphericalMap spherical_map(const Mesh& white, const Mesh& inflated, SphereWeight
   const Eigen::Vector3d axis = axes.eigenvectors().col(0);  // smallest eigenvalue first
   const V3 medial = medial_direction(x, area, {axis[0], axis[1], axis[2]});
   size_t puncture = 0;
-  if (!exit_face(x, white, centre, medial, puncture)) {
-    double far = -1e300;  // no crossing (an open or degenerate surface): farthest face along it
+  const V3 toward = normalized(medial_face_centre(x, white, medial) - centre);
+  if (!exit_face(x, white, centre, toward, puncture)) {
+    double far = -1e300;  // no crossing (an open or degenerate surface): farthest face that way
     for (size_t f = 0; f < white.faces.size(); ++f) {
       const auto& t = white.faces[f];
-      const double d = dot((1.0 / 3.0) * (x[t[0]] + x[t[1]] + x[t[2]]) - centre, medial);
+      const double d = dot((1.0 / 3.0) * (x[t[0]] + x[t[1]] + x[t[2]]) - centre, toward);
       if (d > far) far = d, puncture = f;
     }
   }
