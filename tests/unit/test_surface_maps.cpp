@@ -2,6 +2,7 @@
 // and against FreeSurfer's own fsaverage5 files.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -134,6 +135,20 @@ TEST(SurfaceMaps, SulcalDepthDoesNotDependOnTheMeshResolution) {
   EXPECT_GT(correlation(a, b), 0.95);
   const SphericalMap map = spherical_map(fine, fine_inf.inflated);
   EXPECT_EQ(map.folded_faces, 0);
+}
+
+// The puncture lies on the flat (medial) face of a half-flattened ball, whichever side that is.
+TEST(SurfaceMaps, PunctureIsOnTheFlatFace) {
+  for (float side : {1.0f, -1.0f}) {
+    Mesh s = make_icosphere(4, 30.0);
+    for (auto& v : s.vertices) v[0] = side * std::min(side * v[0], 12.0f);
+    const SphericalMap map = spherical_map(s, s);
+    ASSERT_GE(map.puncture_face, 0);
+    const auto& f = s.faces[size_t(map.puncture_face)];
+    const float x = (s.vertices[f[0]][0] + s.vertices[f[1]][0] + s.vertices[f[2]][0]) / 3.0f;
+    EXPECT_NEAR(x, side * 12.0f, 1e-3) << "flat face at x = " << side * 12.0f;
+    EXPECT_EQ(map.folded_faces, 0);
+  }
 }
 
 TEST(SurfaceMaps, MidthicknessIsHalfWay) {

@@ -16,12 +16,12 @@
 // mm^2 of diffusion time, so a 150,000-vertex reconstruction and fsaverage5 (10,242 vertices)
 // inflate alike.
 // Method: inflation by implicit (backward Euler) graph-Laplacian smoothing; the sphere by a
-// Tutte embedding of the surface punctured at one face (positive weights: one-to-one by Tutte's
-// theorem; clamped cotangents, or uniform where those fold), inverse stereographic projection,
-// Moebius centring of the area measure, and the rotation that best aligns it with the inflated
-// surface's radial directions (Angenent et al. 1999, "On the Laplace-Beltrami operator and brain
-// surface flattening"; Floater 2003, "One-to-one piecewise linear mappings over triangulations";
-// Desbrun et al. 1999 for implicit fairing).
+// Tutte embedding of the surface punctured at the middle of its medial face (positive weights:
+// one-to-one by Tutte's theorem; clamped cotangents, or uniform where those fold), inverse
+// stereographic projection, Moebius centring of the area measure, and the rotation that best aligns
+// it with the inflated surface's radial directions (Angenent et al. 1999, "On the Laplace-Beltrami
+// operator and brain surface flattening"; Floater 2003, "One-to-one piecewise linear mappings over
+// triangulations"; Desbrun et al. 1999 for implicit fairing).
 #pragma once
 #include <cstdint>
 #include <string>
@@ -54,6 +54,7 @@ struct SphericalMap {
   Mesh sphere;                 // radius 100, centred at the origin
   int64_t folded_faces = 0;    // faces whose orientation on the sphere is reversed (0 expected)
   double area_distortion = 0;  // median |log(sphere area share / surface area share)| per face
+  int64_t puncture_face = -1;  // the face left out of the planar embedding (see spherical_map)
 };
 
 // Maps `white` onto the sphere; `inflated` (same triangles) gives the puncture, the orientation

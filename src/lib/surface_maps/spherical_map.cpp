@@ -56,6 +56,70 @@ void moebius_to_origin(std::vector<V3>& p, const V3& c) {
   }
 }
 
+// The direction along `axis` (unit) that points to a hemisphere's medial face: the medial face
+// is flat and the lateral one round, so the surface's area piles up at the medial end of the
+// axis and tails off laterally: its skewness along the axis is negative when the axis points
+// medially. A hemisphere of a ball closed by its disc has skewness -0.5; fsaverage5's round
+// surfaces -0.17 and -0.19, h2's reconstruction's lh -0.12.
+V3 medial_direction(const std::vector<V3>& x, const std::vector<double>& area, const V3& axis) {
+  double s0 = 0, s1 = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    s0 += area[i];
+    s1 += area[i] * dot(x[i], axis);
+  }
+  const double mean = s1 / s0;
+  double m3 = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    const double t = dot(x[i], axis) - mean;
+    m3 += area[i] * t * t * t;
+  }
+  return m3 > 0 ? -1.0 * axis : axis;
+}
+
+// The area centroid of the faces that face within 30 degrees of `medial` (unit): the centre of
+// a hemisphere's medial face. An average over the whole face, it moves less with the axis's
+// tilt than the point where the axis itself leaves the surface (h3 rh: 6.9 against 7.6 degrees
+// from fsaverage5's sphere beyond a rotation). The centroid of all faces if none do.
+V3 medial_face_centre(const std::vector<V3>& x, const Mesh& m, const V3& medial) {
+  const double cos_max = std::cos(30.0 * M_PI / 180.0);
+  V3 c{0, 0, 0}, all{0, 0, 0};
+  double w = 0, w_all = 0;
+  for (const auto& f : m.faces) {
+    const V3 n2 = face_normal_unscaled(x, f);
+    const double a2 = norm(n2);
+    const V3 centroid = (1.0 / 3.0) * (x[f[0]] + x[f[1]] + x[f[2]]);
+    all += a2 * centroid;
+    w_all += a2;
+    if (!(a2 > 0) || dot(n2, medial) < cos_max * a2) continue;
+    c += a2 * centroid;
+    w += a2;
+  }
+  return w > 0 ? (1.0 / w) * c : (1.0 / w_all) * all;
+}
+
+// The face through which the ray from `origin` along `direction` last leaves the surface
+// (Moeller-Trumbore intersection with every face); false if the ray meets none.
+bool exit_face(const std::vector<V3>& x, const Mesh& m, const V3& origin, const V3& direction,
+               size_t& face) {
+  double farthest = -1;
+  for (size_t f = 0; f < m.faces.size(); ++f) {
+    const auto& t = m.faces[f];
+    const V3 e1 = x[t[1]] - x[t[0]], e2 = x[t[2]] - x[t[0]];
+    const V3 pv = cross(direction, e2);
+    const double det = dot(e1, pv);
+    if (std::abs(det) < 1e-15) continue;
+    const V3 tv = origin - x[t[0]];
+    const double u = dot(tv, pv) / det;
+    if (u < 0 || u > 1) continue;
+    const V3 qv = cross(tv, e1);
+    const double v = dot(direction, qv) / det;
+    if (v < 0 || u + v > 1) continue;
+    const double along = dot(e2, qv) / det;
+    if (along > farthest) farthest = along, face = f;
+  }
+  return farthest > 0;
+}
+
 }  // namespace
 
 SphericalMap spherical_map(const Mesh& white, const Mesh& inflated, SphereWeights weights) {
@@ -65,11 +129,20 @@ SphericalMap spherical_map(const Mesh& white, const Mesh& inflated, SphereWeight
   const size_t n = white.vertices.size();
   const std::vector<V3> x = to_v3(inflated);
 
-  // Puncture: the face farthest out along the surface's thinnest principal axis (the middle of
-  // the lateral or medial face of a hemisphere, where the surface is broad and round). The face
-  // farthest from the centre instead is the tip of any protrusion (a temporal pole, the stalk a
-  // reconstruction leaves towards the brainstem), and the map then crowds the whole hemisphere
-  // into a corner of the sphere (seen on philips_enh: median area distortion 1.95).
+  // Puncture: where the ray from the centre towards the centre of the medial face (the faces
+  // facing along the thinnest principal axis, pointing medially) leaves the surface: the middle
+  // of the medial face, in the medial wall (on fsaverage5 at the corpus callosum in both
+  // hemispheres), where no label needs the map's accuracy. The axis's sign is the medial side's,
+  // not the eigensolver's: taken from the eigensolver, the puncture fell on the medial face of
+  // some hemispheres and on the lateral face of others, and the two choices give spheres that
+  // differ by several degrees beyond a rotation (DK labels 77 against 89 % on h2 lh,
+  // docs/experiments.md). The middle of the medial face, not the face farthest along the axis:
+  // on the flat medial face the farthest face moves by centimetres with small changes of shape
+  // (2.6 cm between h1 lh's reconstruction and fsaverage5). (The face farthest from the centre
+  // instead is the tip of a protrusion, a temporal pole or the stalk a reconstruction leaves
+  // towards the brainstem, and the map then crowds the hemisphere into a corner of the sphere:
+  // median area distortion 1.95 on philips_enh.)
+  const std::vector<double> area = vertex_areas(x, inflated);
   V3 centre{0, 0, 0};
   for (const V3& p : x) centre += p;
   centre = (1.0 / double(n)) * centre;
@@ -79,14 +152,17 @@ SphericalMap spherical_map(const Mesh& white, const Mesh& inflated, SphereWeight
     scatter += d * d.transpose();
   }
   Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> axes(scatter);
-  const Eigen::Vector3d thin = axes.eigenvectors().col(0);  // smallest eigenvalue first
+  const Eigen::Vector3d axis = axes.eigenvectors().col(0);  // smallest eigenvalue first
+  const V3 medial = medial_direction(x, area, {axis[0], axis[1], axis[2]});
   size_t puncture = 0;
-  double far = -1e300;
-  for (size_t f = 0; f < white.faces.size(); ++f) {
-    const auto& t = white.faces[f];
-    const V3 c = (1.0 / 3.0) * (x[t[0]] + x[t[1]] + x[t[2]]) - centre;
-    const double d = c[0] * thin[0] + c[1] * thin[1] + c[2] * thin[2];
-    if (d > far) far = d, puncture = f;
+  const V3 toward = normalized(medial_face_centre(x, white, medial) - centre);
+  if (!exit_face(x, white, centre, toward, puncture)) {
+    double far = -1e300;  // no crossing (an open or degenerate surface): farthest face that way
+    for (size_t f = 0; f < white.faces.size(); ++f) {
+      const auto& t = white.faces[f];
+      const double d = dot((1.0 / 3.0) * (x[t[0]] + x[t[1]] + x[t[2]]) - centre, toward);
+      if (d > far) far = d, puncture = f;
+    }
   }
   const auto boundary = white.faces[puncture];
 
@@ -157,7 +233,6 @@ SphericalMap spherical_map(const Mesh& white, const Mesh& inflated, SphereWeight
   for (size_t i = 0; i < n; ++i)
     if (index[i] >= 0) u[i] = {solution(index[i], 0), solution(index[i], 1)};
 
-  const std::vector<double> area = vertex_areas(x, inflated);
   // The plane's orientation depends on the puncture's corner order: mirror it if the faces
   // come out facing inward.
   std::vector<V3> p = inverse_stereographic(u, 1.0);
@@ -199,11 +274,11 @@ SphericalMap spherical_map(const Mesh& white, const Mesh& inflated, SphereWeight
   }
 
   SphericalMap out;
+  out.puncture_face = int64_t(puncture);
   out.sphere = white;
   out.sphere.scalars.clear();
   out.sphere.surface = "sphere";
   out.sphere.geometry = VolumeGeometry();
-  from_v3(p, out.sphere);
   // Tutte's theorem holds in exact arithmetic; slivers a few micrometres across can still come
   // out turned over (3 faces of 300,000 on philips_enh). Their corners move to the mean of their
   // neighbours on the sphere, which unfolds them.
@@ -226,6 +301,9 @@ SphericalMap spherical_map(const Mesh& white, const Mesh& inflated, SphereWeight
       p[i] = kSphereRadius * normalized(m);
     }
   }
+  // (The unfolded positions: written before the unfolding, the sphere kept the turned-over
+  // slivers that folded_faces did not count.)
+  from_v3(p, out.sphere);
   out.folded_faces = count_folded(p, white);
   const double sphere_total = 4.0 * M_PI * kSphereRadius * kSphereRadius;
   const double surface_total = total_area(x, inflated);
