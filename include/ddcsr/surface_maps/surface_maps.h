@@ -12,10 +12,12 @@
 //   origin (FreeSurfer's sphere convention), oriented like the hemisphere (anterior points
 //   anterior, superior superior), with each region's share of the sphere close to its share of
 //   the inflated surface.
-// Inflation depends on the mesh's resolution when counted in iterations; here it is counted in
-// mm^2 of diffusion time, so a 150,000-vertex reconstruction and fsaverage5 (10,242 vertices)
-// inflate alike.
-// Method: inflation by implicit (backward Euler) graph-Laplacian smoothing; the sphere by a
+// Inflation depends on the mesh when counted in iterations of neighbour averaging: on its
+// resolution, and on where its vertices are (a patch refined to tiny triangles inflates into a
+// bulge). Here it is counted in mm^2 of diffusion time of the surface's own Laplace-Beltrami
+// operator, so a 150,000-vertex reconstruction and fsaverage5 (10,242 vertices) inflate alike.
+// Method: inflation by implicit (backward Euler) Laplace-Beltrami smoothing (cotangent
+// stiffness, lumped mass, both of the white surface); the sphere by a
 // Tutte embedding of the surface punctured at the middle of its medial face (positive weights:
 // one-to-one by Tutte's theorem; clamped cotangents, or uniform where those fold), inverse
 // stereographic projection, Moebius centring of the area measure, and the rotation that best aligns
@@ -32,9 +34,9 @@
 namespace ddcsr {
 
 struct InflationOptions {
-  // Total smoothing, in mm^2 of diffusion time (uniform graph Laplacian scaled by the mean edge
-  // length squared). 420 mm^2 reproduces FreeSurfer's fsaverage5 inflated surface (vertex
-  // coordinates correlate at 0.999) and its sulc (r = 0.96).
+  // Total smoothing, in mm^2 of diffusion time as neighbour averaging on a regular mesh counts
+  // it (four times the Laplace-Beltrami time). 420 mm^2 reproduces FreeSurfer's fsaverage5
+  // inflated surface (vertex coordinates correlate at 0.997-0.999) and its sulc (r = 0.98).
   double diffusion_mm2 = 420.0;
   // Implicit steps the smoothing is split into; sulc integrates the normal motion per step.
   int steps = 12;

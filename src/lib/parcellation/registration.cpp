@@ -77,14 +77,33 @@ void standardise(std::vector<double>& a) {
   for (double& v : a) v = sd > 0 ? (v - mean) / sd : 0.0;
 }
 
-// Neighbour averaging (half the value, half the neighbours' mean), continued from one level of
-// smoothing to the next (smoothing adds up), each level then standardised (zero mean, unit SD).
-// `levels_mm2` ascending.
+// The values limited to Tukey's outer fences (first quartile - 3 IQR, third + 3 IQR). A
+// reconstruction's mesh can hold a few spikes of micrometre-sized triangles whose mean curvature
+// reaches 50-70 /mm, against 1-2 /mm on a cortex; smoothed, a hundred such vertices outweighed
+// the folding: h1 lh's curvature correlated with fsaverage5's at r = 0.54 over 21 mm^2 (the
+// truth's 0.97), at 0.93 once limited. A real fold's curvature lies within the fences.
+std::vector<double> within_outer_fences(const std::vector<float>& values) {
+  std::vector<double> out(values.begin(), values.end());
+  if (out.size() < 4) return out;
+  std::vector<double> sorted = out;
+  auto quantile = [&](double f) {
+    const auto k = static_cast<std::ptrdiff_t>(f * double(sorted.size() - 1));
+    std::nth_element(sorted.begin(), sorted.begin() + k, sorted.end());
+    return sorted[size_t(k)];
+  };
+  const double q1 = quantile(0.25), q3 = quantile(0.75), iqr = q3 - q1;
+  for (double& v : out) v = std::clamp(v, q1 - 3 * iqr, q3 + 3 * iqr);
+  return out;
+}
+
+// Neighbour averaging (half the value, half the neighbours' mean) of the values within their
+// outer fences, continued from one level of smoothing to the next (smoothing adds up), each level
+// then standardised (zero mean, unit SD). `levels_mm2` ascending.
 std::vector<std::vector<double>> smoothed_features(const std::vector<float>& values,
                                                    const Adjacency& nb,
                                                    const std::vector<double>& levels_mm2,
                                                    double edge_mm) {
-  std::vector<double> a(values.begin(), values.end()), b(a.size());
+  std::vector<double> a = within_outer_fences(values), b(a.size());
   std::vector<std::vector<double>> out;
   int done = 0;
   for (double mm2 : levels_mm2) {

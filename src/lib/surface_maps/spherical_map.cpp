@@ -143,13 +143,13 @@ SphericalMap spherical_map(const Mesh& white, const Mesh& inflated, SphereWeight
   // towards the brainstem, and the map then crowds the hemisphere into a corner of the sphere:
   // median area distortion 1.95 on philips_enh.)
   const std::vector<double> area = vertex_areas(x, inflated);
-  V3 centre{0, 0, 0};
-  for (const V3& p : x) centre += p;
-  centre = (1.0 / double(n)) * centre;
+  // The centre and the axes weigh each vertex by its area, so that they are the surface's and not
+  // the mesh's: counted per vertex, a patch refined to tiny triangles pulled them towards itself.
+  const V3 centre = weighted_centroid(x, area);
   Eigen::Matrix3d scatter = Eigen::Matrix3d::Zero();
-  for (const V3& p : x) {
-    const Eigen::Vector3d d(p[0] - centre[0], p[1] - centre[1], p[2] - centre[2]);
-    scatter += d * d.transpose();
+  for (size_t i = 0; i < n; ++i) {
+    const Eigen::Vector3d d(x[i][0] - centre[0], x[i][1] - centre[1], x[i][2] - centre[2]);
+    scatter += area[i] * d * d.transpose();
   }
   Eigen::SelfAdjointEigenSolver<Eigen::Matrix3d> axes(scatter);
   const Eigen::Vector3d axis = axes.eigenvectors().col(0);  // smallest eigenvalue first
