@@ -2,19 +2,19 @@
 // sphere (sphere.reg), cortical labels from atlases drawn on fsaverage, per-region statistics,
 // and per-vertex maps carried to fsaverage for group analysis.
 //
-// Registration, as FreeSurfer's mris_register does it in spirit: the subject's sphere is aligned
-// to the atlas's by the folding, a rigid rotation on smoothed sulcal depth first, then a smooth
-// non-rigid warp, coarse to fine: sulcal depth smoothed over 84 then 21 mm^2, then mean
-// curvature over 21 and 8 mm^2, each feature first limited to its outer fences (quartiles -+ 3
-// IQR: a reconstruction's rare spikes of tiny triangles have curvatures of 50 /mm). The warp is
+// Registration, as FreeSurfer's mris_register does it in spirit: the subject's sphere is aligned to
+// the atlas's by the folding, a rigid rotation on smoothed sulcal depth first, then a smooth
+// non-rigid warp, coarse to fine: sulcal depth smoothed over 1344, 336, 84 and 21 mm^2, then mean
+// curvature over 21 and 8 mm^2, each feature first limited to its outer fences (quartiles -+ 3 IQR:
+// a reconstruction's rare spikes of tiny triangles have curvatures of 50 /mm). The warp is
 // estimated on the atlas's side (each atlas vertex finds its place on the subject's sphere by
 // demons forces, regularised by smoothing the displacement over the atlas mesh, faces that fold
-// over relaxed locally), and the subject's vertices are then located in the warped atlas mesh.
-// The atlas is fsaverage5 (10,242 vertices per hemisphere): its white surface goes through the
-// same surface maps as the subject's (ddcsr/surface_maps/surface_maps.h), so both spheres and
-// both sets of features come from one method; subject positions are finally expressed on
-// FreeSurfer's own fsaverage5 sphere, so a sphere.reg here is used as FreeSurfer's
-// (mri_surf2surf --srcsurfreg sphere.reg).
+// over relaxed locally), and the subject's vertices are then located in the warped atlas mesh. The
+// atlas is fsaverage5 (10,242 vertices per hemisphere): its white surface goes through the same
+// surface maps as the subject's (ddcsr/surface_maps/surface_maps.h), so both spheres and both sets
+// of features come from one method; subject positions are finally expressed on FreeSurfer's own
+// fsaverage5 sphere, so a sphere.reg here is used as FreeSurfer's (mri_surf2surf --srcsurfreg
+// sphere.reg).
 // Thirion (1998), "Image matching as a diffusion process: an analogy with Maxwell's demons";
 // Yeo et al. (2010), "Spherical demons"; Fischl et al. (1999), "High-resolution intersubject
 // averaging and a coordinate system for the cortical surface".
@@ -46,7 +46,7 @@ struct RegistrationOptions {
   // Demons iterations per level, and displacement smoothing per level (iterations of neighbour
   // averaging on the atlas mesh); levels as in the header comment.
   int iterations = 120;
-  std::vector<int> smoothing = {80, 40, 20, 10, 10};
+  std::vector<int> smoothing = {160, 80, 40, 20, 10, 10};
 };
 
 // Where each subject vertex lands on the atlas mesh.
