@@ -769,7 +769,7 @@ TEST(FeaturesNormalisation, SpecimenWithoutCsfSeesItsTissueAsAScanWithCsf) {
 
   // The median normalised value of deep white matter and of cortex (away from the edges and the
   // ventricle) in each channel.
-  auto level = [](const Scan& s, int64_t c, bool white) {
+  auto level_in = [](const Scan& s, int64_t c, double r0, double r1) {
     const FeatureSet& f = s.f;
     const int64_t n = f.channels.voxels_per_volume();
     std::vector<float> x;
@@ -785,10 +785,13 @@ TEST(FeaturesNormalisation, SpecimenWithoutCsfSeesItsTissueAsAScanWithCsf) {
           const bool near_ventricle =
               std::pow((dx + 9) / 10, 2) + std::pow(dy / 30, 2) + std::pow((dz - 8) / 13, 2) < 1;
           if (dx > -8 || near_ventricle) continue;
-          if (white ? r < 0.6 : (r > 0.8 && r < 0.9)) x.push_back(f.channels.data[c * n + v]);
+          if (r >= r0 && r < r1) x.push_back(f.channels.data[c * n + v]);
         }
     std::nth_element(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(x.size() / 2), x.end());
     return static_cast<double>(x[x.size() / 2]);
+  };
+  auto level = [&](const Scan& s, int64_t c, bool white) {
+    return white ? level_in(s, c, 0, 0.6) : level_in(s, c, 0.8, 0.9);
   };
   // Over its own mask the specimen's tissue sat up to 1.2 units off the hemisphere with CSF
   // (sm_b1000's white matter: without CSF its spread is narrower), 0.29 on average; anchored on
@@ -808,6 +811,20 @@ TEST(FeaturesNormalisation, SpecimenWithoutCsfSeesItsTissueAsAScanWithCsf) {
   }
   EXPECT_LT(anchored / checks, 0.65 * unanchored / checks);
   EXPECT_GT(unanchored / checks, 0.25);
+
+  // At the surface the specimen's voxels share void, the head's CSF: the void share is given
+  // free water's signal, so the surface is brighter in b0 than the cortex beneath, as in the head
+  // (and not darker, as void makes it: surface / cortex b0 1.75 / 0.00 in the head, 0.14 / -0.18
+  // in the specimen, -0.52 / -0.18 unfilled).
+  EXPECT_EQ(head.f.void_filled_voxels, 0);
+  EXPECT_GT(specimen.f.void_filled_voxels, 0);
+  const int64_t b0 = 0;
+  const double head_surface = level_in(head, b0, 0.97, 1.03),
+               specimen_surface = level_in(specimen, b0, 0.97, 1.03),
+               unfilled_surface = level_in(over_mask, b0, 0.97, 1.03);
+  EXPECT_GT(head_surface, level(head, b0, false));
+  EXPECT_GT(specimen_surface, level(specimen, b0, false));
+  EXPECT_LT(unfilled_surface, level(over_mask, b0, false));
 }
 
 // ---------------------------------------------------------------- real scans

@@ -22,7 +22,9 @@
 // narrows the spread and moves the median of b0 and the diffusivities: there the median and
 // scale come from its tissue voxels (MD under 1.5 um2/ms, b0 under 1.5 times the tissue's
 // median), moved to where a scan with CSF has its mask's relative to its tissue's (measured on
-// real scans and phantoms; features.cpp). Every scan with CSF keeps its mask's.
+// real scans and phantoms; features.cpp), and the void share of its cortex-like voxels is given
+// free water's signal, as the scan would be with CSF. Every scan with CSF keeps its mask's
+// normalisation and its signal.
 #pragma once
 #include <string>
 #include <vector>
@@ -110,6 +112,8 @@ struct FeatureSet {
   // One hemisphere without CSF (an ex vivo specimen): `normalisation` comes from the tissue's
   // statistics mapped to where they sit in scans with CSF, not from the mask's.
   bool tissue_only = false;
+  // Tissue only: voxels whose void share was given free water's signal (features.cpp).
+  int64_t void_filled_voxels = 0;
   Protocol protocol;
   std::vector<NominalSignalPlan> nominal;
   MidsagittalPlane midsagittal;     // the midline channel's zero: symmetry_plane, or on one

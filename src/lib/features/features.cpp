@@ -171,6 +171,66 @@ ChannelNormalisation normalisation_from_tissue(const ChannelNormalisation& tissu
   return n;
 }
 
+// A specimen's surface and sulci border a medium without signal where every scan the network
+// learnt from has CSF: void darkens the b0 of the voxels it shares without changing their S/S0
+// (tissue-like diffusion), which no trained contrast has, and the network's pial stayed out of
+// the sulci (issue 26: truth-to-prediction pial distance 1.58 mm on simulate's s301 lh specimen
+// against 1.13 on its two-hemisphere scan, evenly over the hemisphere). So on a scan without CSF
+// the void share of cortex-like voxels is given free water's signal, as the scan would be with
+// CSF: a voxel of b0 s under cortex's level G holds a void share w = 1 - s / G; it gets b0
+// s + w C (CSF's b0 C = 2 G), spherical means mixed with free water's exp(-b D) and
+// diffusivities scaled to the mixture's apparent diffusivity at b = 1000, FA by 1 - w.
+// Cortex-like: FA under 0.2 (cortex 0.1-0.2; white matter darkens in b0 too, but is
+// anisotropic). G is the 75th percentile of the tissue's b0 there (void darkens cortex, so the
+// brighter half's middle is its level, as placement takes the brighter half). CSF over cortex in
+// b0 is 2 at the echo times of diffusion scans (placement's default when no CSF is seen; 1.3-3.5
+// measured in vivo); free water at body temperature diffuses at 3.0 um2/ms.
+// Returns the number of voxels given water.
+constexpr double kCortexMaxFa = 0.2;
+constexpr double kCsfOverCortexB0 = 2.0;
+constexpr double kFreeWaterDiffusivity = 3.0e-3;
+
+int64_t fill_void_with_water(Volume& channels, const Volume& mask,
+                             const std::vector<uint8_t>& tissue) {
+  const int64_t n = channels.voxels_per_volume();
+  auto at = [&](int64_t c, int64_t v) -> float& { return channels.data[size_t(c * n + v)]; };
+  std::vector<float> cortex;
+  for (int64_t v = 0; v < n; ++v)
+    if (tissue[size_t(v)] && at(DiffusionMaps::kFA, v) < kCortexMaxFa)
+      cortex.push_back(at(DiffusionMaps::kB0, v));
+  if (cortex.empty()) return 0;
+  auto q = cortex.begin() + static_cast<std::ptrdiff_t>(cortex.size() * 3 / 4);
+  std::nth_element(cortex.begin(), q, cortex.end());
+  const double g = *q, csf = kCsfOverCortexB0 * g;
+  const int64_t sm = DiffusionMaps::kNumTensorMaps;  // sm_b1000, then sm_b2500
+  const auto& nominal_b = feature_nominal_bvals();
+  int64_t filled = 0;
+  for (int64_t v = 0; v < n; ++v) {
+    if (mask.data[size_t(v)] == 0.f || at(DiffusionMaps::kFA, v) >= kCortexMaxFa) continue;
+    const double s = at(DiffusionMaps::kB0, v);
+    const double w = std::clamp(1.0 - s / g, 0.0, 1.0);
+    if (!(w > 0)) continue;
+    ++filled;
+    const double b0 = s + w * csf;
+    double sm_b1000 = 0;
+    for (size_t p = 0; p < nominal_b.size(); ++p) {
+      float& x = at(sm + static_cast<int64_t>(p), v);
+      x = static_cast<float>((s * x + w * csf * std::exp(-nominal_b[p] * kFreeWaterDiffusivity)) /
+                             b0);
+      if (nominal_b[p] == 1000.0) sm_b1000 = x;
+    }
+    const double md = at(DiffusionMaps::kMD, v);
+    const double apparent = -std::log(std::max(sm_b1000, 1e-4)) / 1000.0;
+    const double k = md > 0 && apparent > md ? apparent / md : 1.0;
+    for (int m : {DiffusionMaps::kMD, DiffusionMaps::kAD, DiffusionMaps::kRD, DiffusionMaps::kL1,
+                  DiffusionMaps::kL2, DiffusionMaps::kL3})
+      at(m, v) = static_cast<float>(at(m, v) * k);
+    at(DiffusionMaps::kFA, v) = static_cast<float>(at(DiffusionMaps::kFA, v) * (1 - w));
+    at(DiffusionMaps::kB0, v) = static_cast<float>(b0);
+  }
+  return filled;
+}
+
 }  // namespace
 
 const std::vector<std::string>& feature_channel_names() {
@@ -435,6 +495,7 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
   if (fs.tissue_only)
     for (int64_t c = 0; c < midline; ++c)
       fs.normalisation[c] = normalisation_from_tissue(fs.tissue_normalisation[c], c);
+  if (fs.tissue_only) fs.void_filled_voxels = fill_void_with_water(fs.channels, fs.mask, tissue);
   parallel_for(
       midline,
       [&](int64_t c0, int64_t c1) {
@@ -566,6 +627,7 @@ std::string feature_sidecar_json(const FeatureSet& fs) {
                           {"scale", fs.tissue_normalisation[c].scale}});
     j["input_normalisation"] = {{"basis", fs.tissue_only ? "tissue" : "mask"},
                                 {"water_share", fs.water_share},
+                                {"void_filled_voxels", fs.void_filled_voxels},
                                 {"tissue", tissue}};
   }
   j["hemispheres_present"] = json::parse(hemisphere_presence_json(fs.presence));
