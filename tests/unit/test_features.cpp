@@ -683,6 +683,150 @@ TEST(FeaturesPipeline, SameChannelsForAnyProtocolAndExactGridRoundTrip) {
   }
 }
 
+// ---------------------------------------------------------------- scans without CSF
+
+// The left hemisphere of head_phantom's brain (flat medial face 3.5 mm left of its centre) in a
+// medium without signal: with CSF (a 4.5 mm outer layer, the medial fissure's half and a
+// ventricle, as a head cut to one hemisphere keeps), or without (an ex vivo specimen: tissue
+// only, the ventricle collapsed into white matter). Sets `mask` to the given brain mask and
+// `centre` to the brain's centre (scanner RAS).
+Volume hemisphere_phantom(const GradientTable& table, bool with_csf, Volume& mask, Vec3& centre) {
+  const double voxel = 2.5;
+  const Affine affine = scanner_affine(voxel);
+  const std::array<int64_t, 3> dims{64, 80, 64};
+  Volume dwi(dims, static_cast<int64_t>(table.size()), affine, 0.f);
+  mask = Volume(dims, 1, affine, 0.f);
+  const auto world = bvecs_world(table, affine);
+  std::mt19937 rng(5);
+  std::normal_distribution<double> noise(0, 1);
+  centre = affine.apply({0.5 * (dims[0] - 1), 0.5 * (dims[1] - 1), 0.5 * (dims[2] - 1)});
+  for (int64_t k = 0; k < dims[2]; ++k)
+    for (int64_t j = 0; j < dims[1]; ++j)
+      for (int64_t i = 0; i < dims[0]; ++i) {
+        const Vec3 p = affine.apply({double(i), double(j), double(k)});
+        const double x = p[0] - centre[0], y = p[1] - centre[1], z = p[2] - centre[2];
+        const double th = std::atan2(y, x), ph = std::atan2(z, std::hypot(x, y));
+        const double bump = 1 + 0.04 * std::sin(7 * th) * std::cos(5 * ph);
+        const double r =
+            std::sqrt((x / 66) * (x / 66) + (y / 82) * (y / 82) + (z / 60) * (z / 60)) / bump;
+        const bool ventricle =
+            std::pow((x + 9) / 6, 2) + std::pow(y / 26, 2) + std::pow((z - 8) / 9, 2) < 1;
+        double s0 = 0, lpar = 3e-3, lperp = 3e-3;
+        Vec3 fibre{0, 0, 1};
+        if (x < -3.5 && r < 1) {
+          if (ventricle && with_csf) {
+            s0 = 2200;
+          } else if (r < 0.72) {
+            s0 = 850, lpar = 1.7e-3, lperp = 0.35e-3;
+            const double n = std::hypot(y, z) + 1e-9;
+            fibre = {0, -z / n, y / n};
+          } else {
+            s0 = 1100, lpar = 0.9e-3, lperp = 0.75e-3;
+          }
+        } else if (with_csf && x < -1 && r < 1 + 4.5 / 72.0) {
+          s0 = 2000;
+        }
+        if (s0 == 0) continue;
+        mask.at(i, j, k) = 1;
+        for (int64_t v = 0; v < dwi.nvols; ++v) {
+          const Vec3& g = world[v];
+          const double c = g[0] * fibre[0] + g[1] * fibre[1] + g[2] * fibre[2];
+          const double s = s0 * std::exp(-table.bvals[v] * (lperp + (lpar - lperp) * c * c));
+          dwi.at(i, j, k, v) = static_cast<float>(std::hypot(s + 15 * noise(rng), 15 * noise(rng)));
+        }
+      }
+  return dwi;
+}
+
+TEST(FeaturesNormalisation, SpecimenWithoutCsfSeesItsTissueAsAScanWithCsf) {
+  const GradientTable table = shells_table(2, {{1000, 12}, {2000, 12}}, scanner_affine(2.5));
+  struct Scan {
+    FeatureSet f;
+    Vec3 centre;
+  };
+  // hemispheres "auto" as recon's; "" measures the midline from the fitted plane and always
+  // normalises over the mask, as the feature stage did before tissue anchoring.
+  auto features = [&](bool with_csf, const std::string& hemispheres) {
+    Volume mask;
+    Scan s;
+    const Volume dwi = hemisphere_phantom(table, with_csf, mask, s.centre);
+    FeatureOptions fo;
+    fo.grid.spacing_mm = 2.0;
+    fo.hemispheres = hemispheres;
+    s.f = compute_features(dwi, table, &mask, fo);
+    return s;
+  };
+  const Scan head = features(true, "auto"), specimen = features(false, "auto"),
+             over_mask = features(false, "");
+  ASSERT_EQ(head.f.hemispheres, std::vector<std::string>{"lh"});
+  ASSERT_EQ(specimen.f.hemispheres, std::vector<std::string>{"lh"});
+  // A hemisphere that keeps its CSF is normalised over its mask, as every scan with CSF.
+  EXPECT_GT(head.f.water_share, 0.1);
+  EXPECT_FALSE(head.f.tissue_only);
+  EXPECT_LT(specimen.f.water_share, 0.05);
+  EXPECT_TRUE(specimen.f.tissue_only);
+  EXPECT_FALSE(over_mask.f.tissue_only);
+
+  // The median normalised value of deep white matter and of cortex (away from the edges and the
+  // ventricle) in each channel.
+  auto level_in = [](const Scan& s, int64_t c, double r0, double r1) {
+    const FeatureSet& f = s.f;
+    const int64_t n = f.channels.voxels_per_volume();
+    std::vector<float> x;
+    for (int64_t k = 0; k < f.channels.dims[2]; ++k)
+      for (int64_t j = 0; j < f.channels.dims[1]; ++j)
+        for (int64_t i = 0; i < f.channels.dims[0]; ++i) {
+          const int64_t v = (k * f.channels.dims[1] + j) * f.channels.dims[0] + i;
+          if (f.mask.data[v] == 0) continue;
+          const Vec3 p = f.vox2ras().apply({double(i), double(j), double(k)});
+          const double dx = p[0] - s.centre[0], dy = p[1] - s.centre[1], dz = p[2] - s.centre[2];
+          const double r =
+              std::sqrt((dx / 66) * (dx / 66) + (dy / 82) * (dy / 82) + (dz / 60) * (dz / 60));
+          const bool near_ventricle =
+              std::pow((dx + 9) / 10, 2) + std::pow(dy / 30, 2) + std::pow((dz - 8) / 13, 2) < 1;
+          if (dx > -8 || near_ventricle) continue;
+          if (r >= r0 && r < r1) x.push_back(f.channels.data[c * n + v]);
+        }
+    std::nth_element(x.begin(), x.begin() + static_cast<std::ptrdiff_t>(x.size() / 2), x.end());
+    return static_cast<double>(x[x.size() / 2]);
+  };
+  auto level = [&](const Scan& s, int64_t c, bool white) {
+    return white ? level_in(s, c, 0, 0.6) : level_in(s, c, 0.8, 0.9);
+  };
+  // Over its own mask the specimen's tissue sat up to 1.2 units off the hemisphere with CSF
+  // (sm_b1000's white matter: without CSF its spread is narrower), 0.29 on average; anchored on
+  // its tissue, within 0.5 and 0.17 on average.
+  double anchored = 0, unanchored = 0;
+  int checks = 0;
+  for (const std::string name : {"b0", "fa", "md", "sm_b1000"}) {
+    const auto& names = feature_channel_names();
+    const int64_t c = std::find(names.begin(), names.end(), name) - names.begin();
+    for (bool white : {true, false}) {
+      const double want = level(head, c, white), got = level(specimen, c, white);
+      EXPECT_NEAR(got, want, 0.55) << name << (white ? " white matter" : " cortex");
+      anchored += std::fabs(got - want);
+      unanchored += std::fabs(level(over_mask, c, white) - want);
+      ++checks;
+    }
+  }
+  EXPECT_LT(anchored / checks, 0.65 * unanchored / checks);
+  EXPECT_GT(unanchored / checks, 0.25);
+
+  // At the surface the specimen's voxels share void, the head's CSF: the void share is given
+  // free water's signal, so the surface is brighter in b0 than the cortex beneath, as in the head
+  // (and not darker, as void makes it: surface / cortex b0 1.75 / 0.00 in the head, 0.14 / -0.18
+  // in the specimen, -0.52 / -0.18 unfilled).
+  EXPECT_EQ(head.f.void_filled_voxels, 0);
+  EXPECT_GT(specimen.f.void_filled_voxels, 0);
+  const int64_t b0 = 0;
+  const double head_surface = level_in(head, b0, 0.97, 1.03),
+               specimen_surface = level_in(specimen, b0, 0.97, 1.03),
+               unfilled_surface = level_in(over_mask, b0, 0.97, 1.03);
+  EXPECT_GT(head_surface, level(head, b0, false));
+  EXPECT_GT(specimen_surface, level(specimen, b0, false));
+  EXPECT_LT(unfilled_surface, level(over_mask, b0, false));
+}
+
 // ---------------------------------------------------------------- real scans
 
 TEST(FeaturesRealData, AutomaticMaskOnEveryScan) {

@@ -17,7 +17,14 @@
 // form). So a b=1000-only scan predicts b=2500 from its tensor, and a b=2500-only scan predicts
 // b=1000 from its own.
 // Every channel but the midline and the mask is normalised within the mask: (x - median) / (IQR
-// / 1.349), clipped to +-clip; voxels outside the mask are 0.
+// / 1.349), clipped to +-clip; voxels outside the mask are 0. A scan of one hemisphere without
+// CSF (an ex vivo specimen in a medium without signal; issue 26) has no CSF in its mask, which
+// narrows the spread and moves the median of b0 and the diffusivities: there the median and
+// scale come from its tissue voxels (MD under 1.5 um2/ms, b0 under 1.5 times the tissue's
+// median), moved to where a scan with CSF has its mask's relative to its tissue's (measured on
+// real scans and phantoms; features.cpp), and the void share of its cortex-like voxels is given
+// free water's signal, as the scan would be with CSF. Every scan with CSF keeps its mask's
+// normalisation and its signal.
 #pragma once
 #include <string>
 #include <vector>
@@ -98,6 +105,15 @@ struct FeatureSet {
   Volume mask;      // the brain mask on the network grid (0/1)
   std::vector<std::string> channel_names;
   std::vector<ChannelNormalisation> normalisation;
+  // The same statistics over the mask's tissue voxels alone, and the mask's share of free water
+  // (voxels of MD >= 2.7 um2/ms or b0 >= 1.5 times the tissue's median; features.cpp).
+  std::vector<ChannelNormalisation> tissue_normalisation;
+  double water_share = 0;
+  // One hemisphere without CSF (an ex vivo specimen): `normalisation` comes from the tissue's
+  // statistics mapped to where they sit in scans with CSF, not from the mask's.
+  bool tissue_only = false;
+  // Tissue only: voxels whose void share was given free water's signal (features.cpp).
+  int64_t void_filled_voxels = 0;
   Protocol protocol;
   std::vector<NominalSignalPlan> nominal;
   MidsagittalPlane midsagittal;     // the midline channel's zero: symmetry_plane, or on one

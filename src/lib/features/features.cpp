@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <iterator>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <stdexcept>
@@ -111,6 +112,123 @@ ChannelNormalisation robust_normalisation(std::vector<float>& values, double cli
   }
   n.scale = scale > 0 ? scale : 1.0;
   return n;
+}
+
+// Free water at body temperature diffuses at 3.0 um2/ms; a voxel of MD 2.7 holds at least about
+// 85 % of it by signal (as placement's tissue evidence counts CSF).
+constexpr double kWaterMd = 2.7e-3;
+
+// Tissue stays under 1.5 um2/ms (white and grey matter 0.6-1.0 in vivo); voxels diffusing faster
+// hold free water.
+constexpr double kTissueMd = 1.5e-3;
+// CSF's b0 over cortex's is 1.3-3.5 in every in vivo protocol measured (placement's tissue
+// evidence), and cortex is brighter than white matter: a voxel 1.5 times as bright as the
+// tissue's median b0 holds free water. It tells where MD cannot: at b = 2500 alone CSF's signal
+// sinks into the noise floor and its fitted MD stays under 2 um2/ms (XA30: no voxel of the mask at
+// 2.7, 18 % at 1.5 times the tissue's b0).
+constexpr double kWaterOverTissueB0 = 1.5;
+// Below this share of free-water voxels in the mask the scan holds no CSF. Measured on the 2 mm
+// network grid (MD >= 2.7 um2/ms or b0 >= 1.5 times the tissue's): in vivo scans and phantoms with
+// CSF 0.14-0.36 (philips_enh 0.14, philips_achieva 0.14, XA30 0.18, the Philips slab 0.27,
+// simulate s301 0.28, fsaverage5 seed 303 0.36); simulate's ex vivo-like specimens of the same
+// phantoms 0.012 and 0.016 (partial volumes at their edge, and noise).
+constexpr double kMaxTissueOnlyWaterShare = 0.05;
+
+// Where a scan's whole-mask centre and scale sit relative to its tissue's (features.h), per
+// channel b0 .. sm_b2500: centre = tissue centre + shift * tissue scale, scale = ratio * tissue
+// scale. A specimen without CSF normalised over its own mask (which is all tissue) had half the
+// spread of a scan with CSF in b0 and the diffusivities and its median moved towards white
+// matter, so its tissue contrast was doubled in the network's units and the network's white matter
+// shrank (issue 26: 352 ml of 452 on simulate's s301 lh). Measured on the 2 mm grid of scans with
+// CSF (docs/experiments.md, 2026-12-07, session 22): the median over philips_enh,
+// philips_achieva, XA30 (PA and AP averaged), the Philips slab and simulate's s301 (2 mm) and
+// fsaverage5 seed 303 (1.5 mm) phantoms. The spread between scans is the CSF share's (shift of b0
+// 0.29-1.59, ratio 1.32-5.60; the phantoms hold more CSF than the real scans), so the median is a
+// typical in vivo scan's, not any one scan's.
+struct TissueToMask {
+  double shift, ratio;
+};
+constexpr TissueToMask kTissueToMask[] = {
+    {0.429, 1.800},   // b0
+    {-0.291, 1.057},  // fa
+    {0.436, 3.491},   // md
+    {0.329, 1.530},   // ad
+    {0.460, 1.915},   // rd
+    {0.329, 1.530},   // l1 (= ad)
+    {0.449, 2.020},   // l2
+    {0.433, 1.826},   // l3
+    {-0.461, 2.581},  // sm_b1000
+    {-0.444, 1.704},  // sm_b2500
+};
+static_assert(std::size(kTissueToMask) == 10, "one per channel but the midline and the mask");
+
+ChannelNormalisation normalisation_from_tissue(const ChannelNormalisation& tissue,
+                                               int64_t channel) {
+  const TissueToMask& m = kTissueToMask[channel];
+  ChannelNormalisation n = tissue;
+  n.center = tissue.center + m.shift * tissue.scale;
+  n.scale = m.ratio * tissue.scale;
+  return n;
+}
+
+// A specimen's surface and sulci border a medium without signal where every scan the network
+// learnt from has CSF: void darkens the b0 of the voxels it shares without changing their S/S0
+// (tissue-like diffusion), which no trained contrast has, and the network's pial stayed out of
+// the sulci (issue 26: truth-to-prediction pial distance 1.58 mm on simulate's s301 lh specimen
+// against 1.13 on its two-hemisphere scan, evenly over the hemisphere). So on a scan without CSF
+// the void share of cortex-like voxels is given free water's signal, as the scan would be with
+// CSF: a voxel of b0 s under cortex's level G holds a void share w = 1 - s / G; it gets b0
+// s + w C (CSF's b0 C = 2 G), spherical means mixed with free water's exp(-b D) and
+// diffusivities scaled to the mixture's apparent diffusivity at b = 1000, FA by 1 - w.
+// Cortex-like: FA under 0.2 (cortex 0.1-0.2; white matter darkens in b0 too, but is
+// anisotropic). G is the 75th percentile of the tissue's b0 there (void darkens cortex, so the
+// brighter half's middle is its level, as placement takes the brighter half). CSF over cortex in
+// b0 is 2 at the echo times of diffusion scans (placement's default when no CSF is seen; 1.3-3.5
+// measured in vivo); free water at body temperature diffuses at 3.0 um2/ms.
+// Returns the number of voxels given water.
+constexpr double kCortexMaxFa = 0.2;
+constexpr double kCsfOverCortexB0 = 2.0;
+constexpr double kFreeWaterDiffusivity = 3.0e-3;
+
+int64_t fill_void_with_water(Volume& channels, const Volume& mask,
+                             const std::vector<uint8_t>& tissue) {
+  const int64_t n = channels.voxels_per_volume();
+  auto at = [&](int64_t c, int64_t v) -> float& { return channels.data[size_t(c * n + v)]; };
+  std::vector<float> cortex;
+  for (int64_t v = 0; v < n; ++v)
+    if (tissue[size_t(v)] && at(DiffusionMaps::kFA, v) < kCortexMaxFa)
+      cortex.push_back(at(DiffusionMaps::kB0, v));
+  if (cortex.empty()) return 0;
+  auto q = cortex.begin() + static_cast<std::ptrdiff_t>(cortex.size() * 3 / 4);
+  std::nth_element(cortex.begin(), q, cortex.end());
+  const double g = *q, csf = kCsfOverCortexB0 * g;
+  const int64_t sm = DiffusionMaps::kNumTensorMaps;  // sm_b1000, then sm_b2500
+  const auto& nominal_b = feature_nominal_bvals();
+  int64_t filled = 0;
+  for (int64_t v = 0; v < n; ++v) {
+    if (mask.data[size_t(v)] == 0.f || at(DiffusionMaps::kFA, v) >= kCortexMaxFa) continue;
+    const double s = at(DiffusionMaps::kB0, v);
+    const double w = std::clamp(1.0 - s / g, 0.0, 1.0);
+    if (!(w > 0)) continue;
+    ++filled;
+    const double b0 = s + w * csf;
+    double sm_b1000 = 0;
+    for (size_t p = 0; p < nominal_b.size(); ++p) {
+      float& x = at(sm + static_cast<int64_t>(p), v);
+      x = static_cast<float>((s * x + w * csf * std::exp(-nominal_b[p] * kFreeWaterDiffusivity)) /
+                             b0);
+      if (nominal_b[p] == 1000.0) sm_b1000 = x;
+    }
+    const double md = at(DiffusionMaps::kMD, v);
+    const double apparent = -std::log(std::max(sm_b1000, 1e-4)) / 1000.0;
+    const double k = md > 0 && apparent > md ? apparent / md : 1.0;
+    for (int m : {DiffusionMaps::kMD, DiffusionMaps::kAD, DiffusionMaps::kRD, DiffusionMaps::kL1,
+                  DiffusionMaps::kL2, DiffusionMaps::kL3})
+      at(m, v) = static_cast<float>(at(m, v) * k);
+    at(DiffusionMaps::kFA, v) = static_cast<float>(at(DiffusionMaps::kFA, v) * (1 - w));
+    at(DiffusionMaps::kB0, v) = static_cast<float>(b0);
+  }
+  return filled;
 }
 
 }  // namespace
@@ -292,41 +410,75 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
   for (int64_t v = 0; v < nout; ++v) fs.mask.data[v] = grid_mask[v] >= 0.5f ? 1.f : 0.f;
   fs.channel_names = names;
   fs.normalisation.resize(static_cast<size_t>(nch));
+  fs.tissue_normalisation.resize(static_cast<size_t>(nch));
   const int64_t midline = nch - 2;
+  if (std::count(fs.mask.data.begin(), fs.mask.data.end(), 1.f) == 0)
+    throw InputError(options.mask_path.empty() ? options.image_path : options.mask_path,
+                     "the brain mask has no voxel on the network grid");
+  // Tissue and free water, from the raw b0 and MD: the share of free water says whether the scan
+  // holds CSF, and the tissue voxels anchor the normalisation of a scan that holds none.
+  std::vector<uint8_t> tissue(static_cast<size_t>(nout), 0);
+  {
+    const float* b0 = fs.channels.data.data() + DiffusionMaps::kB0 * nout;
+    const float* md = fs.channels.data.data() + DiffusionMaps::kMD * nout;
+    std::vector<float> slow;
+    for (int64_t v = 0; v < nout; ++v)
+      if (fs.mask.data[v] != 0.f && md[v] < kTissueMd) slow.push_back(b0[v]);
+    double tissue_b0 = 0;
+    if (!slow.empty()) {
+      auto mid = slow.begin() + static_cast<std::ptrdiff_t>(slow.size() / 2);
+      std::nth_element(slow.begin(), mid, slow.end());
+      tissue_b0 = *mid;
+    }
+    int64_t in_mask = 0, water = 0;
+    for (int64_t v = 0; v < nout; ++v) {
+      if (fs.mask.data[v] == 0.f) continue;
+      ++in_mask;
+      const bool bright = b0[v] >= kWaterOverTissueB0 * tissue_b0;
+      if (md[v] >= kWaterMd || bright)
+        ++water;
+      else if (md[v] < kTissueMd)
+        tissue[static_cast<size_t>(v)] = 1;
+    }
+    fs.water_share = static_cast<double>(water) / static_cast<double>(in_mask);
+  }
   parallel_for(
       nch,
       [&](int64_t c0, int64_t c1) {
         for (int64_t c = c0; c < c1; ++c) {
-          float* x = fs.channels.data.data() + c * nout;
           if (c == nch - 1) {  // the mask itself: 0/1
-            std::copy(fs.mask.data.begin(), fs.mask.data.end(), x);
             fs.normalisation[c] = ChannelNormalisation{0, 1, 0};
+            fs.tissue_normalisation[c] = fs.normalisation[c];
             continue;
           }
           if (c == midline) continue;  // needs the normalised FA, below
-          std::vector<float> inside;
+          const float* x = fs.channels.data.data() + c * nout;
+          std::vector<float> inside, in_tissue;
           inside.reserve(static_cast<size_t>(nout / 4));
+          in_tissue.reserve(static_cast<size_t>(nout / 4));
           for (int64_t v = 0; v < nout; ++v)
-            if (fs.mask.data[v] != 0.f) inside.push_back(x[v]);
-          const ChannelNormalisation n = robust_normalisation(inside, options.clip);
-          fs.normalisation[c] = n;
-          for (int64_t v = 0; v < nout; ++v)
-            x[v] =
-                fs.mask.data[v] != 0.f
-                    ? static_cast<float>(std::clamp((x[v] - n.center) / n.scale, -n.clip, n.clip))
-                    : 0.f;
+            if (fs.mask.data[v] != 0.f) {
+              inside.push_back(x[v]);
+              if (tissue[static_cast<size_t>(v)]) in_tissue.push_back(x[v]);
+            }
+          fs.normalisation[c] = robust_normalisation(inside, options.clip);
+          fs.tissue_normalisation[c] = robust_normalisation(in_tissue, options.clip);
         }
       },
       1);
+  auto normalised = [&](const float* x, const ChannelNormalisation& n, float* out) {
+    for (int64_t v = 0; v < nout; ++v)
+      out[v] = fs.mask.data[v] != 0.f
+                   ? static_cast<float>(std::clamp((x[v] - n.center) / n.scale, -n.clip, n.clip))
+                   : 0.f;
+  };
 
   // Which hemisphere a voxel is in cannot be seen in a patch of the brain, and the network learns
   // from patches mirrored left-right: the signed distance to the midsagittal plane tells it.
   // Centred at 0 so that a mirror negates it exactly (feature_lr_signed_channel_names).
-  if (std::count(fs.mask.data.begin(), fs.mask.data.end(), 1.f) == 0)
-    throw InputError(options.mask_path.empty() ? options.image_path : options.mask_path,
-                     "the brain mask has no voxel on the network grid");
   {
-    const Volume fa = fs.channels.frame(DiffusionMaps::kFA);
+    Volume fa = fs.channels.frame(DiffusionMaps::kFA);
+    normalised(fa.data.data(), fs.normalisation[DiffusionMaps::kFA], fa.data.data());
     fs.symmetry_plane = midsagittal_plane(fa, fs.mask);
     fs.presence = detect_hemispheres(fa, fs.mask, fs.symmetry_plane, &brain);
   }
@@ -339,6 +491,21 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
     // second hemisphere.
     if (fs.one_hemisphere()) fs.midsagittal = medial_face_plane(fs.presence, fs.hemispheres[0]);
   }
+  fs.tissue_only = fs.one_hemisphere() && fs.water_share < kMaxTissueOnlyWaterShare;
+  if (fs.tissue_only)
+    for (int64_t c = 0; c < midline; ++c)
+      fs.normalisation[c] = normalisation_from_tissue(fs.tissue_normalisation[c], c);
+  if (fs.tissue_only) fs.void_filled_voxels = fill_void_with_water(fs.channels, fs.mask, tissue);
+  parallel_for(
+      midline,
+      [&](int64_t c0, int64_t c1) {
+        for (int64_t c = c0; c < c1; ++c) {
+          float* x = fs.channels.data.data() + c * nout;
+          normalised(x, fs.normalisation[c], x);
+        }
+      },
+      1);
+  std::copy(fs.mask.data.begin(), fs.mask.data.end(), fs.channels.data.data() + (nch - 1) * nout);
   fs.normalisation[static_cast<size_t>(midline)] =
       ChannelNormalisation{0, kMidlineScaleMm, 1000.0 / kMidlineScaleMm};
   {
@@ -450,6 +617,19 @@ std::string feature_sidecar_json(const FeatureSet& fs) {
     nominal.push_back(e);
   }
   j["nominal_signals"] = nominal;
+  {
+    json tissue = json::array();
+    for (size_t c = 0; c < fs.channel_names.size(); ++c)
+      if (fs.tissue_normalisation.size() > c && fs.tissue_normalisation[c].clip > 0 &&
+          fs.channel_names[c] != "midline")
+        tissue.push_back({{"name", fs.channel_names[c]},
+                          {"center", fs.tissue_normalisation[c].center},
+                          {"scale", fs.tissue_normalisation[c].scale}});
+    j["input_normalisation"] = {{"basis", fs.tissue_only ? "tissue" : "mask"},
+                                {"water_share", fs.water_share},
+                                {"void_filled_voxels", fs.void_filled_voxels},
+                                {"tissue", tissue}};
+  }
   j["hemispheres_present"] = json::parse(hemisphere_presence_json(fs.presence));
   j["midsagittal_plane"] = {{"point_ras", fs.midsagittal.point},
                             {"normal_ras", fs.midsagittal.normal},

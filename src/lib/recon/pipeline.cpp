@@ -246,6 +246,13 @@ void report_hemispheres_present(SubjectRun& r) {
   r.note(std::string(p.count == 1 ? "one hemisphere present" : "two hemispheres present") + ": " +
          p.reason + "; reconstructing " + list +
          (r.features.one_hemisphere() ? " whole, without a midline split" : ""));
+  if (r.features.tissue_only) {
+    r.report["input_normalisation"] = "tissue";
+    r.note("no CSF in the mask (" +
+           std::to_string(static_cast<int>(std::lround(100 * r.features.water_share))) +
+           " % free water): the network's inputs are normalised on the tissue, as in a scan "
+           "with CSF");
+  }
 }
 
 // The scan, its gradient table and mask. The model loads here too, so a wrong model file fails
