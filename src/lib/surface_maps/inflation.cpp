@@ -77,6 +77,30 @@ std::vector<std::pair<int32_t, int32_t>> unique_edges(const Mesh& m) {
   return e;
 }
 
+std::vector<std::tuple<int32_t, int32_t, double>> cotangent_weights(const std::vector<V3>& x,
+                                                                    const Mesh& m) {
+  std::vector<std::tuple<int32_t, int32_t, double>> half;
+  half.reserve(3 * m.faces.size());
+  for (const auto& f : m.faces)
+    for (int k = 0; k < 3; ++k) {
+      const int32_t i = f[k], j = f[(k + 1) % 3], l = f[(k + 2) % 3];
+      const V3 a = x[i] - x[l], b = x[j] - x[l];
+      const double s = norm(cross(a, b));
+      half.emplace_back(std::min(i, j), std::max(i, j), s > 0 ? 0.5 * dot(a, b) / s : 0.0);
+    }
+  std::sort(half.begin(), half.end());
+  std::vector<std::tuple<int32_t, int32_t, double>> out;
+  out.reserve(half.size() / 2);
+  for (size_t k = 0; k < half.size();) {
+    const int32_t i = std::get<0>(half[k]), j = std::get<1>(half[k]);
+    double w = 0;
+    for (; k < half.size() && std::get<0>(half[k]) == i && std::get<1>(half[k]) == j; ++k)
+      w += std::get<2>(half[k]);
+    out.emplace_back(i, j, std::max(w, 1e-3));
+  }
+  return out;
+}
+
 }  // namespace surface_maps_detail
 
 using namespace surface_maps_detail;
@@ -100,31 +124,16 @@ InflatedSurface inflate_surface(const Mesh& white, const InflationOptions& optio
   const double t_step = options.diffusion_mm2 / 4.0 / options.steps;
   std::vector<double> mass(n, 0.0), weight_sum(n, 0.0);
   std::vector<Eigen::Triplet<double>> t;
-  {
-    std::vector<std::tuple<int32_t, int32_t, double>> half;
-    half.reserve(3 * white.faces.size());
-    for (const auto& f : white.faces) {
-      const double fa = 0.5 * norm(face_normal_unscaled(x, f));
-      for (int k = 0; k < 3; ++k) {
-        mass[f[k]] += fa / 3.0;
-        const int32_t i = f[k], j = f[(k + 1) % 3], l = f[(k + 2) % 3];
-        const V3 a = x[i] - x[l], b = x[j] - x[l];
-        const double s2 = norm(cross(a, b));
-        half.emplace_back(std::min(i, j), std::max(i, j), s2 > 0 ? 0.5 * dot(a, b) / s2 : 0.0);
-      }
-    }
-    std::sort(half.begin(), half.end());
-    for (size_t k = 0; k < half.size();) {
-      const int32_t i = std::get<0>(half[k]), j = std::get<1>(half[k]);
-      double w = 0;
-      for (; k < half.size() && std::get<0>(half[k]) == i && std::get<1>(half[k]) == j; ++k)
-        w += std::get<2>(half[k]);
-      w = t_step * std::max(w, 1e-3);
-      weight_sum[i] += w;
-      weight_sum[j] += w;
-      t.emplace_back(i, j, -w);
-      t.emplace_back(j, i, -w);
-    }
+  for (const auto& f : white.faces) {
+    const double fa = 0.5 * norm(face_normal_unscaled(x, f));
+    for (int k = 0; k < 3; ++k) mass[f[k]] += fa / 3.0;
+  }
+  for (const auto& [i, j, cot] : cotangent_weights(x, white)) {
+    const double w = t_step * cot;
+    weight_sum[i] += w;
+    weight_sum[j] += w;
+    t.emplace_back(i, j, -w);
+    t.emplace_back(j, i, -w);
   }
   for (size_t i = 0; i < n; ++i) t.emplace_back(int(i), int(i), mass[i] + weight_sum[i]);
   const int dim = static_cast<int>(n);

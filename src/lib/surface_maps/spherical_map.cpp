@@ -193,24 +193,8 @@ SphericalMap spherical_map(const Mesh& white, const Mesh& inflated, SphereWeight
       }
     }
   } else {
-    // Half the sum of the cotangents opposite each edge, clamped positive: obtuse corners give
-    // negative weights, and Tutte's guarantee needs every weight positive.
-    std::vector<std::tuple<int32_t, int32_t, double>> half;
-    half.reserve(3 * white.faces.size());
-    for (const auto& f : white.faces)
-      for (int k = 0; k < 3; ++k) {
-        const int32_t i = f[k], j = f[(k + 1) % 3], l = f[(k + 2) % 3];
-        const V3 a = x[i] - x[l], b = x[j] - x[l];
-        const double s = norm(cross(a, b));
-        half.emplace_back(std::min(i, j), std::max(i, j), s > 0 ? 0.5 * dot(a, b) / s : 0.0);
-      }
-    std::sort(half.begin(), half.end());
-    for (size_t k = 0; k < half.size();) {
-      const int32_t i = std::get<0>(half[k]), j = std::get<1>(half[k]);
-      double w = 0;
-      for (; k < half.size() && std::get<0>(half[k]) == i && std::get<1>(half[k]) == j; ++k)
-        w += std::get<2>(half[k]);
-      w = std::max(w, 1e-3);
+    // Cotangent weights, clamped positive: Tutte's guarantee needs every weight positive.
+    for (const auto& [i, j, w] : cotangent_weights(x, white)) {
       weight_sum[i] += w;
       weight_sum[j] += w;
       for (const auto& [a, b] : {std::pair<int32_t, int32_t>{i, j}, {j, i}}) {
