@@ -5,6 +5,7 @@ so that the network is measured on data unlike anything it was trained on.
 
     bench/heldout_phantoms.py OUT_DIR --seed N [--spacing MM] [--protocol NAME]
                               [--orientation RAS|LAS|LPI|oblique] [--skull-stripped]
+                              [--specimen lh|rh]
 
 Writes OUT_DIR/dwi.nii.gz (int16) with dwi.bval / dwi.bvec (FSL convention for the storage
 orientation: voxel axes, x negated when the voxel->world determinant is positive, as
@@ -31,6 +32,18 @@ scalp with a fat layer, and eyes with orbital fat; or, with --skull-stripped, no
 CSF (background exactly 0). Partial volumes: every tissue label is evaluated on a grid k times
 finer than the DWI (k = 3 at 1.5 mm, 4 at 2 and 2.5 mm; the surfaces' insides by exact ray
 parity along one axis of the fine grid) and averaged over each voxel.
+
+Ex vivo specimen (--specimen lh|rh): one cerebral hemisphere alone in a medium without signal.
+A fine point is tissue only if it is inside that hemisphere's pial surface: its cortex, its white
+matter and the deep grey nuclei inside its white surface; its ventricles are collapsed (their
+share is white matter, the ventricle channel stays 0). No CSF anywhere (sulcal space outside the
+pial surface is void), no other hemisphere, cerebellum, brainstem, skull, scalp, fat or eyes: the
+signal is exactly 0 outside the specimen before the Rician noise (which stays everywhere unless
+--skull-stripped, so the void has the noise floor). Every draw (warp, anatomy, grid, bias field,
+signal parameters, protocol, noise) is made as for the whole head of the same seed and options,
+the grid is the same, and the fibre and cortex direction fields are computed from both
+hemispheres' fractions, so the specimen's voxels carry the whole-head phantom's signal (up to
+partial volumes with the removed tissues). Only surf/{hemi}.{white,pial} are written.
 
 Signal (every number drawn per phantom; ranges in truth.json; compare
 include/ddcsr/simulate/tissue.h, where every compartment is one Gaussian tensor):
@@ -397,6 +410,8 @@ def main():
     ap.add_argument("--protocol", default="b1000x30", choices=PROTOCOLS)
     ap.add_argument("--orientation", default="LAS", choices=["RAS", "LAS", "LPI", "oblique"])
     ap.add_argument("--skull-stripped", action="store_true", help="nothing outside the CSF: background 0")
+    ap.add_argument("--specimen", choices=["lh", "rh"], default=None,
+                    help="ex vivo specimen: only this cerebral hemisphere, no CSF/head, void background")
     ap.add_argument("--supersample", type=int, default=0, help="fine grid factor (0: 3 at <= 1.5 mm, else 4)")
     ap.add_argument("--fsaverage", default=os.path.join(SHARED, "fsaverage5"))
     a = ap.parse_args()
@@ -446,12 +461,20 @@ def main():
 
     frac = np.zeros((len(CHANNELS), n0, n1, n2), np.float32)
     C = {c: i for i, c in enumerate(CHANNELS)}
+    spec = a.specimen
+    # Both hemispheres' cerebral fraction (the whole-head phantom's wm + cortex + deep grey +
+    # ventricle): the direction fields are computed from it in both modes.
+    cerebral_both = np.zeros((n0, n1, n2), np.float32)
     fine_offsets = (np.arange(k) - (k - 1) / 2.0) / k
     for i in range(n0):
         u0, u1 = i * k, (i + 1) * k
         inside = {name: parity_fill(crossings[name], u0, u1, shape_f) for name in world}
         white = inside["lh.white"] | inside["rh.white"]
         pial = inside["lh.pial"] | inside["rh.pial"] | white
+        cerebral_both[i] = pial.reshape(k, n1, k, n2, k).mean(axis=(0, 2, 4))
+        if spec:  # that hemisphere only: tissue iff inside its pial surface
+            white = inside[spec + ".white"]
+            pial = inside[spec + ".pial"] | white  # as above: white poking out of pial stays white
         labels = np.zeros((k, n1 * k, n2 * k), np.int8)  # index into CHANNELS; -1: outside brain
         labels[:] = -1
         labels[white] = C["wm"]
@@ -462,7 +485,7 @@ def main():
         fk = np.arange(n2 * k) / k - (k - 1) / (2.0 * k)
         FI, FJ, FK = np.meshgrid(fi, fj, fk, indexing="ij")
         coords = np.stack([FI.ravel(), FJ.ravel(), FK.ravel()])
-        need = (white | ~pial).ravel()
+        need = (white if spec else white | ~pial).ravel()
         X = np.zeros((FI.size, 3), np.float32)
         if need.any():
             for c in range(3):
@@ -478,10 +501,10 @@ def main():
                 vent |= e.rho2(wx) < 1
             lab = np.full(len(wx), C["wm"], np.int8)
             lab[deep] = C["deep_grey"]
-            lab[vent] = C["ventricle"]
+            lab[vent] = C["wm"] if spec else C["ventricle"]  # specimen: ventricles collapsed
             labels[white] = lab
         outside = ~pial
-        if outside.any():
+        if outside.any() and not spec:  # specimen: void outside its pial surface
             ox = X[outside]
             r2 = cb.rho2(ox)
             in_cb = r2 < 1
@@ -540,8 +563,9 @@ def main():
 
     rest = np.clip(1 - brain_or_csf, 0, 1)  # the non-brain share of each voxel, split in layers
     L0 = np.where(closed, 1.0, below(tau))
-    frac[C["csf"]] += rest * L0
-    if not a.skull_stripped:
+    if not spec:
+        frac[C["csf"]] += rest * L0
+    if not a.skull_stripped and not spec:
         L1 = np.maximum(below(tau + skull_th), L0)
         L2 = np.maximum(below(tau + skull_th + scalp_th), L1)
         fat = np.clip(below(tau + skull_th + fat_hi) - below(tau + skull_th + fat_lo), 0, None)
@@ -595,7 +619,9 @@ def main():
         return np.exp(-b * (lperp + (lpar - lperp) * c2))
 
     # Directions on the DWI grid (world), only where needed.
-    cerebral = frac[C["wm"]] + frac[C["cortex"]] + frac[C["deep_grey"]] + frac[C["ventricle"]]
+    # Specimen: the whole-head phantom's cerebral fraction, so the directions are the same.
+    cerebral = (cerebral_both if spec else
+                frac[C["wm"]] + frac[C["cortex"]] + frac[C["deep_grey"]] + frac[C["ventricle"]])
     sm = ndimage.gaussian_filter(cerebral, 4.0 / h)
     grad_big = np.stack(np.gradient(sm), -1) @ inv_affine[:3, :3]  # world gradient
     sm_p = ndimage.gaussian_filter(cerebral, 1.5 / h)
@@ -689,16 +715,20 @@ def main():
               "volume": np.array(dims, int), "voxelsize": vs, "xras": affine[:3, 0] / vs[0],
               "yras": affine[:3, 1] / vs[1], "zras": affine[:3, 2] / vs[2], "cras": c_ras}
     thickness = {}
+    hemis = [spec] if spec else ["lh", "rh"]
     for name, (v, f) in world.items():
+        if name.split(".")[0] not in hemis:
+            continue
         nib.freesurfer.write_geometry(os.path.join(a.out, "surf", name), (v - c_ras).astype(np.float32), f.astype(np.int32),
                                       volume_info=footer)
-    for hemi in ("lh", "rh"):
+    for hemi in hemis:
         paired = np.linalg.norm(world[hemi + ".pial"][0] - world[hemi + ".white"][0], axis=1)
         thickness[hemi] = {"paired_vertex_median_mm": float(np.median(paired)),
                            "paired_vertex_mean_mm": float(np.mean(paired))}
     truth = {
         "generator": "bench/heldout_phantoms.py", "seed": a.seed, "spacing_mm": h, "protocol": a.protocol,
         "orientation": a.orientation, "oblique": oblique, "skull_stripped": a.skull_stripped,
+        "specimen": spec, "truth_surfaces": [f"{hm}.{n}" for hm in hemis for n in ("white", "pial")],
         "supersample": k, "dims": [int(d) for d in dims], "volumes": nvol, "affine": affine.tolist(),
         "fsaverage": os.path.abspath(a.fsaverage), "mesh": "fsaverage5, each triangle split in four (midpoints)",
         "vertices_per_surface": int(len(world["lh.white"][0])),
@@ -722,7 +752,8 @@ def main():
     }
     with open(os.path.join(a.out, "truth.json"), "w") as f:
         json.dump(truth, f, indent=1)
-    print(f"{a.out}: {dims.tolist()} x {nvol} at {h} mm, {a.protocol}, {a.orientation}; "
+    print(f"{a.out}: {dims.tolist()} x {nvol} at {h} mm, {a.protocol}, {a.orientation}"
+          f"{', specimen ' + spec if spec else ''}; "
           f"S0 grey/white {s0['gm'] / s0['wm']:.2f}, CSF/white {s0['csf'] / s0['wm']:.2f}; "
           f"{time.time() - t_start:.0f} s")
 

@@ -86,6 +86,31 @@ def main():
     from scipy.ndimage import maximum_filter
     empty = maximum_filter(fr.sum(-1), size=3) == 0  # a voxel away from any tissue (fractions are stored in 1/250)
     check(empty.sum() > 1000 and np.all(data[empty] == 0), f"skull-stripped: background exactly 0 ({empty.sum()} voxels)")
+
+    # The same phantom as an ex vivo specimen of its left hemisphere: the same voxels where it is
+    # wholly tissue, nothing of CSF or of the other hemisphere, only its own truth surfaces.
+    spec = os.path.join(workdir("heldout_phantoms"), "lh")
+    subprocess.run(["/usr/bin/python3", os.path.join(SOURCE, "bench", "heldout_phantoms.py"), spec, "--seed", "7",
+                    "--spacing", "2.5", "--protocol", "b1000x30", "--orientation", "RAS", "--skull-stripped",
+                    "--specimen", "lh"], check=True)
+    check(sorted(os.listdir(os.path.join(spec, "surf"))) == ["lh.pial", "lh.white"], "specimen: lh surfaces only")
+    sd = nib.load(os.path.join(spec, "dwi.nii.gz")).get_fdata(dtype=np.float32)
+    sf = nib.load(os.path.join(spec, "fractions.nii.gz")).get_fdata(dtype=np.float32) / 250
+    tissue = sum(sf[..., names.index(c)] for c in ("wm", "cortex", "deep_grey"))
+    check(sf[..., names.index("csf")].max() == 0 and sf[..., names.index("ventricle")].max() == 0,
+          "specimen: no CSF, ventricles collapsed")
+    # Voxels 3 mm nearer the right pial surface than the left one hold nothing.
+    from scipy.spatial import cKDTree
+    centres = np.indices(tissue.shape).reshape(3, -1).T @ img.affine[:3, :3].T + img.affine[:3, 3]
+    near = {h: cKDTree(so.read_surface(os.path.join(out, "surf", h + ".pial"))[0]).query(centres)[0]
+            for h in ("lh", "rh")}
+    rh_side = (near["rh"] + 3 < near["lh"]).reshape(tissue.shape)
+    check(np.all(sd[rh_side] == 0) and tissue[rh_side].sum() == 0,
+          f"specimen: nothing of the right hemisphere ({rh_side.sum()} voxels)")
+    whole_p = sum(fr[..., names.index(c)] for c in ("wm", "cortex", "deep_grey"))
+    whole = (tissue > 0.999) & (whole_p > 0.999)
+    check(whole.sum() > 1000 and np.array_equal(sd[whole], data[whole]),
+          f"specimen: its wholly tissue voxels carry the whole phantom's signal ({whole.sum()} voxels)")
     finish()
 
 

@@ -34,6 +34,12 @@ white = nib.load(os.path.join(sim, "surf", "lh.white.surf.gii")).darrays[0].data
 check(x.max() < white[:, 0].max() + 4, f"the specimen ends at its medial face (mask x up to {x.max():.1f} mm)")
 b0 = np.asarray(dwi.dataobj)[..., 0]
 check(np.median(b0[~mask]) < 0.1 * np.median(b0[mask]), "no signal around the specimen")
+# Void where a head has CSF, in the sulci and at the surface too: no voxel holds CSF, and none is
+# brighter than pure cortex (a voxel sharing CSF with cortex is: CSF's b0 is three times cortex's).
+fractions = np.asarray(nib.load(os.path.join(sim, "fractions.nii.gz")).dataobj, dtype=np.float32)
+cortex_b0 = np.percentile(b0[fractions[..., 1] > 0.9 * fractions.max()], 99)
+check(fractions[..., 3].max() == 0 and b0.max() < 1.2 * cortex_b0,
+      f"specimen: no CSF (b0 at most {b0.max():.0f}, pure cortex up to {cortex_b0:.0f})")
 
 out = os.path.join(W, "out")
 shutil.rmtree(out, ignore_errors=True)
@@ -52,9 +58,10 @@ check("one hemisphere present" in log, "the log says one hemisphere is present")
 ev = json.loads(run("eval", "--recon", out, "--truth", sim, "--json", "--samples", "20000").stdout)
 assd = {s["name"]: s["assd_mm"] for s in ev["surfaces"]}
 print("ASSD", assd)
+check(report.get("input_normalisation") == "specimen_extent",
+      f"report: the specimen seen on its whole extent with water ({report.get('input_normalisation')})")
 # Whole, not split at a midline through its middle (main before issue 26: 4.7 mm ASSD, HD90
-# 19 mm on such a scan). A specimen without CSF shifts the network's input normalisation and its
-# surfaces lie about 1 mm too deep (README, known limit): 2.1 / 1.5 mm here.
+# 19 mm on such a scan).
 check(all(v < 3.0 for v in assd.values()), f"lh reconstructed whole: ASSD {assd}")
 rec = nib.load(os.path.join(out, "surf", "lh.white.surf.gii")).darrays[0].data
 span = np.ptp(rec[:, 0]) / np.ptp(white[:, 0])

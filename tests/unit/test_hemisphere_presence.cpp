@@ -89,6 +89,24 @@ TEST(HemispherePresence, OneHemisphereIsNamedByItsMedialFace) {
   }
 }
 
+TEST(HemispherePresence, MedialFaceIsTheFlatSideNotTheThinnestAxis) {
+  // A left hemisphere with a temporal lobe hanging below its lateral half: the lobe's mass tilts
+  // the smallest principal axis away from left-right, as a real hemisphere's does (fsaverage5's
+  // by 14 degrees), while the medial face stays the flat side at x = -1.
+  const auto with_temporal_lobe = [](const Vec3& p) {
+    return p[0] < -1 && (in_ellipsoid(p, 65, 80, 60) ||
+                         in_ellipsoid({p[0] + 42, p[1] - 5, p[2] + 45}, 22, 45, 18));
+  };
+  const Scan s = make_scan(with_temporal_lobe, grid(80, -104));
+  const HemispherePresence p = detect_hemispheres(s.image, s.mask, plane_at(-25), &s.mask);
+  ASSERT_EQ(p.count, 1) << p.reason;
+  ASSERT_EQ(p.side, "lh") << p.reason;
+  EXPECT_GT(p.thin_axis_lr_degrees, 6);
+  const MidsagittalPlane m = medial_face_plane(p, "lh");
+  EXPECT_GT(m.normal[0], std::cos(2 * M_PI / 180)) << m.normal[1] << " " << m.normal[2];
+  EXPECT_NEAR(m.point[0], 1.0, 2.1);
+}
+
 TEST(HemispherePresence, HemisphereInAnArbitraryOrientationAsksForItsSide) {
   // The left hemisphere lying on its medial face: its thin axis is superior-inferior.
   const Scan s = make_scan(left_hemisphere, grid(), [](const Vec3& p) {

@@ -105,14 +105,14 @@ struct FeatureSet {
   Volume mask;      // the brain mask on the network grid (0/1)
   std::vector<std::string> channel_names;
   std::vector<ChannelNormalisation> normalisation;
-  // The same statistics over the mask's tissue voxels alone, and the mask's share of free water
-  // (voxels of MD >= 2.7 um2/ms or b0 >= 1.5 times the tissue's median; features.cpp).
-  std::vector<ChannelNormalisation> tissue_normalisation;
+  // The mask's share of free water (voxels of MD >= 2.7 um2/ms or b0 >= 1.5 times the tissue's
+  // median; features.cpp).
   double water_share = 0;
-  // One hemisphere without CSF (an ex vivo specimen): `normalisation` comes from the tissue's
-  // statistics mapped to where they sit in scans with CSF, not from the mask's.
+  // One hemisphere without CSF (an ex vivo specimen): `channels` and `mask` cover its whole extent
+  // and a shell of would-be CSF around it, whose void and the void in its sulci were given free
+  // water's signal, and `normalisation` is over that extent (features.cpp).
   bool tissue_only = false;
-  // Tissue only: voxels whose void share was given free water's signal (features.cpp).
+  double specimen_extent_ml = 0;  // that extent on the network grid
   int64_t void_filled_voxels = 0;
   Protocol protocol;
   std::vector<NominalSignalPlan> nominal;

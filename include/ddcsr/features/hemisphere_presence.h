@@ -30,8 +30,10 @@ struct HemispherePresence {
   double mirror_overlap = 0;      // share of mask voxels whose mirror (fitted plane) is in the mask
   double mirror_correlation = 0;  // correlation of the image with its mirror where both in mask
   bool cut_along_thin_axis = false;  // the mask reaches the image border across its thinnest axis
-  // One hemisphere: its medial face, the end of the smallest principal axis towards which its
-  // mass lies (a unit vector from the mask's centroid), and a point 1 mm outside the mask there.
+  // One hemisphere: its medial face at the end of the smallest principal axis towards which its
+  // mass lies: the face's normal (a unit vector out of the hemisphere; the direction within 30
+  // degrees of that axis whose outermost slab holds the most mask), and a point 1 mm outside the
+  // mask there.
   Vec3 medial_direction{1, 0, 0};
   Vec3 medial_point{0, 0, 0};
 };

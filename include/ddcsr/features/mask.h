@@ -42,6 +42,18 @@ Volume mask_contrast(const Volume& dwi, const Protocol& protocol);
 Volume auto_mask(const Volume& dwi, const Protocol& protocol, const MaskOptions& options = {},
                  const std::string& image_path = "");
 
+// Where an ex vivo specimen lies, for the network's inputs (issue 26): `brain` (its automatic or
+// given mask, on the DWI's grid) with the tissue its opening cut away restored, then a shell of
+// `shell_mm` around it. A specimen in a medium without signal has no CSF around its gyri, so the
+// opening that cuts a head's bridges to the scalp cuts gyral crowns too (simulate's fsaverage5
+// specimen: 9.5 % of the hemisphere outside its mask); and every scan the network learnt from has
+// CSF between the cortex and the mask's edge, which the shell stands for once its void is given
+// water (features.cpp). Restored: voxels within `reach_mm` of `brain` whose mask contrast is at
+// least half the brain's median, connected to it (none when `reach_mm` is 0, for a mask the user
+// gave). 0/1 on the DWI's grid.
+Volume specimen_extent(const Volume& dwi, const Protocol& protocol, const Volume& brain,
+                       double reach_mm, double shell_mm);
+
 // Building blocks, exposed for tests and for other stages that clean binary masks.
 namespace mask_ops {
 using Bits = std::vector<unsigned char>;

@@ -133,99 +133,89 @@ constexpr double kWaterOverTissueB0 = 1.5;
 // simulate s301 0.28, fsaverage5 seed 303 0.36); simulate's ex vivo-like specimens of the same
 // phantoms 0.012 and 0.016 (partial volumes at their edge, and noise).
 constexpr double kMaxTissueOnlyWaterShare = 0.05;
-
-// Where a scan's whole-mask centre and scale sit relative to its tissue's (features.h), per
-// channel b0 .. sm_b2500: centre = tissue centre + shift * tissue scale, scale = ratio * tissue
-// scale. A specimen without CSF normalised over its own mask (which is all tissue) had half the
-// spread of a scan with CSF in b0 and the diffusivities and its median moved towards white
-// matter, so its tissue contrast was doubled in the network's units and the network's white matter
-// shrank (issue 26: 352 ml of 452 on simulate's s301 lh). Measured on the 2 mm grid of scans with
-// CSF (docs/experiments.md, 2026-12-07, session 22): the median over philips_enh,
-// philips_achieva, XA30 (PA and AP averaged), the Philips slab and simulate's s301 (2 mm) and
-// fsaverage5 seed 303 (1.5 mm) phantoms. The spread between scans is the CSF share's (shift of b0
-// 0.29-1.59, ratio 1.32-5.60; the phantoms hold more CSF than the real scans), so the median is a
-// typical in vivo scan's, not any one scan's.
-struct TissueToMask {
-  double shift, ratio;
-};
-constexpr TissueToMask kTissueToMask[] = {
-    {0.429, 1.800},   // b0
-    {-0.291, 1.057},  // fa
-    {0.436, 3.491},   // md
-    {0.329, 1.530},   // ad
-    {0.460, 1.915},   // rd
-    {0.329, 1.530},   // l1 (= ad)
-    {0.449, 2.020},   // l2
-    {0.433, 1.826},   // l3
-    {-0.461, 2.581},  // sm_b1000
-    {-0.444, 1.704},  // sm_b2500
-};
-static_assert(std::size(kTissueToMask) == 10, "one per channel but the midline and the mask");
-
-ChannelNormalisation normalisation_from_tissue(const ChannelNormalisation& tissue,
-                                               int64_t channel) {
-  const TissueToMask& m = kTissueToMask[channel];
-  ChannelNormalisation n = tissue;
-  n.center = tissue.center + m.shift * tissue.scale;
-  n.scale = m.ratio * tissue.scale;
-  return n;
-}
+// A specimen's extent (mask.h specimen_extent): tissue within this reach of its automatic mask,
+// whose opening of 5 mm radius can cut a gyrus's crown (a given mask is kept as given), and a shell
+// as thick as the CSF between a head's cortex and its mask's edge (simulate's margin 2 mm, 1-4 mm
+// in vivo).
+constexpr double kSpecimenReachMm = 10.0;
+constexpr double kSpecimenShellMm = 3.0;
 
 // A specimen's surface and sulci border a medium without signal where every scan the network
 // learnt from has CSF: void darkens the b0 of the voxels it shares without changing their S/S0
 // (tissue-like diffusion), which no trained contrast has, and the network's pial stayed out of
 // the sulci (issue 26: truth-to-prediction pial distance 1.58 mm on simulate's s301 lh specimen
 // against 1.13 on its two-hemisphere scan, evenly over the hemisphere). So on a scan without CSF
-// the void share of cortex-like voxels is given free water's signal, as the scan would be with
-// CSF: a voxel of b0 s under cortex's level G holds a void share w = 1 - s / G; it gets b0
-// s + w C (CSF's b0 C = 2 G), spherical means mixed with free water's exp(-b D) and
-// diffusivities scaled to the mixture's apparent diffusivity at b = 1000, FA by 1 - w.
-// Cortex-like: FA under 0.2 (cortex 0.1-0.2; white matter darkens in b0 too, but is
-// anisotropic). G is the 75th percentile of the tissue's b0 there (void darkens cortex, so the
-// brighter half's middle is its level, as placement takes the brighter half). CSF over cortex in
-// b0 is 2 at the echo times of diffusion scans (placement's default when no CSF is seen; 1.3-3.5
-// measured in vivo); free water at body temperature diffuses at 3.0 um2/ms.
-// Returns the number of voxels given water.
+// the void is given free water's signal, as the scan would be with CSF: a voxel of b0 s under
+// cortex's level G holds a void share w = 1 - s / G; it gets b0 s + w C (CSF's b0 C = 2 G), and
+// the signal-weighted mixture with free water: spherical means (s S + w C exp(-b D)) / (s + w C),
+// tensor eigenvalues (1 - f) l + f D with f = w C / (s + w C) the water's share of the b0 signal,
+// FA and the other diffusivities from those. Given water: cortex-like voxels (FA under 0.2;
+// cortex 0.1-0.2; white matter darkens in b0 too, but is anisotropic) darker than G, and any
+// voxel under half of G, which no tissue is and whose FA is the noise's. G is the 75th percentile
+// of the tissue's b0 there (void darkens cortex, so the brighter half's middle is its level, as
+// placement takes the brighter half). CSF over cortex in b0 is 2 at the echo times of diffusion
+// scans (placement's default when no CSF is seen; 1.3-3.5 measured in vivo); free water at body
+// temperature diffuses at 3.0 um2/ms.
 constexpr double kCortexMaxFa = 0.2;
+constexpr double kVoidBelowCortexB0 = 0.5;
 constexpr double kCsfOverCortexB0 = 2.0;
 constexpr double kFreeWaterDiffusivity = 3.0e-3;
 
-int64_t fill_void_with_water(Volume& channels, const Volume& mask,
-                             const std::vector<uint8_t>& tissue) {
+// Cortex's b0 level G on the grid: the 75th percentile of the b0 of tissue voxels of FA under
+// kCortexMaxFa; 0 when there are none.
+double cortex_b0_level(const Volume& channels, const std::vector<uint8_t>& tissue) {
   const int64_t n = channels.voxels_per_volume();
-  auto at = [&](int64_t c, int64_t v) -> float& { return channels.data[size_t(c * n + v)]; };
+  const float* b0 = channels.data.data() + DiffusionMaps::kB0 * n;
+  const float* fa = channels.data.data() + DiffusionMaps::kFA * n;
   std::vector<float> cortex;
   for (int64_t v = 0; v < n; ++v)
-    if (tissue[size_t(v)] && at(DiffusionMaps::kFA, v) < kCortexMaxFa)
-      cortex.push_back(at(DiffusionMaps::kB0, v));
+    if (tissue[size_t(v)] && fa[v] < kCortexMaxFa) cortex.push_back(b0[v]);
   if (cortex.empty()) return 0;
   auto q = cortex.begin() + static_cast<std::ptrdiff_t>(cortex.size() * 3 / 4);
   std::nth_element(cortex.begin(), q, cortex.end());
-  const double g = *q, csf = kCsfOverCortexB0 * g;
+  return *q;
+}
+
+// Returns the number of voxels given water.
+int64_t fill_void_with_water(Volume& channels, const Volume& mask, double g) {
+  if (!(g > 0)) return 0;
+  const int64_t n = channels.voxels_per_volume();
+  auto at = [&](int64_t c, int64_t v) -> float& { return channels.data[size_t(c * n + v)]; };
+  const double csf = kCsfOverCortexB0 * g;
   const int64_t sm = DiffusionMaps::kNumTensorMaps;  // sm_b1000, then sm_b2500
   const auto& nominal_b = feature_nominal_bvals();
   int64_t filled = 0;
   for (int64_t v = 0; v < n; ++v) {
-    if (mask.data[size_t(v)] == 0.f || at(DiffusionMaps::kFA, v) >= kCortexMaxFa) continue;
-    const double s = at(DiffusionMaps::kB0, v);
-    const double w = std::clamp(1.0 - s / g, 0.0, 1.0);
-    if (!(w > 0)) continue;
+    if (mask.data[size_t(v)] == 0.f) continue;
+    const double s = std::max(0.f, at(DiffusionMaps::kB0, v));
+    const bool cortex_like = at(DiffusionMaps::kFA, v) < kCortexMaxFa;
+    if (!(s < g && (cortex_like || s < kVoidBelowCortexB0 * g))) continue;
+    const double w = 1.0 - s / g;
     ++filled;
-    const double b0 = s + w * csf;
-    double sm_b1000 = 0;
+    const double b0 = s + w * csf, f = w * csf / b0;
     for (size_t p = 0; p < nominal_b.size(); ++p) {
       float& x = at(sm + static_cast<int64_t>(p), v);
-      x = static_cast<float>((s * x + w * csf * std::exp(-nominal_b[p] * kFreeWaterDiffusivity)) /
+      x = static_cast<float>((s * std::clamp<double>(x, 0.0, 1.0) +
+                              w * csf * std::exp(-nominal_b[p] * kFreeWaterDiffusivity)) /
                              b0);
-      if (nominal_b[p] == 1000.0) sm_b1000 = x;
     }
-    const double md = at(DiffusionMaps::kMD, v);
-    const double apparent = -std::log(std::max(sm_b1000, 1e-4)) / 1000.0;
-    const double k = md > 0 && apparent > md ? apparent / md : 1.0;
-    for (int m : {DiffusionMaps::kMD, DiffusionMaps::kAD, DiffusionMaps::kRD, DiffusionMaps::kL1,
-                  DiffusionMaps::kL2, DiffusionMaps::kL3})
-      at(m, v) = static_cast<float>(at(m, v) * k);
-    at(DiffusionMaps::kFA, v) = static_cast<float>(at(DiffusionMaps::kFA, v) * (1 - w));
+    double l[3];
+    // A voxel mostly void fits its noise: no tissue diffuses faster than free water.
+    for (int e = 0; e < 3; ++e)
+      l[e] =
+          (1 - f) * std::clamp<double>(at(DiffusionMaps::kL1 + e, v), 0.0, kFreeWaterDiffusivity) +
+          f * kFreeWaterDiffusivity;
+    const double md = (l[0] + l[1] + l[2]) / 3;
+    const double dev =
+        (l[0] - md) * (l[0] - md) + (l[1] - md) * (l[1] - md) + (l[2] - md) * (l[2] - md);
+    const double norm = l[0] * l[0] + l[1] * l[1] + l[2] * l[2];
+    at(DiffusionMaps::kL1, v) = static_cast<float>(l[0]);
+    at(DiffusionMaps::kL2, v) = static_cast<float>(l[1]);
+    at(DiffusionMaps::kL3, v) = static_cast<float>(l[2]);
+    at(DiffusionMaps::kAD, v) = static_cast<float>(l[0]);
+    at(DiffusionMaps::kRD, v) = static_cast<float>((l[1] + l[2]) / 2);
+    at(DiffusionMaps::kMD, v) = static_cast<float>(md);
+    at(DiffusionMaps::kFA, v) = static_cast<float>(norm > 0 ? std::sqrt(1.5 * dev / norm) : 0.0);
     at(DiffusionMaps::kB0, v) = static_cast<float>(b0);
   }
   return filled;
@@ -342,6 +332,42 @@ Volume resample_to_grid(const Volume& source, const NetworkGrid& grid) {
   return out;
 }
 
+namespace {
+
+// The channels on the scan's own grid in the network's order, the mask last.
+Volume native_channels(const DiffusionMaps& maps, const std::vector<NominalSignalPlan>& nominal,
+                       const Volume& brain) {
+  const int64_t nch = static_cast<int64_t>(feature_channel_names().size());
+  const int64_t nvox = brain.voxels_per_volume();
+  Volume native = brain.like(nch, 0.f);
+  const int64_t nshell = static_cast<int64_t>(maps.shell_bvals.size());
+  parallel_for(
+      nvox,
+      [&](int64_t begin, int64_t end) {
+        std::vector<float> means(static_cast<size_t>(nshell));
+        for (int64_t v = begin; v < end; ++v) {
+          for (int m = 0; m < DiffusionMaps::kNumTensorMaps; ++m)
+            native.data[m * nvox + v] = maps.maps.data[m * nvox + v];
+          for (int64_t s = 0; s < nshell; ++s)
+            means[s] = maps.maps.data[(DiffusionMaps::kNumTensorMaps + s) * nvox + v];
+          const double l1 = maps.maps.data[DiffusionMaps::kL1 * nvox + v],
+                       l2 = maps.maps.data[DiffusionMaps::kL2 * nvox + v],
+                       l3 = maps.maps.data[DiffusionMaps::kL3 * nvox + v];
+          for (size_t p = 0; p < nominal.size(); ++p)
+            native.data[(DiffusionMaps::kNumTensorMaps + p) * nvox + v] =
+                maps.maps.data[DiffusionMaps::kB0 * nvox + v] > 0
+                    ? static_cast<float>(
+                          nominal_signal(nominal[p], maps.shell_bvals, means.data(), l1, l2, l3))
+                    : 0.f;
+          native.data[(nch - 1) * nvox + v] = brain.data[v];
+        }
+      },
+      1 << 14);
+  return native;
+}
+
+}  // namespace
+
 FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const Volume* mask,
                             const FeatureOptions& options, const ProgressFn& progress) {
   if (dwi.nvols < 2)
@@ -373,31 +399,7 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
   fs.nominal = plan_nominal_signals(maps.shell_bvals);
   const auto& names = feature_channel_names();
   const int64_t nch = static_cast<int64_t>(names.size());
-  const int64_t nvox = dwi.voxels_per_volume();
-  Volume native = dwi.like(nch, 0.f);
-  const int64_t nshell = static_cast<int64_t>(maps.shell_bvals.size());
-  parallel_for(
-      nvox,
-      [&](int64_t begin, int64_t end) {
-        std::vector<float> means(static_cast<size_t>(nshell));
-        for (int64_t v = begin; v < end; ++v) {
-          for (int m = 0; m < DiffusionMaps::kNumTensorMaps; ++m)
-            native.data[m * nvox + v] = maps.maps.data[m * nvox + v];
-          for (int64_t s = 0; s < nshell; ++s)
-            means[s] = maps.maps.data[(DiffusionMaps::kNumTensorMaps + s) * nvox + v];
-          const double l1 = maps.maps.data[DiffusionMaps::kL1 * nvox + v],
-                       l2 = maps.maps.data[DiffusionMaps::kL2 * nvox + v],
-                       l3 = maps.maps.data[DiffusionMaps::kL3 * nvox + v];
-          for (size_t p = 0; p < fs.nominal.size(); ++p)
-            native.data[(DiffusionMaps::kNumTensorMaps + p) * nvox + v] =
-                maps.maps.data[DiffusionMaps::kB0 * nvox + v] > 0
-                    ? static_cast<float>(
-                          nominal_signal(fs.nominal[p], maps.shell_bvals, means.data(), l1, l2, l3))
-                    : 0.f;
-          native.data[(nch - 1) * nvox + v] = brain.data[v];
-        }
-      },
-      1 << 14);
+  Volume native = native_channels(maps, fs.nominal, brain);
 
   const NetworkGrid grid = network_grid(brain, options.grid);
   fs.channels = resample_to_grid(native, grid);
@@ -410,13 +412,12 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
   for (int64_t v = 0; v < nout; ++v) fs.mask.data[v] = grid_mask[v] >= 0.5f ? 1.f : 0.f;
   fs.channel_names = names;
   fs.normalisation.resize(static_cast<size_t>(nch));
-  fs.tissue_normalisation.resize(static_cast<size_t>(nch));
   const int64_t midline = nch - 2;
   if (std::count(fs.mask.data.begin(), fs.mask.data.end(), 1.f) == 0)
     throw InputError(options.mask_path.empty() ? options.image_path : options.mask_path,
                      "the brain mask has no voxel on the network grid");
   // Tissue and free water, from the raw b0 and MD: the share of free water says whether the scan
-  // holds CSF, and the tissue voxels anchor the normalisation of a scan that holds none.
+  // holds CSF, and the tissue's cortex gives the b0 level of a specimen's void fill.
   std::vector<uint8_t> tissue(static_cast<size_t>(nout), 0);
   {
     const float* b0 = fs.channels.data.data() + DiffusionMaps::kB0 * nout;
@@ -442,30 +443,25 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
     }
     fs.water_share = static_cast<double>(water) / static_cast<double>(in_mask);
   }
-  parallel_for(
-      nch,
-      [&](int64_t c0, int64_t c1) {
-        for (int64_t c = c0; c < c1; ++c) {
-          if (c == nch - 1) {  // the mask itself: 0/1
-            fs.normalisation[c] = ChannelNormalisation{0, 1, 0};
-            fs.tissue_normalisation[c] = fs.normalisation[c];
-            continue;
+  // Each channel's robust centre and scale over the mask (the mask itself stays 0/1; the
+  // midline needs the normalised FA, below).
+  fs.normalisation[static_cast<size_t>(nch - 1)] = ChannelNormalisation{0, 1, 0};
+  const auto normalise_over_mask = [&] {
+    parallel_for(
+        midline,
+        [&](int64_t c0, int64_t c1) {
+          for (int64_t c = c0; c < c1; ++c) {
+            const float* x = fs.channels.data.data() + c * nout;
+            std::vector<float> inside;
+            inside.reserve(static_cast<size_t>(nout / 4));
+            for (int64_t v = 0; v < nout; ++v)
+              if (fs.mask.data[v] != 0.f) inside.push_back(x[v]);
+            fs.normalisation[c] = robust_normalisation(inside, options.clip);
           }
-          if (c == midline) continue;  // needs the normalised FA, below
-          const float* x = fs.channels.data.data() + c * nout;
-          std::vector<float> inside, in_tissue;
-          inside.reserve(static_cast<size_t>(nout / 4));
-          in_tissue.reserve(static_cast<size_t>(nout / 4));
-          for (int64_t v = 0; v < nout; ++v)
-            if (fs.mask.data[v] != 0.f) {
-              inside.push_back(x[v]);
-              if (tissue[static_cast<size_t>(v)]) in_tissue.push_back(x[v]);
-            }
-          fs.normalisation[c] = robust_normalisation(inside, options.clip);
-          fs.tissue_normalisation[c] = robust_normalisation(in_tissue, options.clip);
-        }
-      },
-      1);
+        },
+        1);
+  };
+  normalise_over_mask();
   auto normalised = [&](const float* x, const ChannelNormalisation& n, float* out) {
     for (int64_t v = 0; v < nout; ++v)
       out[v] = fs.mask.data[v] != 0.f
@@ -492,10 +488,27 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
     if (fs.one_hemisphere()) fs.midsagittal = medial_face_plane(fs.presence, fs.hemispheres[0]);
   }
   fs.tissue_only = fs.one_hemisphere() && fs.water_share < kMaxTissueOnlyWaterShare;
-  if (fs.tissue_only)
-    for (int64_t c = 0; c < midline; ++c)
-      fs.normalisation[c] = normalisation_from_tissue(fs.tissue_normalisation[c], c);
-  if (fs.tissue_only) fs.void_filled_voxels = fill_void_with_water(fs.channels, fs.mask, tissue);
+  if (fs.tissue_only) {
+    // A specimen is given what every scan the network learnt from has: its whole extent with a
+    // shell of CSF around it (specimen_extent), refitted there, its void given free water; then it
+    // is normalised over that as any scan over its mask. Normalised over its bare mask (all
+    // tissue) its tissue contrast was doubled in the network's units and its surfaces came out
+    // 1-1.6 mm too deep (issue 26, docs/experiments.md).
+    const double cortex_b0 = cortex_b0_level(fs.channels, tissue);
+    const Volume extent = specimen_extent(dwi, fs.protocol, brain,
+                                          fs.mask_given ? 0.0 : kSpecimenReachMm, kSpecimenShellMm);
+    DtiOptions fit = options.dti;
+    fit.keep_deviatoric = false;
+    fs.channels = resample_to_grid(
+        native_channels(fit_dti(dwi, fs.protocol, extent, fit), fs.nominal, extent), grid);
+    const float* grid_extent = fs.channels.data.data() + (nch - 1) * nout;
+    for (int64_t v = 0; v < nout; ++v) fs.mask.data[v] = grid_extent[v] >= 0.5f ? 1.f : 0.f;
+    fs.void_filled_voxels = fill_void_with_water(fs.channels, fs.mask, cortex_b0);
+    fs.specimen_extent_ml =
+        static_cast<double>(std::count(fs.mask.data.begin(), fs.mask.data.end(), 1.f)) *
+        std::pow(options.grid.spacing_mm, 3) / 1000.0;
+    normalise_over_mask();
+  }
   parallel_for(
       midline,
       [&](int64_t c0, int64_t c1) {
@@ -617,19 +630,10 @@ std::string feature_sidecar_json(const FeatureSet& fs) {
     nominal.push_back(e);
   }
   j["nominal_signals"] = nominal;
-  {
-    json tissue = json::array();
-    for (size_t c = 0; c < fs.channel_names.size(); ++c)
-      if (fs.tissue_normalisation.size() > c && fs.tissue_normalisation[c].clip > 0 &&
-          fs.channel_names[c] != "midline")
-        tissue.push_back({{"name", fs.channel_names[c]},
-                          {"center", fs.tissue_normalisation[c].center},
-                          {"scale", fs.tissue_normalisation[c].scale}});
-    j["input_normalisation"] = {{"basis", fs.tissue_only ? "tissue" : "mask"},
-                                {"water_share", fs.water_share},
-                                {"void_filled_voxels", fs.void_filled_voxels},
-                                {"tissue", tissue}};
-  }
+  j["input_normalisation"] = {{"basis", fs.tissue_only ? "specimen_extent" : "mask"},
+                              {"water_share", fs.water_share},
+                              {"specimen_extent_ml", fs.specimen_extent_ml},
+                              {"void_filled_voxels", fs.void_filled_voxels}};
   j["hemispheres_present"] = json::parse(hemisphere_presence_json(fs.presence));
   j["midsagittal_plane"] = {{"point_ras", fs.midsagittal.point},
                             {"normal_ras", fs.midsagittal.normal},

@@ -21,6 +21,8 @@ constexpr double kWholeBrainWidthRatio = 0.6;
 constexpr double kCutAreaMm2 = 100.0;
 // The outer share of the extent along the thinnest axis in which the mass at each end is counted.
 constexpr double kEndBand = 0.15;
+// How far the medial face's normal may lie from the smallest principal axis.
+constexpr double kMedialFaceSearchDegrees = 30.0;
 
 // Whether `mask` (its own grid) holds brain on either outermost slice of the voxel axis most
 // nearly parallel to `direction`.
@@ -53,6 +55,52 @@ std::string fmt(const char* format, double a, double b = 0, double c = 0) {
   char text[200];
   std::snprintf(text, sizeof text, format, a, b, c);
   return text;
+}
+
+struct Face {
+  Eigen::Vector3d normal;
+  double offset;  // of the outermost mask along `normal` from the centroid (99.9th percentile)
+};
+
+// The direction, within kMedialFaceSearchDegrees of `start`, in which the mask's outer slab of
+// `band` mm holds the most of it: the normal of the hemisphere's flat medial face. The smallest
+// principal axis alone is not that normal: a real hemisphere's temporal lobe and occipital pole
+// tilt it (fsaverage5's right hemisphere: 14 degrees from its midsagittal plane's normal), and
+// the network's midline feature measured from a tilted face is wrong by centimetres at the poles.
+Face medial_face(const std::vector<Vec3>& points, const Eigen::Vector3d& mean,
+                 const Eigen::Vector3d& start, double band) {
+  std::vector<double> t(points.size());
+  const auto outermost = [&](const Eigen::Vector3d& d) {
+    for (size_t q = 0; q < points.size(); ++q)
+      t[q] = (Eigen::Vector3d(points[q][0], points[q][1], points[q][2]) - mean).dot(d);
+    const auto at = t.begin() + static_cast<std::ptrdiff_t>(0.999 * double(t.size() - 1));
+    std::nth_element(t.begin(), at, t.end());
+    return *at;
+  };
+  const auto slab_mass = [&](const Eigen::Vector3d& d) {
+    const double edge = outermost(d) - band;
+    return std::count_if(t.begin(), t.end(), [&](double x) { return x > edge; });
+  };
+  // Coarse to fine over tilts of the normal about two axes perpendicular to it.
+  Eigen::Vector3d best = start;
+  auto best_mass = slab_mass(start);
+  double step = 4.0 * kDegree, radius = kMedialFaceSearchDegrees * kDegree;
+  while (step >= 0.5 * kDegree) {
+    const Eigen::Vector3d centre = best, u = centre.unitOrthogonal(), v = centre.cross(u);
+    const int reach = static_cast<int>(std::round(radius / step));
+    for (int a = -reach; a <= reach; ++a)
+      for (int b = -reach; b <= reach; ++b) {
+        if (a * a + b * b > reach * reach || (a == 0 && b == 0)) continue;
+        const Eigen::Vector3d d =
+            (centre + std::tan(a * step) * u + std::tan(b * step) * v).normalized();
+        if (d.dot(start) < std::cos(kMedialFaceSearchDegrees * kDegree)) continue;
+        const auto mass = slab_mass(d);
+        if (mass > best_mass) best_mass = mass, best = d;
+      }
+    radius = 1.5 * step;
+    step /= 4;
+  }
+  return {best, outermost(best)};
 }
 
 }  // namespace
@@ -121,10 +169,13 @@ HemispherePresence detect_hemispheres(const Volume& image, const Volume& mask,
   }
   out.end_mass_ratio = double(near_right + 1) / double(near_left + 1);
   const bool medial_right = out.end_mass_ratio > 1;
-  const Eigen::Vector3d medial = medial_right ? thin : Eigen::Vector3d(-thin);
+  // The face itself: the normal of the flat side at that end, and its outermost mask (as the
+  // ends above, at the 99.9th percentile).
+  const Face f = medial_face(points, mean, medial_right ? thin : Eigen::Vector3d(-thin), band);
+  const Eigen::Vector3d& medial = f.normal;
   const Vec3 voxel = mask.spacing();
   const double half_voxel = 0.5 * std::max({voxel[0], voxel[1], voxel[2]});
-  const Eigen::Vector3d face = mean + medial * ((medial_right ? t_max : -t_min) + half_voxel + 1.0);
+  const Eigen::Vector3d face = mean + medial * (f.offset + half_voxel + 1.0);
   out.medial_direction = {medial[0], medial[1], medial[2]};
   out.medial_point = {face[0], face[1], face[2]};
 

@@ -449,4 +449,31 @@ Volume auto_mask(const Volume& dwi, const Protocol& protocol, const MaskOptions&
   return out;
 }
 
+Volume specimen_extent(const Volume& dwi, const Protocol& protocol, const Volume& brain,
+                       double reach_mm, double shell_mm) {
+  const Dims dims = dwi.dims;
+  const Vec3 spacing = dwi.spacing();
+  const Volume contrast = mask_contrast(dwi, protocol);
+  const size_t n = contrast.data.size();
+  Bits m(n);
+  std::vector<float> inside;
+  for (size_t i = 0; i < n; ++i) {
+    m[i] = brain.data[i] != 0.f;
+    if (m[i]) inside.push_back(contrast.data[i]);
+  }
+  if (inside.empty()) return brain;
+  Bits grown = m;
+  if (reach_mm > 0) {
+    const float level = quantile(inside, 0.5);
+    const Bits near = mask_ops::dilate(m, dims, spacing, reach_mm);
+    for (size_t i = 0; i < n; ++i) grown[i] = m[i] || (near[i] && contrast.data[i] >= 0.5f * level);
+    grown = mask_ops::largest_component(grown, dims);
+    for (size_t i = 0; i < n; ++i) grown[i] = grown[i] || m[i];
+  }
+  const Bits shell = mask_ops::dilate(grown, dims, spacing, shell_mm);
+  Volume out = dwi.like(1, 0.f);
+  for (size_t i = 0; i < n; ++i) out.data[i] = shell[i] ? 1.f : 0.f;
+  return out;
+}
+
 }  // namespace ddcsr

@@ -247,11 +247,12 @@ void report_hemispheres_present(SubjectRun& r) {
          p.reason + "; reconstructing " + list +
          (r.features.one_hemisphere() ? " whole, without a midline split" : ""));
   if (r.features.tissue_only) {
-    r.report["input_normalisation"] = "tissue";
+    r.report["input_normalisation"] = "specimen_extent";
     r.note("no CSF in the mask (" +
            std::to_string(static_cast<int>(std::lround(100 * r.features.water_share))) +
-           " % free water): the network's inputs are normalised on the tissue, as in a scan "
-           "with CSF");
+           " % free water): the network sees the specimen's whole extent (" +
+           std::to_string(static_cast<int>(std::lround(r.features.specimen_extent_ml))) +
+           " ml) with its void given free water's signal, as in a scan with CSF");
   }
 }
 

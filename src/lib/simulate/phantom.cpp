@@ -231,9 +231,12 @@ Volume resampled_grid(const Volume& grid, double voxel_size) {
 
 namespace {
 
-// One hemisphere of a simulated head, in place (SimulationOptions::hemispheres): the share of
-// each voxel that is kept, a partial volume over one voxel across the cut, scales the signal and
-// the tissue fractions; the mask and labels keep the voxels mostly kept. `sdf` are the four truth
+// One hemisphere of a simulated head, in place (SimulationOptions::hemispheres). A head is cut
+// where the two hemispheres' pial surfaces are equally far, which runs down the middle of the
+// falx and on through the skull and scalp: the share of each voxel on the kept side, a partial
+// volume over one voxel across the cut, scales the signal and the tissue fractions. A specimen
+// (its CSF already void) is the tissue inside its pial surface alone. The mask and labels keep the
+// voxels mostly kept (a specimen's mask: mostly inside its pial surface). `sdf` are the four truth
 // distances on the DWI grid (lh.white, lh.pial, rh.white, rh.pial).
 void cut_to_hemisphere(Subject& s, const std::array<Volume, 4>& sdf, int keep, bool whole_head) {
   const Volume& grid = s.mask;
@@ -247,17 +250,20 @@ void cut_to_hemisphere(Subject& s, const std::array<Volume, 4>& sdf, int keep, b
       nvox,
       [&](int64_t b, int64_t e) {
         for (int64_t v = b; v < e; ++v) {
-          // A specimen ends at its pial surface; a head is cut where the two hemispheres'
-          // pial surfaces are equally far, which runs down the middle of the falx and on
-          // through the skull and scalp.
-          const double signed_cut = whole_head
-                                        ? 0.5 * (double(kept.data[v]) - double(other.data[v]))
-                                        : double(kept.data[v]);
-          const double w = std::clamp(0.5 - signed_cut / h, 0.0, 1.0);
+          const double inside_kept = std::clamp(0.5 - double(kept.data[v]) / h, 0.0, 1.0);
+          // A specimen keeps what lies inside its pial surface, whose partial volumes its tissue
+          // fractions already hold (so a voxel is cut only beyond it, over one voxel), and loses
+          // the other hemisphere's share of voxels at the medial face.
+          const double w =
+              whole_head
+                  ? std::clamp(0.5 - 0.5 * (double(kept.data[v]) - double(other.data[v])) / h, 0.0,
+                               1.0)
+                  : std::clamp(1.0 - double(kept.data[v]) / h, 0.0, 1.0) *
+                        (1.0 - std::clamp(0.5 - double(other.data[v]) / h, 0.0, 1.0));
           for (int64_t t = 0; t < nvols; ++t) s.dwi.data[static_cast<size_t>(t * nvox + v)] *= w;
           for (int64_t f = 0; f < s.fractions.nvols; ++f)
             s.fractions.data[static_cast<size_t>(f * nvox + v)] *= static_cast<float>(w);
-          if (w < 0.5) {
+          if ((whole_head ? w : inside_kept) < 0.5) {
             s.mask.data[v] = 0;
             if (!s.labels.data.empty()) s.labels.data[v] = 0;
           } else if (!whole_head) {
@@ -390,6 +396,7 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
   const Affine ras2vox = vox2ras.inverse();
   const Affine world_to_template = g.similarity.inverse();
   const double h = std::cbrt(std::fabs(vox2ras.determinant()));
+  const bool specimen = o.hemispheres != "both" && !H.whole;
   const double skull_in = o.csf_margin * scale, skull_out = (o.csf_margin + 6) * scale,
                scalp_out = (o.csf_margin + 11) * scale;
   Random field_rng(mix_seed(o.geometry.seed, 400));
@@ -695,7 +702,8 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
           }
           if (fd_deep > 0) terms.push_back({fd_deep * T.deep_grey.s0, &T.deep_grey, e_proj});
           if (cb_grey > 0) terms.push_back({cb_grey * T.deep_grey.s0, &T.deep_grey, e_hind});
-          if (csf > 0) terms.push_back({csf * T.csf.s0, &T.csf, {0, 0, 1}});
+          // A specimen lies in a medium without signal: where a head has CSF it has void.
+          if (csf > 0 && !specimen) terms.push_back({csf * T.csf.s0, &T.csf, {0, 0, 1}});
           if (scalp > 0) terms.push_back({scalp * T.scalp.s0, &T.scalp, {0, 0, 1}});
           if (fdi > 0) terms.push_back({fdi * T.deep_grey.s0, &T.deep_grey, e_proj});
           if (muscle > 0) terms.push_back({muscle * T.muscle.s0, &T.muscle, axis_up});
@@ -706,7 +714,8 @@ Subject simulate_subject(const SimulationOptions& o, const ProgressFn& progress)
           s.fractions.data[s.fractions.index(i, j, k, 0)] = static_cast<float>(wm);
           s.fractions.data[s.fractions.index(i, j, k, 1)] = static_cast<float>(cortex);
           s.fractions.data[s.fractions.index(i, j, k, 2)] = static_cast<float>(fd);
-          s.fractions.data[s.fractions.index(i, j, k, 3)] = static_cast<float>(csf);
+          s.fractions.data[s.fractions.index(i, j, k, 3)] =
+              specimen ? 0.f : static_cast<float>(csf);
           s.fractions.data[s.fractions.index(i, j, k, 4)] =
               wm > 0 ? static_cast<float>(1.0 - dominant) : 0.f;
 
