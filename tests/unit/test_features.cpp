@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
+#include <functional>
 #include <random>
 
 #include "ddcsr/error.h"
@@ -782,19 +783,24 @@ TEST(FeaturesNormalisation, SpecimenIsSeenWholeWithAShellOfCsf) {
   // Grid voxels of the hemisphere (x < -3.5) by the phantom's radius (1 at the pial surface,
   // about 1 / 66 per mm), away from the fin.
   const int64_t b0 = 0, fa = 1, md = 2;
-  auto voxels = [](const Scan& s, double r0, double r1) {
+  // The grid voxels of `s` whose centre satisfies `keep` (scanner RAS relative to the centre).
+  auto grid_voxels = [](const Scan& s, const std::function<bool(const Vec3&)>& keep) {
     std::vector<int64_t> out;
     const Volume& c = s.f.channels;
     for (int64_t k = 0; k < c.dims[2]; ++k)
       for (int64_t j = 0; j < c.dims[1]; ++j)
         for (int64_t i = 0; i < c.dims[0]; ++i) {
           const Vec3 p = c.vox2ras.apply({double(i), double(j), double(k)});
-          const double r = phantom_radius(p, s.centre);
-          if (p[0] - s.centre[0] > -6 || r < r0 || r >= r1) continue;
-          if (std::fabs(p[1] - s.centre[1]) < 15 && std::fabs(p[2] - s.centre[2]) < 20) continue;
-          out.push_back((k * c.dims[1] + j) * c.dims[0] + i);
+          if (keep({p[0] - s.centre[0], p[1] - s.centre[1], p[2] - s.centre[2]}))
+            out.push_back((k * c.dims[1] + j) * c.dims[0] + i);
         }
     return out;
+  };
+  auto voxels = [&](const Scan& s, double r0, double r1) {
+    return grid_voxels(s, [&](const Vec3& d) {
+      const double r = phantom_radius(d, {0, 0, 0});
+      return d[0] <= -6 && r >= r0 && r < r1 && (std::fabs(d[1]) >= 15 || std::fabs(d[2]) >= 20);
+    });
   };
   auto in_mask = [](const Scan& s, const std::vector<int64_t>& v) {
     int64_t n = 0;
@@ -810,19 +816,11 @@ TEST(FeaturesNormalisation, SpecimenIsSeenWholeWithAShellOfCsf) {
     return static_cast<double>(x[x.size() / 2]);
   };
   // The fin's voxels 3.5-7 mm out of the lateral surface (x from -73 to -69.5).
-  auto fin = [](const Scan& s) {
-    std::vector<int64_t> out;
-    const Volume& c = s.f.channels;
-    for (int64_t k = 0; k < c.dims[2]; ++k)
-      for (int64_t j = 0; j < c.dims[1]; ++j)
-        for (int64_t i = 0; i < c.dims[0]; ++i) {
-          const Vec3 p = c.vox2ras.apply({double(i), double(j), double(k)});
-          const double x = p[0] - s.centre[0];
-          if (in_fin(p, s.centre) && x > -73 && x < -69.5 && std::fabs(p[1] - s.centre[1]) < 2 &&
-              std::fabs(p[2] - s.centre[2]) < 8)
-            out.push_back((k * c.dims[1] + j) * c.dims[0] + i);
-        }
-    return out;
+  auto fin = [&](const Scan& s) {
+    return grid_voxels(s, [&](const Vec3& d) {
+      return in_fin(d, {0, 0, 0}) && d[0] > -73 && d[0] < -69.5 && std::fabs(d[1]) < 2 &&
+             std::fabs(d[2]) < 8;
+    });
   };
   // The specimen is seen whole: the fin the automatic mask's opening cut is back, with cortex's
   // diffusion (MD as the cortex elsewhere, not water's); a given mask is kept as given. A shell
