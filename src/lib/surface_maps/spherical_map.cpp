@@ -97,24 +97,24 @@ V3 medial_face_centre(const std::vector<V3>& x, const Mesh& m, const V3& medial)
   return w > 0 ? (1.0 / w) * c : (1.0 / w_all) * all;
 }
 
-// The face through which the ray from `origin` along `direction` last leaves the surface
-// (Moeller-Trumbore intersection with every face); false if the ray meets none.
+// The face through which the ray from `origin` along `direction` last leaves the surface; false
+// if the ray meets none. The line meets a face when its signed volumes with the face's three
+// edges do not disagree in sign (Pluecker coordinates): no tolerance to choose, a line through an
+// edge or a corner meets both faces there, and a face without area or parallel to the line is
+// never the one it leaves through.
 bool exit_face(const std::vector<V3>& x, const Mesh& m, const V3& origin, const V3& direction,
                size_t& face) {
   double farthest = -1;
   for (size_t f = 0; f < m.faces.size(); ++f) {
     const auto& t = m.faces[f];
-    const V3 e1 = x[t[1]] - x[t[0]], e2 = x[t[2]] - x[t[0]];
-    const V3 pv = cross(direction, e2);
-    const double det = dot(e1, pv);
-    if (std::abs(det) < 1e-15) continue;
-    const V3 tv = origin - x[t[0]];
-    const double u = dot(tv, pv) / det;
-    if (u < 0 || u > 1) continue;
-    const V3 qv = cross(tv, e1);
-    const double v = dot(direction, qv) / det;
-    if (v < 0 || u + v > 1) continue;
-    const double along = dot(e2, qv) / det;
+    const V3 a = x[t[0]] - origin, b = x[t[1]] - origin, c = x[t[2]] - origin;
+    const double s0 = dot(direction, cross(a, b)), s1 = dot(direction, cross(b, c)),
+                 s2 = dot(direction, cross(c, a));
+    if ((s0 < 0 || s1 < 0 || s2 < 0) && (s0 > 0 || s1 > 0 || s2 > 0)) continue;
+    const V3 normal = cross(b - a, c - a);
+    const double across = dot(normal, direction);
+    if (across == 0) continue;
+    const double along = dot(normal, a) / across;
     if (along > farthest) farthest = along, face = f;
   }
   return farthest > 0;
