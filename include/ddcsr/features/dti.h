@@ -43,6 +43,9 @@ struct DiffusionMaps {
 DiffusionMaps fit_dti(const Volume& dwi, const Protocol& protocol, const Volume& fit_mask,
                       const DtiOptions& options = {}, const ProgressFn& progress = {});
 
+// Fractional anisotropy of a tensor with eigenvalues l1, l2, l3 (0 for a zero tensor, at most 1).
+double fractional_anisotropy(double l1, double l2, double l3);
+
 // Spherical mean of the signal of an axially symmetric tensor (parallel diffusivity `lpar`,
 // perpendicular `lperp`) at b, relative to b=0: exp(-b lperp) * int_0^1 exp(-b (lpar-lperp) x^2)
 // dx.

@@ -111,6 +111,13 @@ double tensor_spherical_mean(double b, double lpar, double lperp) {
   return std::exp(-b * lperp) * integral;
 }
 
+double fractional_anisotropy(double l1, double l2, double l3) {
+  const double norm2 = l1 * l1 + l2 * l2 + l3 * l3;
+  if (!(norm2 > 0)) return 0;
+  const double d = (l1 - l2) * (l1 - l2) + (l2 - l3) * (l2 - l3) + (l3 - l1) * (l3 - l1);
+  return std::min(1.0, std::sqrt(0.5 * d / norm2));
+}
+
 DiffusionMaps fit_dti(const Volume& dwi, const Protocol& protocol, const Volume& fit_mask,
                       const DtiOptions& options, const ProgressFn& progress) {
   if (fit_mask.dims != dwi.dims)
@@ -189,13 +196,7 @@ DiffusionMaps fit_dti(const Volume& dwi, const Protocol& protocol, const Volume&
             }
             const TensorScalars t = eigenvalues(beta);
             const double md = (t.l1 + t.l2 + t.l3) / 3.0;
-            const double norm2 = t.l1 * t.l1 + t.l2 * t.l2 + t.l3 * t.l3;
-            double fa = 0;
-            if (norm2 > 0) {
-              const double d = (t.l1 - t.l2) * (t.l1 - t.l2) + (t.l2 - t.l3) * (t.l2 - t.l3) +
-                               (t.l3 - t.l1) * (t.l3 - t.l1);
-              fa = std::min(1.0, std::sqrt(0.5 * d / norm2));
-            }
+            const double fa = fractional_anisotropy(t.l1, t.l2, t.l3);
             auto put = [&](int64_t map, double value) {
               out.maps.data[map * nvox + v] = static_cast<float>(value);
             };

@@ -205,17 +205,13 @@ int64_t fill_void_with_water(Volume& channels, const Volume& mask, double g) {
       l[e] =
           (1 - f) * std::clamp<double>(at(DiffusionMaps::kL1 + e, v), 0.0, kFreeWaterDiffusivity) +
           f * kFreeWaterDiffusivity;
-    const double md = (l[0] + l[1] + l[2]) / 3;
-    const double dev =
-        (l[0] - md) * (l[0] - md) + (l[1] - md) * (l[1] - md) + (l[2] - md) * (l[2] - md);
-    const double norm = l[0] * l[0] + l[1] * l[1] + l[2] * l[2];
     at(DiffusionMaps::kL1, v) = static_cast<float>(l[0]);
     at(DiffusionMaps::kL2, v) = static_cast<float>(l[1]);
     at(DiffusionMaps::kL3, v) = static_cast<float>(l[2]);
     at(DiffusionMaps::kAD, v) = static_cast<float>(l[0]);
     at(DiffusionMaps::kRD, v) = static_cast<float>((l[1] + l[2]) / 2);
-    at(DiffusionMaps::kMD, v) = static_cast<float>(md);
-    at(DiffusionMaps::kFA, v) = static_cast<float>(norm > 0 ? std::sqrt(1.5 * dev / norm) : 0.0);
+    at(DiffusionMaps::kMD, v) = static_cast<float>((l[0] + l[1] + l[2]) / 3);
+    at(DiffusionMaps::kFA, v) = static_cast<float>(fractional_anisotropy(l[0], l[1], l[2]));
     at(DiffusionMaps::kB0, v) = static_cast<float>(b0);
   }
   return filled;
@@ -408,8 +404,12 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
 
   const int64_t nout = fs.channels.voxels_per_volume();
   fs.mask = Volume(grid.dims, 1, grid.vox2ras, 0.f);
-  const float* grid_mask = fs.channels.data.data() + (nch - 1) * nout;
-  for (int64_t v = 0; v < nout; ++v) fs.mask.data[v] = grid_mask[v] >= 0.5f ? 1.f : 0.f;
+  // The mask on the grid: where the resampled mask channel holds at least half a voxel.
+  const auto mask_from_channel = [&] {
+    const float* grid_mask = fs.channels.data.data() + (nch - 1) * nout;
+    for (int64_t v = 0; v < nout; ++v) fs.mask.data[v] = grid_mask[v] >= 0.5f ? 1.f : 0.f;
+  };
+  mask_from_channel();
   fs.channel_names = names;
   fs.normalisation.resize(static_cast<size_t>(nch));
   const int64_t midline = nch - 2;
@@ -501,8 +501,7 @@ FeatureSet compute_features(const Volume& dwi, const GradientTable& table, const
     fit.keep_deviatoric = false;
     fs.channels = resample_to_grid(
         native_channels(fit_dti(dwi, fs.protocol, extent, fit), fs.nominal, extent), grid);
-    const float* grid_extent = fs.channels.data.data() + (nch - 1) * nout;
-    for (int64_t v = 0; v < nout; ++v) fs.mask.data[v] = grid_extent[v] >= 0.5f ? 1.f : 0.f;
+    mask_from_channel();
     fs.void_filled_voxels = fill_void_with_water(fs.channels, fs.mask, cortex_b0);
     fs.specimen_extent_ml =
         static_cast<double>(std::count(fs.mask.data.begin(), fs.mask.data.end(), 1.f)) *
